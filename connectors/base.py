@@ -1,0 +1,50 @@
+"""The plugin interfaces. Everything else (Kafka, Avro, retries, metrics) is the runner's.
+
+A :class:`Source` returns records that carry their own resume position; the
+runner stores a position only after the broker has acknowledged every record
+before it, so a crash replays and never skips (Kafka Connect's rule).
+
+A :class:`Sink` receives decoded events in batches; ``flush`` makes them
+durable. The runner commits consumer offsets only after ``flush`` returns, and
+sinks upsert by event id, so a replay changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+__all__ = ["Sink", "Source", "SourceRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    key: str                    # primary key in the source system
+    version: str                # version of this row in the source (e.g. "ts:id")
+    value: dict[str, Any]       # the row mapped to the contract's fields, header excluded
+    position: dict[str, Any]    # where to resume after this record
+    raw: dict[str, Any]         # the row as read, kept for quarantine
+
+
+class Source(Protocol):
+    name: str
+
+    def start(self, position: dict[str, Any] | None) -> None:
+        """Resume after ``position`` (None: from the beginning)."""
+
+    def poll(self, max_records: int) -> list[SourceRecord]:
+        """The next records in source order; an empty list when there is nothing new."""
+
+    def close(self) -> None: ...
+
+
+class Sink(Protocol):
+    name: str
+
+    def write_batch(self, events: list[dict[str, Any]]) -> None:
+        """Stage decoded events (each with its ``header``) for writing."""
+
+    def flush(self) -> None:
+        """Make everything written so far durable."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,69 @@
+"""SQL sink: upsert by event id, so a replayed event changes nothing.
+
+Works on SQLite and PostgreSQL (both support INSERT ... ON CONFLICT).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+__all__ = ["SqlSink"]
+
+_TYPES = {"string": sa.Text, "long": sa.BigInteger, "int": sa.Integer, "double": sa.Float, "boolean": sa.Boolean}
+
+
+def _column_type(avro_type: Any) -> Any:
+    if isinstance(avro_type, list):
+        avro_type = next(t for t in avro_type if t != "null")
+    return _TYPES.get(avro_type if isinstance(avro_type, str) else "string", sa.Text)
+
+
+class SqlSink:
+    """One table per shared topic: event_id, the source key, and one column per shared field."""
+
+    def __init__(self, engine: sa.Engine, *, name: str, table: str, schema: dict[str, Any]) -> None:
+        self.name = name
+        self._engine = engine
+        metadata = sa.MetaData()
+        fields = [f for f in schema["fields"] if f["name"] != "header"]
+        self._fields = [f["name"] for f in fields]
+        self._table = sa.Table(
+            table, metadata,
+            sa.Column("event_id", sa.String(64), primary_key=True),
+            sa.Column("source_key", sa.Text, nullable=False),
+            sa.Column("source_version", sa.Text, nullable=False),
+            *[sa.Column(f["name"], _column_type(f["type"])) for f in fields],
+        )
+        metadata.create_all(engine)
+        self._pending: dict[str, dict[str, Any]] = {}
+
+    def write_batch(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            header = event["header"]
+            row = {"event_id": header["event_id"], "source_key": header["source_key"],
+                   "source_version": header["source_version"]}
+            for name in self._fields:
+                value = event.get(name)
+                row[name] = json.dumps(value) if isinstance(value, (dict, list)) else value
+            self._pending[row["event_id"]] = row
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        rows = list(self._pending.values())
+        insert = (postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert)(self._table)
+        updates = {name: insert.excluded[name] for name in ["source_key", "source_version", *self._fields]}
+        with self._engine.begin() as conn:
+            conn.execute(insert.on_conflict_do_update(index_elements=["event_id"], set_=updates), rows)
+        self._pending.clear()
+
+    def count(self) -> int:
+        with self._engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(self._table)).scalar_one())
+
+    def close(self) -> None:
+        self._engine.dispose()

@@ -1,0 +1,90 @@
+"""SQL source in timestamp+incrementing mode (Kafka Connect's JDBC semantics), with SQLAlchemy.
+
+Rows are read in (timestamp, id) order after the stored position. Rows
+modified within ``delay_ms`` of now are left for the next poll so that a
+transaction still committing with an older timestamp is not skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+__all__ = ["SqlSource", "SqlSourceConfig"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SqlSourceConfig:
+    name: str
+    table: str
+    key_column: str
+    timestamp_column: str = "updated_at"
+    incrementing_column: str = "id"
+    columns: dict[str, str] = field(default_factory=dict)  # contract path ("residence.ward_code") -> column
+    delay_ms: int = 0
+
+
+class SqlSource:
+    """Polls one table; ``columns`` maps contract fields to columns (default: same name)."""
+
+    def __init__(self, engine: sa.Engine, config: SqlSourceConfig) -> None:
+        self.name = config.name
+        self._engine = engine
+        self._config = config
+        try:
+            self._table = sa.Table(config.table, sa.MetaData(), autoload_with=engine)
+        except sa.exc.NoSuchTableError:
+            raise ValueError(f"source table {config.table!r} does not exist in the source database") from None
+        for column in (config.key_column, config.timestamp_column, config.incrementing_column, *config.columns.values()):
+            if column not in self._table.c:
+                raise ValueError(f"column {column!r} not found in table {config.table!r}")
+        self._ts = -1
+        self._inc = -1
+
+    def start(self, position: dict[str, Any] | None) -> None:
+        if position:
+            self._ts, self._inc = int(position["ts"]), int(position["inc"])
+
+    def poll(self, max_records: int) -> list[Any]:
+        from connectors.base import SourceRecord
+
+        c = self._config
+        ts, inc = self._table.c[c.timestamp_column], self._table.c[c.incrementing_column]
+        query = (
+            sa.select(self._table)
+            .where(sa.or_(ts > self._ts, sa.and_(ts == self._ts, inc > self._inc)))
+            .order_by(ts, inc)
+            .limit(max_records)
+        )
+        if c.delay_ms:
+            query = query.where(ts <= int(time.time() * 1000) - c.delay_ms)
+        with self._engine.connect() as conn:
+            rows = [dict(row._mapping) for row in conn.execute(query)]
+        records = []
+        for row in rows:
+            self._ts, self._inc = int(row[c.timestamp_column]), int(row[c.incrementing_column])
+            records.append(SourceRecord(
+                key=str(row[c.key_column]),
+                version=f"{self._ts}:{self._inc}",
+                value=self._map(row),
+                position={"ts": self._ts, "inc": self._inc},
+                raw=row,
+            ))
+        return records
+
+    def _map(self, row: dict[str, Any]) -> dict[str, Any]:
+        mapped_columns = set(self._config.columns.values())
+        value: dict[str, Any] = {k: v for k, v in row.items() if k not in mapped_columns}
+        for path, column in self._config.columns.items():
+            target = value
+            *parents, leaf = path.split(".")
+            for parent in parents:
+                target = target.setdefault(parent, {})
+            target[leaf] = row[column]
+        return value
+
+    def close(self) -> None:
+        self._engine.dispose()

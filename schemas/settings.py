@@ -1,0 +1,104 @@
+"""One frozen settings object per process, read once from the environment.
+
+Every process of the platform (control plane, connectors, stream workers, sinks)
+reads the same variables, so an ops team configures a deployment in one place.
+Each field: type, default, one line of documentation, its variable name.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from functools import cache
+from pathlib import Path
+
+__all__ = ["Settings", "SettingsError", "kafka_consumer_config", "kafka_producer_config", "settings"]
+
+
+class SettingsError(ValueError):
+    """A variable has a value that cannot be used."""
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else None
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    kafka_bootstrap: str | None = field(default=None, metadata={"env": "GSP_KAFKA_BOOTSTRAP", "doc": "Kafka bootstrap servers; unset starts the embedded broker"})
+    schema_registry_url: str | None = field(default=None, metadata={"env": "GSP_SCHEMA_REGISTRY_URL", "doc": "Confluent-compatible registry; unset uses the control plane's own"})
+    database_url: str = field(default="", metadata={"env": "GSP_DATABASE_URL", "doc": "Control-plane database (SQLAlchemy URL); default SQLite under GSP_HOME"}, repr=False)
+    home: Path = field(default=Path(".gsp"), metadata={"env": "GSP_HOME", "doc": "Directory for the embedded database, runtime file and worker state"})
+    api_url: str | None = field(default=None, metadata={"env": "GSP_API_URL", "doc": "Control-plane API used by CLI commands; default from the runtime file"})
+    partitions: int = field(default=4, metadata={"env": "GSP_PARTITIONS", "doc": "Partitions of data topics, fixed when a topic is created"})
+    session_timeout_s: int = field(default=6, metadata={"env": "GSP_SESSION_TIMEOUT_S", "doc": "Consumer session timeout; a group join waits about half of it"})
+    heartbeat_interval_s: int = field(default=1, metadata={"env": "GSP_HEARTBEAT_INTERVAL_S", "doc": "Consumer heartbeat interval"})
+    max_poll_interval_s: int = field(default=60, metadata={"env": "GSP_MAX_POLL_INTERVAL_S", "doc": "Longest pause between polls before a consumer is evicted"})
+    linger_ms: int = field(default=5, metadata={"env": "GSP_LINGER_MS", "doc": "Producer linger; small batches are the biggest single throughput win"})
+    log_level: str = field(default="info", metadata={"env": "GSP_LOG_LEVEL", "doc": "debug, info, warning or error"})
+
+    @property
+    def embedded(self) -> bool:
+        """True when the platform must start its own broker."""
+        return self.kafka_bootstrap is None
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'control.db'}"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(_env("GSP_HOME") or ".gsp")
+        level = (_env("GSP_LOG_LEVEL") or "info").lower()
+        if level not in {"debug", "info", "warning", "error"}:
+            raise SettingsError(f"GSP_LOG_LEVEL={level!r} is not one of debug, info, warning, error")
+        return cls(
+            kafka_bootstrap=_env("GSP_KAFKA_BOOTSTRAP"),
+            schema_registry_url=_env("GSP_SCHEMA_REGISTRY_URL"),
+            database_url=_env("GSP_DATABASE_URL") or "",
+            home=home,
+            api_url=_env("GSP_API_URL"),
+            partitions=_int("GSP_PARTITIONS", 4),
+            session_timeout_s=_int("GSP_SESSION_TIMEOUT_S", 6),
+            heartbeat_interval_s=_int("GSP_HEARTBEAT_INTERVAL_S", 1),
+            max_poll_interval_s=_int("GSP_MAX_POLL_INTERVAL_S", 60),
+            linger_ms=_int("GSP_LINGER_MS", 5),
+            log_level=level,
+        )
+
+    @staticmethod
+    def documentation() -> list[tuple[str, str]]:
+        """(variable, doc) for every setting, for `gsp settings`."""
+        return [(f.metadata["env"], f.metadata["doc"]) for f in fields(Settings)]
+
+
+@cache
+def settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings.from_env()
+
+
+def kafka_consumer_config(settings: Settings, bootstrap: str) -> dict[str, object]:
+    """kafka-python consumer settings; short session timeouts make a group join take seconds."""
+    return {
+        "bootstrap_servers": bootstrap,
+        "session_timeout_ms": settings.session_timeout_s * 1000,
+        "heartbeat_interval_ms": settings.heartbeat_interval_s * 1000,
+        "max_poll_interval_ms": settings.max_poll_interval_s * 1000,
+    }
+
+
+def kafka_producer_config(settings: Settings, bootstrap: str) -> dict[str, object]:
+    """kafka-python producer settings: acks from all in-sync replicas, small linger for batching."""
+    return {"bootstrap_servers": bootstrap, "acks": "all", "linger_ms": settings.linger_ms, "retries": 5}

@@ -1,0 +1,52 @@
+"""Topic names: `<layer>.<domain>.<dataset>.v<major>`, plus the platform topics.
+
+A dataset is named `<domain>.<dataset>` (for example `telecom.subscriber`).
+Partition counts are fixed at creation: the embedded broker cannot add
+partitions later, and Kafka reshuffles keys if you do.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "AUDIT", "CONNECT_OFFSETS", "QUALITY", "SUBSCRIPTIONS",
+    "clean", "match", "quarantine", "raw", "share", "subject", "valid_slug",
+]
+
+SUBSCRIPTIONS = "gsp.subscriptions"
+AUDIT = "gsp.audit"
+QUALITY = "gsp.quality"
+CONNECT_OFFSETS = "gsp.connect.offsets"
+
+_SLUG = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
+
+
+def valid_slug(value: str) -> bool:
+    """Agency and dataset parts are lower-case slugs, safe in topic names."""
+    return bool(_SLUG.match(value))
+
+
+def raw(dataset: str, major: int = 1) -> str:
+    return f"raw.{dataset}.v{major}"
+
+
+def clean(dataset: str, major: int = 1) -> str:
+    return f"clean.{dataset}.v{major}"
+
+
+def quarantine(dataset: str, major: int = 1) -> str:
+    return f"quarantine.{dataset}.v{major}"
+
+
+def match(dataset: str, major: int = 1) -> str:
+    return f"match.{dataset}.v{major}"
+
+
+def share(agency: str, dataset: str, major: int = 1) -> str:
+    return f"share.{agency}.{dataset.split('.')[-1]}.v{major}"
+
+
+def subject(topic: str) -> str:
+    """Registry subject of a topic's values (Confluent's TopicNameStrategy)."""
+    return f"{topic}-value"
