@@ -47,6 +47,9 @@ class Settings:
     max_poll_interval_s: int = field(default=60, metadata={"env": "GSP_MAX_POLL_INTERVAL_S", "doc": "Longest pause between polls before a consumer is evicted"})
     linger_ms: int = field(default=5, metadata={"env": "GSP_LINGER_MS", "doc": "Producer linger; small batches are the biggest single throughput win"})
     log_level: str = field(default="info", metadata={"env": "GSP_LOG_LEVEL", "doc": "debug, info, warning or error"})
+    app_id: str = field(default="gsp-streams", metadata={"env": "GSP_APP_ID", "doc": "Stream workers' consumer group and Faust app id"})
+    worker_web_port: int = field(default=6066, metadata={"env": "GSP_WORKER_WEB_PORT", "doc": "Port of a stream worker's /metrics and /health"})
+    api_port: int = field(default=8780, metadata={"env": "GSP_API_PORT", "doc": "Port of the control plane's HTTP API (registry, subscriptions, /metrics, /health); 0 picks a free one"})
 
     @property
     def embedded(self) -> bool:
@@ -75,6 +78,9 @@ class Settings:
             max_poll_interval_s=_int("GSP_MAX_POLL_INTERVAL_S", 60),
             linger_ms=_int("GSP_LINGER_MS", 5),
             log_level=level,
+            app_id=_env("GSP_APP_ID") or "gsp-streams",
+            worker_web_port=_int("GSP_WORKER_WEB_PORT", 6066),
+            api_port=_int("GSP_API_PORT", 8780),
         )
 
     @staticmethod

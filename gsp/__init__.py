@@ -1,0 +1,1 @@
+"""GSP control plane: CLI, settings, catalog, subscriptions, schema registry and the embedded runtime."""

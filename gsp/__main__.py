@@ -1,0 +1,3 @@
+from gsp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""The `gsp` command. User mistakes print one line and exit non-zero; no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, NoReturn
+
+from gsp.errors import UserError
+from schemas.settings import Settings, SettingsError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gsp", description="Event-driven data integration and sharing platform")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    demo = commands.add_parser("demo", help="run a synthetic population and telecom registry through the platform")
+    demo.add_argument("--records", type=int, default=10_000, help="citizens, and as many telecom subscribers (default 10000)")
+    demo.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
+    demo.add_argument("--duration", type=float, default=300.0, help="stop after this many seconds (default 300)")
+    demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    demo.add_argument("--workdir", type=Path, help="where to keep the demo databases and logs (default: a new temp dir)")
+
+    commands.add_parser("worker", help="run a stream worker (needs GSP_KAFKA_BOOTSTRAP and GSP_SCHEMA_REGISTRY_URL)")
+
+    sub = commands.add_parser("subscription", help="agencies' subscriptions (talks to a running control plane)")
+    sub_commands = sub.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    create = sub_commands.add_parser("create", help="approve a subscription")
+    create.add_argument("--agency", required=True, help="agency slug, e.g. bo-cong-an")
+    create.add_argument("--dataset", required=True, help="dataset, e.g. telecom.subscriber")
+    create.add_argument("--fields", required=True, help="comma-separated approved fields")
+    create.add_argument("--where", action="append", default=[], metavar="FIELD=V1,V2",
+                        help="row filter: only rows whose FIELD is one of the values (repeatable)")
+    create.add_argument("--verdicts", default="MATCHED", help="comma-separated match verdicts shared (default MATCHED)")
+    sub_commands.add_parser("list", help="list subscriptions")
+    delete = sub_commands.add_parser("delete", help="revoke a subscription")
+    delete.add_argument("subscription_id")
+
+    commands.add_parser("settings", help="print the environment variables the platform reads")
+    return parser
+
+
+def _api(settings: Settings, method: str, path: str, body: Any = None) -> Any:
+    base = settings.api_url or _runtime_api(settings)
+    request = urllib.request.Request(base.rstrip("/") + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.load(exc).get("error", exc.reason)
+        except ValueError:
+            message = exc.reason
+        raise UserError(str(message)) from None
+    except urllib.error.URLError as exc:
+        raise UserError(f"no control plane answering at {base} ({exc.reason}); start one or set GSP_API_URL") from None
+
+
+def _runtime_api(settings: Settings) -> str:
+    runtime = settings.home / "runtime.json"
+    if runtime.exists():
+        return str(json.loads(runtime.read_text())["api_url"])
+    return f"http://127.0.0.1:{settings.api_port}"
+
+
+def _where(clauses: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for clause in clauses:
+        name, sep, values = clause.partition("=")
+        if not sep or not name or not values:
+            raise UserError(f"--where {clause!r} must look like FIELD=V1,V2")
+        out[name.strip()] = [v.strip() for v in values.split(",") if v.strip()]
+    return out
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "demo":
+        from gsp.demo import DemoOptions, run_demo
+
+        return run_demo(settings, DemoOptions(records=args.records, seed=args.seed, duration_s=args.duration,
+                                              json=args.json, workdir=args.workdir))
+    if args.command == "worker":
+        from gsp.serve import run_worker
+
+        return run_worker(settings)
+    if args.command == "subscription":
+        if args.action == "create":
+            body = {"agency": args.agency, "dataset": args.dataset,
+                    "fields": [f.strip() for f in args.fields.split(",") if f.strip()],
+                    "row_filter": _where(args.where), "verdicts": [v.strip() for v in args.verdicts.split(",")]}
+            event = _api(settings, "POST", "/api/subscriptions", body)
+            print(f"subscription {event['subscription_id']} v{event['version']} -> topic {event['topic']} "
+                  f"(schema id {event['schema_id']})")
+        elif args.action == "list":
+            for s in _api(settings, "GET", "/api/subscriptions"):
+                print(f"{s['subscription_id']}\tv{s['version']}\t{s['topic']}\t{','.join(s['fields'])}")
+        else:
+            _api(settings, "DELETE", f"/api/subscriptions/{args.subscription_id}")
+            print(f"subscription {args.subscription_id} revoked")
+        return 0
+    if args.command == "settings":
+        for name, doc in Settings.documentation():
+            print(f"{name:<26} {doc}")
+        return 0
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        from gsp import logs
+
+        logs.configure(settings.log_level if args.command == "worker" else "warning")
+        return _run(args, settings)
+    except (UserError, SettingsError) as exc:
+        print(f"gsp: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gsp: interrupted", file=sys.stderr)
+        return 130

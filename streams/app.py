@@ -1,0 +1,171 @@
+"""The Faust app: wires topics to the stages in :mod:`streams.stages`, and nothing else.
+
+Agents:
+- ``clean-<dataset>``: raw -> clean | quarantine, per source dataset;
+- ``registry``: clean citizens -> the ``registry`` table (personal id -> entry);
+- ``match``: clean subscribers -> match results, looking the id up in the table;
+- ``share``: match results -> each covering subscription's topic.
+
+Partitioning: the registry table is keyed by personal id and the clean topics
+are keyed by personal id too (subscribers by the id number they gave), with
+the same partition count, so a subscriber is read by the worker that holds
+its citizen's table partition; adding workers spreads both. Exactly-once is
+not used (see DESIGN.md): delivery is at-least-once and every sink upserts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+from prometheus_client import CollectorRegistry, generate_latest
+
+from schemas import topics
+from schemas.codec import Codec
+from schemas.registry import RegistryClient
+from schemas.settings import Settings
+from streams import clean as cleaning
+from streams.book import SubscriptionBook
+from streams.metrics import StageMetrics
+from streams.stages import CleanStage, MatchStage, RegistryStage, ShareStage, Where
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("gsp.streams")
+
+CITIZEN, SUBSCRIBER = "population.citizen", "telecom.subscriber"
+
+
+def _raw_topic(app: faust.App, name: str) -> Any:
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        topic_partitions=settings.partitions,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        broker_max_poll_interval=settings.max_poll_interval_s,
+        producer_linger_ms=settings.linger_ms,
+        producer_acks=-1,
+        web_port=settings.worker_web_port,
+        web_bind="127.0.0.1" if settings.embedded else "0.0.0.0",
+        web_in_thread=False,
+        datadir=str(settings.home / "worker-data"),
+        table_cleanup_interval=60.0,
+    )
+    registry = RegistryClient(registry_url)
+    codec = Codec(resolve=registry.schema_by_id)
+    metrics_registry = CollectorRegistry()
+    metrics = StageMetrics.create(metrics_registry)
+    book = SubscriptionBook(codec)
+
+    def schema_id(topic: str) -> int:
+        schema_id_, _, text = registry.latest(topics.subject(topic))
+        codec.add(schema_id_, text)
+        return schema_id_
+
+    issue_id = schema_id(topics.quarantine(CITIZEN))
+    clean_stages = {
+        CITIZEN: CleanStage(CITIZEN, codec, clean=cleaning.clean_citizen, key_of=lambda r: r["personal_id"],
+                            clean_schema_id=schema_id(topics.clean(CITIZEN)), issue_schema_id=issue_id),
+        SUBSCRIBER: CleanStage(SUBSCRIBER, codec, clean=cleaning.clean_subscriber, key_of=lambda r: r["id_number"],
+                               clean_schema_id=schema_id(topics.clean(SUBSCRIBER)), issue_schema_id=issue_id),
+    }
+    registry_stage = RegistryStage(codec)
+    match_stage = MatchStage(codec, result_schema_id=schema_id(topics.match(SUBSCRIBER)))
+    share_stage = ShareStage(codec, book.for_dataset)
+    table = app.Table("registry", key_type=str, value_type=None, partitions=settings.partitions)
+
+    def on_sent(stage: str, dataset: str) -> Any:
+        def done(fut: asyncio.Future[Any]) -> None:
+            if fut.cancelled() or fut.exception() is not None:
+                metrics.errors.labels(stage, dataset).inc()
+                log.error("delivery failed", extra={"stage": stage, "dataset": dataset})
+        return done
+
+    async def send(stage: str, dataset: str, topic: str, key: bytes, value: bytes) -> None:
+        fut = await app.producer.send(topic, key, value, None, None, None)
+        fut.add_done_callback(on_sent(stage, dataset))  # type: ignore[attr-defined]
+
+    def clean_agent(dataset: str) -> None:
+        stage = clean_stages[dataset]
+
+        async def agent(stream: Any) -> None:
+            counted = metrics.records.labels("clean", dataset, "in")
+            out = metrics.records.labels("clean", dataset, "out")
+            held = metrics.records.labels("clean", dataset, "quarantined")
+            async for event in stream.events():
+                m = event.message
+                topic, key, value = stage.process(event.key, event.value, Where(m.topic, m.partition, m.offset))
+                counted.inc()
+                (held if topic == stage.quarantine_topic else out).inc()
+                await send("clean", dataset, topic, key, value)
+
+        agent.__name__ = f"clean_{dataset.replace('.', '_')}"
+        app.agent(_raw_topic(app, topics.raw(dataset)), name=f"clean-{dataset}")(agent)
+
+    for dataset in clean_stages:
+        clean_agent(dataset)
+
+    @app.agent(_raw_topic(app, topics.clean(CITIZEN)), name="registry")
+    async def registry_agent(stream: Any) -> None:
+        async for event in stream.events():
+            personal_id, entry = registry_stage.process(event.value)
+            table[personal_id] = entry
+            metrics.records.labels("registry", CITIZEN, "in").inc()
+
+    @app.agent(_raw_topic(app, topics.clean(SUBSCRIBER)), name="match")
+    async def match_agent(stream: Any) -> None:
+        async for event in stream.events():
+            subscriber, personal_id = match_stage.id_of(event.value)
+            topic, key, value = match_stage.process(subscriber, event.value, table.get(personal_id))
+            metrics.records.labels("match", SUBSCRIBER, "in").inc()
+            await send("match", SUBSCRIBER, topic, key, value)
+
+    @app.agent(_raw_topic(app, topics.match(SUBSCRIBER)), name="share")
+    async def share_agent(stream: Any) -> None:
+        async for event in stream.events():
+            metrics.records.labels("share", SUBSCRIBER, "in").inc()
+            for (topic, key, value), subscription in share_stage.process(event.value):
+                metrics.delivered.labels(subscription.agency, subscription.dataset).inc()
+                await send("share", SUBSCRIBER, topic, key, value)
+
+    stopped = asyncio.Event()
+
+    @app.task
+    async def follow_subscriptions() -> None:
+        await book.follow(bootstrap, stopped)
+
+    @app.timer(interval=2.0)
+    async def observe() -> None:
+        metrics.registry_size.set(len(table))
+        metrics.subscriptions.set(len(book))
+        lag: dict[str, int] = {}
+        for tp in app.consumer.assignment():
+            highwater = app.consumer.highwater(tp)
+            committed = app.consumer._committed_offset.get(tp) or 0  # faust keeps no public accessor
+            if highwater is not None:
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(0, highwater - committed)
+        for topic, records in lag.items():
+            metrics.lag.labels(topic).set(records)
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(metrics_registry), content_type="text/plain; version=0.0.4")
+
+    @app.page("/health")
+    async def health_page(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok", "assigned_partitions": len(app.consumer.assignment()),
+                         "subscriptions": len(book), "registry_records": len(table)})
+
+    @app.on_before_shutdown.connect
+    async def _stop(app_: Any, **_: Any) -> None:
+        stopped.set()
+
+    return app

@@ -1,0 +1,140 @@
+"""The stream stages as plain classes over bytes: decode, apply the pure logic, encode.
+
+The Faust module only wires topics to these; the benchmark and the tests call
+them directly. Each ``process`` returns the events to send as
+``(topic, key, value)``; a record that cannot be processed becomes a
+quarantine event with its reason and the original bytes, never an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from schemas import topics
+from schemas.codec import Codec, CodecError
+from streams import match as matching
+from streams import share as sharing
+from streams.clean import Cleaned
+
+__all__ = ["CleanStage", "MatchStage", "Out", "RegistryStage", "ShareStage", "Where"]
+
+log = logging.getLogger("gsp.streams")
+Out = tuple[str, bytes, bytes]
+_UNKNOWN_NS = uuid.UUID("0b7e7c1e-8f2a-5d3c-9e4b-6a1f2d3c4b5a")
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where an input event came from, for quarantine records."""
+    topic: str
+    partition: int
+    offset: int
+
+
+def _issue(codec: Codec, schema_id: int, *, dataset: str, stage: str, header: dict[str, Any] | None, key: str | None,
+           rule: str, field: str | None, reason: str, original: bytes, where: Where) -> bytes:
+    if header is None:
+        # An undecodable event has no header of its own: identify it by where it was read.
+        ref = f"{where.topic}/{where.partition}/{where.offset}"
+        header = {"event_id": str(uuid.uuid5(_UNKNOWN_NS, ref)), "source_system": "unknown", "source_key": ref,
+                  "source_version": "0", "ingested_at": 0}
+    log.warning("record quarantined", extra={"stage": stage, "dataset": dataset, "event_id": header["event_id"], "rule": rule})
+    return codec.encode(schema_id, {
+        "header": header, "dataset": dataset, "stage": stage, "key": key, "rule": rule, "field": field,
+        "reason": reason, "original": original, "source_topic": where.topic,
+        "source_partition": where.partition, "source_offset": where.offset,
+    })
+
+
+class CleanStage:
+    """raw.<dataset> -> clean.<dataset> | quarantine.<dataset>.
+
+    ``key_of`` picks the output key: the clean topics are keyed by personal id
+    so that citizens and subscribers are co-partitioned for matching.
+    """
+
+    def __init__(self, dataset: str, codec: Codec, *, clean: Callable[[dict[str, Any]], Cleaned],
+                 key_of: Callable[[dict[str, Any]], str], clean_schema_id: int, issue_schema_id: int) -> None:
+        self.dataset = dataset
+        self._codec = codec
+        self._clean = clean
+        self._key_of = key_of
+        self._clean_schema_id = clean_schema_id
+        self._issue_schema_id = issue_schema_id
+        self.clean_topic = topics.clean(dataset)
+        self.quarantine_topic = topics.quarantine(dataset)
+
+    def process(self, key: bytes | None, value: bytes, where: Where) -> Out:
+        key_text = key.decode("utf-8", "replace") if key else None
+        try:
+            _, record = self._codec.decode(value)
+        except CodecError as exc:
+            return self._quarantine(None, key_text, "avro.decode", None, str(exc), value, where)
+        result = self._clean(record)
+        rejection = result.rejection
+        if rejection is not None:
+            return self._quarantine(record.get("header"), key_text, rejection.rule, rejection.field, rejection.reason, value, where)
+        cleaned = result.record
+        return self.clean_topic, self._key_of(cleaned).encode(), self._codec.encode(self._clean_schema_id, cleaned)
+
+    def _quarantine(self, header: dict[str, Any] | None, key: str | None, rule: str, field: str | None,
+                    reason: str, value: bytes, where: Where) -> Out:
+        issue = _issue(self._codec, self._issue_schema_id, dataset=self.dataset, stage="clean", header=header, key=key,
+                       rule=rule, field=field, reason=reason, original=value, where=where)
+        return self.quarantine_topic, (key or "").encode(), issue
+
+
+class RegistryStage:
+    """clean.population.citizen -> (personal_id, registry entry) for the registry table."""
+
+    def __init__(self, codec: Codec) -> None:
+        self._codec = codec
+
+    def process(self, value: bytes) -> tuple[str, dict[str, Any]]:
+        _, citizen = self._codec.decode(value)
+        return citizen["personal_id"], matching.registry_entry(citizen)
+
+
+class MatchStage:
+    """clean.telecom.subscriber -> match.telecom.subscriber, by three-field verification."""
+
+    dataset = "telecom.subscriber"
+
+    def __init__(self, codec: Codec, *, result_schema_id: int) -> None:
+        self._codec = codec
+        self._result_schema_id = result_schema_id
+        self.topic = topics.match(self.dataset)
+
+    def id_of(self, value: bytes) -> tuple[dict[str, Any], str]:
+        _, subscriber = self._codec.decode(value)
+        return subscriber, subscriber["id_number"]
+
+    def process(self, subscriber: dict[str, Any], value: bytes, entry: dict[str, Any] | None) -> Out:
+        v = matching.verify(subscriber["id_number"], subscriber["subscriber_name"], subscriber["birth_date"], entry)
+        header = subscriber["header"]
+        result = {
+            "header": header, "dataset": self.dataset, "source_key": header["source_key"], "verdict": v.verdict,
+            "personal_id": v.personal_id, "agreeing_fields": list(v.agreeing), "disagreeing_fields": list(v.disagreeing),
+            "score": v.score, "record": value,
+        }
+        return self.topic, header["source_key"].encode(), self._codec.encode(self._result_schema_id, result)
+
+
+class ShareStage:
+    """match.<dataset> -> share.<agency>.<dataset> for every subscription that covers the record."""
+
+    def __init__(self, codec: Codec, subscriptions: Callable[[str], Iterable[sharing.Subscription]]) -> None:
+        self._codec = codec
+        self._subscriptions = subscriptions
+
+    def process(self, value: bytes) -> list[tuple[Out, sharing.Subscription]]:
+        _, result = self._codec.decode(value)
+        _, record = self._codec.decode(result["record"])
+        view = sharing.shared_view(record, personal_id=result["personal_id"], verdict=result["verdict"], score=result["score"])
+        key = result["source_key"].encode()
+        return [((s.topic, key, self._codec.encode(s.schema_id, sharing.project(s, view))), s)
+                for s in self._subscriptions(result["dataset"]) if sharing.covers(s, view)]
