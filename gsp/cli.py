@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     delete = sub_commands.add_parser("delete", help="revoke a subscription")
     delete.add_argument("subscription_id")
 
+    bench = commands.add_parser("bench", help="records/s of each piece next to baselines measured in the same run")
+    bench.add_argument("--records", type=int, default=20_000, help="records per measurement (default 20000)")
+    bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+
     commands.add_parser("settings", help="print the environment variables the platform reads")
     return parser
 
@@ -111,6 +115,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             _api(settings, "DELETE", f"/api/subscriptions/{args.subscription_id}")
             print(f"subscription {args.subscription_id} revoked")
         return 0
+    if args.command == "bench":
+        from gsp.bench import run_bench
+
+        return run_bench(settings, records=args.records, as_json=args.json)
     if args.command == "settings":
         for name, doc in Settings.documentation():
             print(f"{name:<26} {doc}")
