@@ -146,7 +146,7 @@ class SourceRunner:
                 return self._target.topic, self._codec.encode(self._target.schema_id, {**record.value, "header": header}), True
             except EncodeError as exc:
                 rule, field, reason = "schema.invalid", None, str(exc)
-        log.warning("record quarantined", extra={"stage": "connector", "connector": self._source.name,
+        log.info("record quarantined", extra={"stage": "connector", "connector": self._source.name,
                                                  "event_id": header["event_id"], "rule": rule})
         issue = {
             "header": header, "dataset": self._target.dataset, "stage": "connector", "key": record.key,

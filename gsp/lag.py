@@ -14,7 +14,7 @@ def group_lag(bootstrap: str, group: str, topic: str) -> int:
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         end = consumer.end_offsets(tps)
-        committed = admin.list_consumer_group_offsets(group, partitions=tps)
+        committed = admin.list_group_offsets({group: tps}).get(group, {})
         return sum(max(0, end[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0))
                    for tp in tps)
     finally:

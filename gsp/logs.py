@@ -34,3 +34,6 @@ def configure(level: str = "info", *, stream: object = None) -> None:
     # The Kafka clients are chatty at info; their warnings still show.
     for noisy in ("kafka", "aiokafka", "faust", "mode"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # kafka-python logs every socket it closes on shutdown as an error; real failures surface as exceptions.
+    logging.getLogger("kafka.net").setLevel(logging.CRITICAL)
+    logging.getLogger("kafka.cluster").setLevel(logging.CRITICAL)

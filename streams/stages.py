@@ -42,7 +42,7 @@ def _issue(codec: Codec, schema_id: int, *, dataset: str, stage: str, header: di
         ref = f"{where.topic}/{where.partition}/{where.offset}"
         header = {"event_id": str(uuid.uuid5(_UNKNOWN_NS, ref)), "source_system": "unknown", "source_key": ref,
                   "source_version": "0", "ingested_at": 0}
-    log.warning("record quarantined", extra={"stage": stage, "dataset": dataset, "event_id": header["event_id"], "rule": rule})
+    log.info("record quarantined", extra={"stage": stage, "dataset": dataset, "event_id": header["event_id"], "rule": rule})
     return codec.encode(schema_id, {
         "header": header, "dataset": dataset, "stage": stage, "key": key, "rule": rule, "field": field,
         "reason": reason, "original": original, "source_topic": where.topic,
