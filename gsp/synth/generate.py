@@ -1,0 +1,243 @@
+"""Synthetic population and telecom sources with known dirt, and the counts they must produce.
+
+`generate(n)` draws n citizens and n subscriptions. Each row carries at most one kind of dirt,
+and the `Truth` is tallied from what was injected, never by running the cleaning rules: a
+pipeline that cleans, quarantines and verifies these rows must report exactly these counts.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from random import Random
+from typing import Any
+
+from gsp.synth import dirt
+from gsp.synth.names import fold_diacritics
+from gsp.synth.population import Person, World
+from streams import reference
+from streams.clean import name_key
+
+__all__ = ["CITIZEN_DATASET", "SUBSCRIBER_DATASET", "Synthetic", "Truth", "generate"]
+
+CITIZEN_DATASET = "population.citizen"
+SUBSCRIBER_DATASET = "telecom.subscriber"
+MATCHED, MISMATCH, NOT_FOUND, QUARANTINED = "MATCHED", "MISMATCH", "NOT_FOUND", "QUARANTINED"
+
+_EPOCH_MS = 1_751_328_000_000  # 2025-07-01 00:00 UTC, the first day of the 34 provinces
+
+# Citizen rows: share of each kind of dirt; the rest are clean.
+_CITIZEN_DEFECTS = ("id.prefix", "id.century", "birthdate.invalid")  # rejected by cleaning, about 1%
+_CITIZEN_HARMLESS = ("nfd_name", "messy_name", "dmy_date", "messy_phone", "spaced_id")  # fixed, about 6%
+
+# Subscriber rows, percent. The outcome of each kind is declared in _SUBSCRIBER_KINDS below.
+_SUBSCRIBER_MIX = {
+    "copy": 54.0, "messy_name": 8.0, "messy_phone": 6.0, "old_msisdn": 3.0, "dmy_date": 4.0, "spaced_id": 2.0,
+    "no_diacritics": 6.0, "wrong_year": 4.0, "unknown_id": 4.0, "cmnd": 4.0,
+    "schema.required": 0.8, "id.shape": 0.9, "id.prefix": 0.8, "id.century": 0.8, "phone.invalid": 0.9,
+    "birthdate.invalid": 0.8,
+}
+# Chance that a citizen whose own row is quarantined holds a subscription (verified NOT_FOUND).
+_ORPHAN_SHARE = 0.8
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Counts a correct pipeline reports for a `Synthetic` data set.
+
+    Both datasets are always keys of `quarantined`; a rule, verdict, carrier or field whose
+    count is zero is absent, so the dictionaries compare equal to counters of observed events.
+    """
+
+    citizens: int  # rows published by the population source
+    subscribers: int  # rows published by the telecom source
+    quarantined: dict[str, dict[str, int]]  # dataset -> rule -> rows quarantined by it
+    match: dict[str, int]  # verdict -> subscribers that passed cleaning
+    matched_by_carrier: dict[str, int]  # carrier -> MATCHED subscribers
+    mismatch_fields: dict[str, int]  # "full_name" / "birth_date" -> MISMATCH results disagreeing on it
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "citizens": self.citizens,
+            "subscribers": self.subscribers,
+            "quarantined": {d: dict(sorted(r.items())) for d, r in sorted(self.quarantined.items())},
+            "match": dict(sorted(self.match.items())),
+            "matched_by_carrier": dict(sorted(self.matched_by_carrier.items())),
+            "mismatch_fields": dict(sorted(self.mismatch_fields.items())),
+        }
+
+
+@dataclass(frozen=True)
+class Synthetic:
+    citizens: list[dict[str, Any]]  # flat rows of the population source table
+    subscribers: list[dict[str, Any]]  # flat rows of the telecom source table
+    truth: Truth
+
+
+def _citizen_row(world: World, person: Person, kind: str | None) -> tuple[dict[str, Any], str | None]:
+    """The person as the population source stores it, with `kind` of dirt; returns the kind applied."""
+    rng = world.rng
+    row: dict[str, Any] = {
+        "personal_id": person.personal_id, "full_name": person.full_name, "birth_date": person.birth_date,
+        "sex": person.sex, "birth_registration_province": person.birth_province,
+        "province_code": person.province_code, "ward_code": person.ward_code,
+        "address_line": person.address_line, "phone": person.phone, "status": person.status,
+    }
+    if kind == "id.prefix" or kind == "id.century":
+        wrong = (rng.choice(dirt.BAD_ID_PREFIXES) + person.personal_id[3:] if kind == "id.prefix"
+                 else dirt.wrong_sex_or_century(person.personal_id, rng))
+        if not world.ids.claim(wrong):  # another person's id: a different defect keeps ids unique
+            kind = "birthdate.invalid"
+        else:
+            row["personal_id"] = wrong
+    if kind == "birthdate.invalid":
+        row["birth_date"] = dirt.impossible_date(person.birth_date, rng)
+    elif kind == "nfd_name":
+        row["full_name"] = unicodedata.normalize("NFD", person.full_name)
+    elif kind == "messy_name":
+        row["full_name"] = dirt.messy_name(person.full_name, rng)
+    elif kind == "dmy_date" and len(person.birth_date) == 10:
+        row["birth_date"] = dirt.day_month_year(person.birth_date, rng)
+    elif kind == "messy_phone":
+        row["phone"] = dirt.messy_phone(person.phone, rng)
+    elif kind == "spaced_id":
+        row["personal_id"] = dirt.spaced_id(person.personal_id)
+    return row, kind
+
+
+_Outcome = tuple[str, str | None]  # (verdict or QUARANTINED, disagreeing field or quarantine rule)
+_Dirt = Callable[[World, Person, dict[str, Any]], _Outcome]
+
+
+def _put(row: dict[str, Any], column: str, value: Any, outcome: _Outcome) -> _Outcome:
+    row[column] = value
+    return outcome
+
+
+def _no_diacritics(world: World, person: Person, row: dict[str, Any]) -> _Outcome:
+    folded = row["subscriber_name"] = fold_diacritics(person.full_name)
+    same = name_key(folded) == name_key(person.full_name)  # "Lan Anh" has nothing to strip
+    return (MATCHED, None) if same else (MISMATCH, "full_name")
+
+
+def _wrong_year(world: World, person: Person, row: dict[str, Any]) -> _Outcome:
+    shifted = dirt.shifted_birth_year(person.birth_date, world.rng, world.today)
+    return (MATCHED, None) if shifted is None else _put(row, "birth_date", shifted, (MISMATCH, "birth_date"))
+
+
+def _unknown_id(world: World, person: Person, row: dict[str, Any]) -> _Outcome:
+    prefix = world.rng.choice(world.legacy).id_prefix
+    return _put(row, "id_number", world.personal_id(prefix, person.sex, int(person.birth_date[:4])),
+                (NOT_FOUND, None))
+
+
+def _day_month_year(world: World, person: Person, row: dict[str, Any]) -> _Outcome:
+    if len(person.birth_date) == 10:
+        row["birth_date"] = dirt.day_month_year(person.birth_date, world.rng)
+    return MATCHED, None
+
+
+_SUBSCRIBER_KINDS: dict[str, _Dirt] = {
+    "copy": lambda w, p, r: (MATCHED, None),
+    "messy_name": lambda w, p, r: _put(r, "subscriber_name", dirt.messy_name(p.full_name, w.rng), (MATCHED, None)),
+    "messy_phone": lambda w, p, r: _put(r, "msisdn", dirt.messy_phone(r["msisdn"], w.rng), (MATCHED, None)),
+    "old_msisdn": lambda w, p, r: _put(r, "msisdn", dirt.old_msisdn(r["msisdn"]), (MATCHED, None)),
+    "dmy_date": _day_month_year,
+    "spaced_id": lambda w, p, r: _put(r, "id_number", dirt.spaced_id(p.personal_id), (MATCHED, None)),
+    "no_diacritics": _no_diacritics,
+    "wrong_year": _wrong_year,
+    "unknown_id": _unknown_id,
+    "cmnd": lambda w, p, r: _put(r, "id_number", f"{w.rng.randrange(10**9):09d}", (NOT_FOUND, None)),
+    "orphan": lambda w, p, r: (NOT_FOUND, None),  # the person's own population row is quarantined
+    "schema.required": lambda w, p, r: _put(r, "subscriber_name", None, (QUARANTINED, "schema.required")),
+    "id.shape": lambda w, p, r: _put(r, "id_number", dirt.malformed_id(p.personal_id, w.rng),
+                                     (QUARANTINED, "id.shape")),
+    "id.prefix": lambda w, p, r: _put(r, "id_number", w.rng.choice(dirt.BAD_ID_PREFIXES) + p.personal_id[3:],
+                                      (QUARANTINED, "id.prefix")),
+    "id.century": lambda w, p, r: _put(r, "id_number", dirt.wrong_century(p.personal_id),
+                                       (QUARANTINED, "id.century")),
+    "phone.invalid": lambda w, p, r: _put(r, "msisdn", dirt.malformed_msisdn(r["msisdn"], w.rng),
+                                          (QUARANTINED, "phone.invalid")),
+    "birthdate.invalid": lambda w, p, r: _put(r, "birth_date", dirt.impossible_date(p.birth_date, w.rng),
+                                              (QUARANTINED, "birthdate.invalid")),
+}
+
+
+def _subscriber_row(world: World, person: Person, *, old_style: bool) -> dict[str, Any]:
+    msisdn = world.msisdn(person, old_style=old_style)
+    address = None
+    if world.rng.random() < 0.9:
+        ward = reference.ward_2025(person.ward_code)
+        province = reference.province_2025(person.province_code)
+        address = f"{person.address_line}, {ward.name if ward else ''}, {province.name if province else ''}"
+    return {
+        "msisdn": msisdn, "carrier": world.carrier(msisdn), "subscriber_name": person.full_name,
+        "id_number": person.personal_id, "birth_date": person.birth_date, "address": address,
+    }
+
+
+def generate(records: int, *, seed: int = 7, today: date | None = None) -> Synthetic:
+    """`records` citizens and `records` subscribers, deterministic for a seed, with their `Truth`."""
+    world = World(Random(seed), today or date.today())
+    rng = world.rng
+    people = [world.person() for _ in range(records)]
+
+    citizens: list[dict[str, Any]] = []
+    held_back: list[Person] = []
+    citizen_rules: Counter[str] = Counter()
+    for i, person in enumerate(people):
+        roll = rng.random()
+        kind = (rng.choice(_CITIZEN_DEFECTS) if roll < 0.01
+                else rng.choice(_CITIZEN_HARMLESS) if roll < 0.07 else None)
+        row, kind = _citizen_row(world, person, kind)
+        row["updated_at"] = _EPOCH_MS + i * 1000 + rng.randrange(1000)
+        citizens.append(row)
+        if kind in _CITIZEN_DEFECTS:
+            citizen_rules[kind] += 1
+            held_back.append(person)
+
+    held_ids = {p.personal_id for p in held_back}
+    eligible = [p for p in people if p.status == "ALIVE" and p.personal_id not in held_ids]
+    orphans = [p for p in held_back if rng.random() < _ORPHAN_SHARE][:records]
+    kinds = ["orphan"] * len(orphans) + rng.choices(
+        list(_SUBSCRIBER_MIX), list(_SUBSCRIBER_MIX.values()), k=records - len(orphans))
+    rng.shuffle(kinds)
+    next_orphan = iter(orphans)
+
+    subscribers: list[dict[str, Any]] = []
+    subscriber_rules: Counter[str] = Counter()
+    verdicts: Counter[str] = Counter()
+    by_carrier: Counter[str] = Counter()
+    fields: Counter[str] = Counter()
+    for i, kind in enumerate(kinds):
+        if kind == "orphan":
+            person = next(next_orphan)
+        elif eligible:
+            person = rng.choice(eligible)
+        else:  # a tiny population with nobody to subscribe: someone the registry does not know
+            kind, person = "unknown_id", world.person()
+        row = _subscriber_row(world, person, old_style=kind == "old_msisdn")
+        outcome, detail = _SUBSCRIBER_KINDS[kind](world, person, row)
+        row["updated_at"] = _EPOCH_MS + i * 1000 + rng.randrange(1000)
+        subscribers.append(row)
+        if outcome == QUARANTINED:
+            subscriber_rules[detail or ""] += 1
+            continue
+        verdicts[outcome] += 1
+        if outcome == MATCHED:
+            by_carrier[row["carrier"]] += 1
+        elif outcome == MISMATCH:
+            fields[detail or ""] += 1
+
+    truth = Truth(
+        citizens=len(citizens),
+        subscribers=len(subscribers),
+        quarantined={CITIZEN_DATASET: dict(citizen_rules), SUBSCRIBER_DATASET: dict(subscriber_rules)},
+        match=dict(verdicts),
+        matched_by_carrier=dict(by_carrier),
+        mismatch_fields=dict(fields),
+    )
+    return Synthetic(citizens, subscribers, truth)
