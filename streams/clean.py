@@ -222,7 +222,7 @@ def _phone_rule(phone_field: str, *, severity: str, optional: bool) -> _Rule:
         value = draft.record.get(phone_field)
         if value is None and optional:
             return
-        normal = normalize_phone(value)  # non-strings give None
+        normal = normalize_phone(value) if isinstance(value, str) else None
         if normal is None:
             draft.add("phone.invalid", phone_field, severity,
                       f"{phone_field} is not a 10-digit mobile number with a known prefix")
@@ -243,11 +243,11 @@ def _residence_rule(draft: _Draft) -> None:
 
 def _birth_province_rule(draft: _Draft) -> None:
     number = draft.record.get("personal_id")
-    registered = draft.record.get("birth_registration_province")
-    if isinstance(number, str) and len(number) == 12 and number.isascii() and number.isdigit():
-        if registered != number[:3]:
-            draft.add("birthprovince.mismatch", "birth_registration_province", WARN,
-                      f"birth_registration_province differs from id prefix {number[:3]}")
+    if not (isinstance(number, str) and len(number) == 12 and number.isascii() and number.isdigit()):
+        return  # id.shape already rejects the record
+    if draft.record.get("birth_registration_province") != number[:3]:
+        draft.add("birthprovince.mismatch", "birth_registration_province", WARN,
+                  f"birth_registration_province differs from id prefix {number[:3]}")
 
 
 _CITIZEN_RULES: tuple[_Rule, ...] = (

@@ -55,7 +55,8 @@ def test_a_clean_citizen_passes_untouched():
 
 
 def test_the_input_record_is_not_mutated():
-    record = citizen(full_name=" NGUYỄN VĂN HÒA", residence={"province_code": "99", "ward_code": "", "address_line": ""})
+    residence = {"province_code": "99", "ward_code": "", "address_line": ""}
+    record = citizen(full_name=" NGUYỄN VĂN HÒA", residence=residence)
     before = copy.deepcopy(record)
     clean_citizen(record, today=TODAY)
     assert record == before
