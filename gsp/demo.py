@@ -121,7 +121,7 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
     control.start()
     api = ApiServer(build_app(control, metrics_registry))
     api.start()
-    worker = WorkerProcess(bootstrap=bootstrap, registry_url=api.url, home=workdir)
+    worker = WorkerProcess(settings, bootstrap=bootstrap, registry_url=api.url, home=workdir)
     stop = threading.Event()
     threads: list[threading.Thread] = []
     producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))  # type: ignore[arg-type]

@@ -13,15 +13,17 @@ from typing import Any
 
 from gsp.errors import UserError
 from gsp.runtime import free_port
+from schemas.settings import Settings
 
 __all__ = ["WorkerProcess"]
 
 
 class WorkerProcess:
-    def __init__(self, *, bootstrap: str, registry_url: str, home: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, *, bootstrap: str, registry_url: str, home: Path) -> None:
         self.port = free_port()
         self.log_path = home / f"worker-{self.port}.log"
-        self._env = {**os.environ, **(env or {}), "GSP_KAFKA_BOOTSTRAP": bootstrap, "GSP_SCHEMA_REGISTRY_URL": registry_url,
+        # The child reads the parent's settings, not only the parent's environment.
+        self._env = {**os.environ, **settings.to_env(), "GSP_KAFKA_BOOTSTRAP": bootstrap, "GSP_SCHEMA_REGISTRY_URL": registry_url,
                      "GSP_WORKER_WEB_PORT": str(self.port), "GSP_HOME": str(home)}
         self._process: subprocess.Popen[bytes] | None = None
 

@@ -83,6 +83,15 @@ class Settings:
             api_port=_int("GSP_API_PORT", 8780),
         )
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as environment variables, for a child process (unset fields omitted)."""
+        env = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value not in (None, ""):
+                env[f.metadata["env"]] = str(value)
+        return env
+
     @staticmethod
     def documentation() -> list[tuple[str, str]]:
         """(variable, doc) for every setting, for `gsp settings`."""

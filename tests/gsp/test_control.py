@@ -1,0 +1,51 @@
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from kafka import KafkaConsumer, TopicPartition
+
+from gsp.control import ControlPlane
+from gsp.errors import UserError
+from schemas.codec import Codec
+from streams.book import SubscriptionBook
+
+
+@pytest.fixture
+def control(bootstrap: str, tmp_path: Path) -> ControlPlane:
+    plane = ControlPlane(sa.create_engine(f"sqlite:///{tmp_path / 'control.db'}"), bootstrap=bootstrap, partitions=2)
+    plane.start()
+    yield plane
+    plane.close()
+
+
+def test_unknown_subscription_field_is_refused_with_the_known_fields(control: ControlPlane) -> None:
+    with pytest.raises(UserError, match="unknown field 'cccd' for dataset telecom.subscriber; shareable fields: msisdn"):
+        control.create_subscription(agency="so-y-te", dataset="telecom.subscriber", fields=["msisdn", "cccd"])
+    with pytest.raises(UserError, match="unknown dataset"):
+        control.create_subscription(agency="so-y-te", dataset="telecom.nope", fields=["msisdn"])
+    with pytest.raises(UserError, match="lower-case slug"):
+        control.create_subscription(agency="Sở Y tế", dataset="telecom.subscriber", fields=["msisdn"])
+
+
+def test_subscription_reaches_the_data_plane_as_an_event_and_a_deletion_as_a_tombstone(control: ControlPlane, bootstrap: str) -> None:
+    agency = f"agency-{uuid.uuid4().hex[:6]}"
+    event = control.create_subscription(agency=agency, dataset="telecom.subscriber", fields=["msisdn", "personal_id"],
+                                        row_filter={"carrier": ["Viettel"]})
+    assert event["topic"] == f"share.{agency}.subscriber.v1"
+    control.delete_subscription(event["subscription_id"])
+
+    book = SubscriptionBook(Codec(resolve=lambda i: control.registry.schema_by_id(i).schema))
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tp = TopicPartition("gsp.subscriptions", 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    end = consumer.end_offsets([tp])[tp]
+    states = []
+    while consumer.position(tp) < end:
+        for message in consumer.poll(timeout_ms=500).get(tp, []):
+            book.apply(message.key, message.value)
+            states.append([s.fields for s in book.for_dataset("telecom.subscriber") if s.agency == agency])
+    consumer.close()
+    assert [("msisdn", "personal_id")] in states and states[-1] == []
+    assert control.list_subscriptions() == []

@@ -1,0 +1,68 @@
+"""The whole platform end to end on the embedded broker: exact counts in the agency's table and the quarantine topic."""
+
+import io
+import json
+import sqlite3
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from gsp.demo import DemoOptions, run_demo
+from gsp.synth import generate
+from schemas.codec import Codec, contract, schema_id_of
+from schemas.settings import Settings
+
+RECORDS = 400
+
+
+def quarantine_rules(bootstrap: str, topic: str) -> Counter[str]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    end = consumer.end_offsets(tps)
+    codec, rules, seen = Codec(), Counter[str](), set()
+    for _ in range(200):
+        if all(consumer.position(tp) >= end[tp] for tp in tps):
+            break
+        for batch in consumer.poll(timeout_ms=200).values():
+            for message in batch:
+                if not codec.knows(schema_id_of(message.value)):
+                    codec.add(schema_id_of(message.value), contract("vn.gsp.quality.QualityIssue"))
+                issue = codec.decode(message.value)[1]
+                assert issue["reason"] and issue["original"]
+                if issue["header"]["event_id"] not in seen:
+                    seen.add(issue["header"]["event_id"])
+                    rules[issue["rule"]] += 1
+    consumer.close()
+    return rules
+
+
+def test_demo_counts_agree_with_the_generators_truth(bootstrap: str, tmp_path: Path) -> None:
+    settings = Settings(kafka_bootstrap=bootstrap, home=tmp_path, app_id=f"gsp-demo-{uuid.uuid4().hex[:6]}")
+    out, err = io.StringIO(), io.StringIO()
+    code = run_demo(settings, DemoOptions(records=RECORDS, json=True, workdir=tmp_path / "demo", duration_s=180),
+                    out=out, err=err)
+    summary = json.loads(out.getvalue())
+    truth = generate(RECORDS, seed=7).truth
+    assert code == 0, summary["differences"]
+    for dataset, published in summary["published"].items():
+        assert published == RECORDS == summary["cleaned"][dataset] + sum(summary["quarantined"][dataset].values())
+    assert summary["match"] == truth.match
+    assert sum(summary["match"].values()) == summary["cleaned"]["telecom.subscriber"]
+    assert summary["quarantined"] == truth.quarantined
+
+    expected = sum(n for carrier, n in truth.matched_by_carrier.items() if carrier in ("Viettel", "VinaPhone"))
+    with sqlite3.connect(summary["agency_database"]) as db:
+        rows = db.execute(f"SELECT * FROM {summary['agency_table']}").fetchall()
+        columns = [c[1] for c in db.execute(f"PRAGMA table_info({summary['agency_table']})")]
+    assert len(rows) == expected == summary["delivered"]["bo-cong-an:telecom.subscriber"]
+    assert columns == ["event_id", "source_key", "source_version", "msisdn", "carrier", "personal_id", "subscriber_name", "verdict"]
+    assert {r[columns.index("verdict")] for r in rows} == {"MATCHED"}
+    assert {r[columns.index("carrier")] for r in rows} <= {"Viettel", "VinaPhone"}
+
+    assert quarantine_rules(bootstrap, "quarantine.telecom.subscriber.v1") == Counter(truth.quarantined["telecom.subscriber"])
+    assert quarantine_rules(bootstrap, "quarantine.population.citizen.v1") == Counter(truth.quarantined["population.citizen"])
+    assert "published" in err.getvalue()  # the progress line
