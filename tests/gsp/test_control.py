@@ -13,7 +13,7 @@ from streams.book import SubscriptionBook
 
 @pytest.fixture
 def control(bootstrap: str, tmp_path: Path) -> ControlPlane:
-    plane = ControlPlane(sa.create_engine(f"sqlite:///{tmp_path / 'control.db'}"), bootstrap=bootstrap, partitions=2)
+    plane = ControlPlane(sa.create_engine(f"sqlite:///{tmp_path / 'control.db'}"), bootstrap=bootstrap, partitions=4)
     plane.start()
     yield plane
     plane.close()

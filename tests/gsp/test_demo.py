@@ -10,6 +10,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 
 from gsp.demo import DemoOptions, run_demo
+from gsp.runtime import running_broker
 from gsp.synth import generate
 from schemas.codec import Codec, contract, schema_id_of
 from schemas.settings import Settings
@@ -40,7 +41,13 @@ def quarantine_rules(bootstrap: str, topic: str) -> Counter[str]:
     return rules
 
 
-def test_demo_counts_agree_with_the_generators_truth(bootstrap: str, tmp_path: Path) -> None:
+def test_demo_counts_agree_with_the_generators_truth(tmp_path: Path) -> None:
+    # A broker of its own: topics and groups of other tests must not mix with the demo's counts.
+    with running_broker(Settings(home=tmp_path)) as bootstrap:
+        check_demo(bootstrap, tmp_path)
+
+
+def check_demo(bootstrap: str, tmp_path: Path) -> None:
     settings = Settings(kafka_bootstrap=bootstrap, home=tmp_path, app_id=f"gsp-demo-{uuid.uuid4().hex[:6]}")
     out, err = io.StringIO(), io.StringIO()
     code = run_demo(settings, DemoOptions(records=RECORDS, json=True, workdir=tmp_path / "demo", duration_s=180),
