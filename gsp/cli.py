@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     demo.add_argument("--workdir", type=Path, help="where to keep the demo databases and logs (default: a new temp dir)")
 
+    serve = commands.add_parser("serve", help="run the platform: broker (embedded unless configured), control plane, stream workers")
+    serve.add_argument("--workers", type=int, default=1, help="stream worker processes (default 1)")
+
     commands.add_parser("worker", help="run a stream worker (needs GSP_KAFKA_BOOTSTRAP and GSP_SCHEMA_REGISTRY_URL)")
 
     sub = commands.add_parser("subscription", help="agencies' subscriptions (talks to a running control plane)")
@@ -96,6 +99,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_demo(settings, DemoOptions(records=args.records, seed=args.seed, duration_s=args.duration,
                                               json=args.json, workdir=args.workdir))
+    if args.command == "serve":
+        from gsp.serve import run_platform
+
+        return run_platform(settings, workers=args.workers)
     if args.command == "worker":
         from gsp.serve import run_worker
 
@@ -132,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         from gsp import logs
 
-        logs.configure(settings.log_level if args.command == "worker" else "warning")
+        logs.configure(settings.log_level if args.command in ("worker", "serve") else "warning")
         return _run(args, settings)
     except (UserError, SettingsError) as exc:
         print(f"gsp: error: {exc}", file=sys.stderr)

@@ -26,3 +26,57 @@ def run_worker(settings: Settings) -> int:
     worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
     return 0
+
+
+def run_platform(settings: Settings, *, workers: int = 1) -> int:
+    """`gsp serve`: broker (embedded unless configured), control-plane API and stream workers until Ctrl-C."""
+    import json
+    import signal
+    import threading
+
+    import sqlalchemy as sa
+    from prometheus_client import CollectorRegistry
+
+    from gsp.api import ApiServer, build_app
+    from gsp.control import ControlPlane
+    from gsp.runtime import running_broker
+    from gsp.worker import WorkerProcess
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = sa.create_engine(settings.resolved_database_url)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise UserError(f"GSP_DATABASE_URL is not usable: {exc}") from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with running_broker(settings) as bootstrap:
+        control = ControlPlane(engine, bootstrap=bootstrap, partitions=settings.partitions)
+        try:
+            control.start()
+        except sa.exc.OperationalError as exc:
+            raise UserError(f"control-plane database unreachable: {exc.orig}") from None
+        api = ApiServer(build_app(control, CollectorRegistry()), host="127.0.0.1" if settings.embedded else "0.0.0.0",
+                        port=settings.api_port)
+        api.start()
+        runtime = settings.home / "runtime.json"
+        pool = [WorkerProcess(settings, bootstrap=bootstrap, registry_url=settings.schema_registry_url or api.url,
+                              home=settings.home) for _ in range(workers)]
+        try:
+            for worker in pool:
+                worker.start()
+            runtime.write_text(json.dumps({"api_url": api.url, "bootstrap": bootstrap,
+                                           "workers": [f"http://127.0.0.1:{w.port}" for w in pool]}))
+            print(f"gsp: control plane {api.url}  kafka {bootstrap}  workers "
+                  + " ".join(f"http://127.0.0.1:{w.port}/health" for w in pool), flush=True)
+            while not stop.wait(1.0):
+                for worker in pool:
+                    worker.check_alive()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            runtime.unlink(missing_ok=True)
+            for worker in pool:
+                worker.stop()
+            api.stop()
+            control.close()
+    return 0

@@ -142,8 +142,7 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
     async def follow_subscriptions() -> None:
         await book.follow(bootstrap, stopped)
 
-    @app.timer(interval=2.0)
-    async def observe() -> None:
+    def refresh_gauges() -> None:
         metrics.registry_size.set(len(table))
         metrics.subscriptions.set(len(book))
         lag: dict[str, int] = {}
@@ -155,8 +154,13 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
         for topic, records in lag.items():
             metrics.lag.labels(topic).set(records)
 
+    @app.timer(interval=5.0)
+    async def observe() -> None:
+        refresh_gauges()
+
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
+        refresh_gauges()
         return web.bytes(generate_latest(metrics_registry), content_type="text/plain; version=0.0.4")
 
     @app.page("/health")
