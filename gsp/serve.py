@@ -50,11 +50,11 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with running_broker(settings) as bootstrap:
-        control = ControlPlane(engine, bootstrap=bootstrap, partitions=settings.partitions)
         try:
+            control = ControlPlane(engine, bootstrap=bootstrap, partitions=settings.partitions)
             control.start()
-        except sa.exc.OperationalError as exc:
-            raise UserError(f"control-plane database unreachable: {exc.orig}") from None
+        except sa.exc.DBAPIError as exc:
+            raise UserError(f"control-plane database unreachable: {str(exc.orig).splitlines()[0]}") from None
         api = ApiServer(build_app(control, CollectorRegistry()), host="127.0.0.1" if settings.embedded else "0.0.0.0",
                         port=settings.api_port)
         api.start()
