@@ -20,6 +20,7 @@ from gsp.registry import RegistryError, RegistryStore
 from gsp.topology import ensure_topics
 from schemas import topics
 from schemas.codec import Codec, contract
+from schemas.registry import RegistryClient, RegistryRequestFailed
 from streams import share as sharing
 
 __all__ = ["ControlPlane"]
@@ -37,10 +38,14 @@ _subscriptions = sa.Table(
 
 
 class ControlPlane:
-    def __init__(self, engine: sa.Engine, *, bootstrap: str, partitions: int) -> None:
+    def __init__(self, engine: sa.Engine, *, bootstrap: str, partitions: int, replication_factor: int = 1,
+                 external_registry: RegistryClient | None = None) -> None:
         self._engine = engine
         self._bootstrap = bootstrap
         self._partitions = partitions
+        self._replication = replication_factor
+        # With GSP_SCHEMA_REGISTRY_URL set, contracts are registered there too, because that is where workers look.
+        self._external = external_registry
         self.registry = RegistryStore(engine)
         _metadata.create_all(engine)
         self._codec = Codec()
@@ -48,9 +53,9 @@ class ControlPlane:
 
     def start(self) -> None:
         """Create the platform's topics and register its schemas (idempotent)."""
-        ensure_topics(self._bootstrap, platform_topics(self._partitions))
+        ensure_topics(self._bootstrap, platform_topics(self._partitions), replication_factor=self._replication)
         for subject, name in subjects().items():
-            self.registry.register(subject, json.dumps(contract(name), ensure_ascii=False))
+            self._register(subject, json.dumps(contract(name), ensure_ascii=False))
         self._producer = KafkaProducer(bootstrap_servers=self._bootstrap, acks="all", linger_ms=0)
 
     def close(self) -> None:
@@ -80,10 +85,10 @@ class ControlPlane:
         header = contract("vn.gsp.common.EventHeader")
         schema = sharing.projected_schema(dataset, agency, fields, header)
         try:
-            schema_id = self.registry.register(topics.subject(topic), json.dumps(schema, ensure_ascii=False))
-        except RegistryError as exc:
+            schema_id = self._register(topics.subject(topic), json.dumps(schema, ensure_ascii=False))
+        except (RegistryError, RegistryRequestFailed) as exc:
             raise UserError(f"the changed subscription breaks {agency}'s contract: {exc}") from None
-        ensure_topics(self._bootstrap, {topic: (self._partitions, {})})
+        ensure_topics(self._bootstrap, {topic: (self._partitions, {})}, replication_factor=self._replication)
         previous = self._row(subscription_id)
         event = {
             "subscription_id": subscription_id, "agency": agency, "dataset": dataset, "fields": list(fields),
@@ -114,6 +119,16 @@ class ControlPlane:
             conn.execute(sa.update(_subscriptions).where(_subscriptions.c.subscription_id == subscription_id)
                          .values(deleted=True))
 
+    def _register(self, subject: str, schema: str) -> int:
+        local = self.registry.register(subject, schema)
+        return self._external.register(subject, schema) if self._external is not None else local
+
+    def schema_id(self, subject: str) -> int:
+        """Id of a subject's latest schema, in the registry the workers use."""
+        if self._external is not None:
+            return self._external.latest(subject)[0]
+        return self.registry.get_version(subject, "latest").id
+
     def _row(self, subscription_id: str) -> dict[str, Any] | None:
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(_subscriptions).where(
@@ -122,8 +137,7 @@ class ControlPlane:
 
     def _publish(self, subscription_id: str, event: dict[str, Any]) -> None:
         assert self._producer is not None, "start() first"
-        subject = topics.subject(topics.SUBSCRIPTIONS)
-        schema_id = self.registry.get_version(subject, "latest").id
+        schema_id = self.schema_id(topics.subject(topics.SUBSCRIPTIONS))
         if not self._codec.knows(schema_id):
             self._codec.add(schema_id, contract("vn.gsp.control.Subscription"))
         value = self._codec.encode(schema_id, event)

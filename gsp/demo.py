@@ -37,6 +37,7 @@ from gsp.synth import Synthetic, generate
 from gsp.worker import WorkerProcess
 from schemas import topics
 from schemas.codec import Codec, contract
+from schemas.registry import RegistryClient
 from schemas.settings import Settings, kafka_consumer_config, kafka_producer_config
 from streams.share import Subscription
 
@@ -117,11 +118,12 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
          source_engine: sa.Engine, progress: _Progress, started: float) -> dict[str, Any]:
     metrics_registry = CollectorRegistry()
     control = ControlPlane(sa.create_engine(f"sqlite:///{workdir / 'control.db'}"), bootstrap=bootstrap,
-                           partitions=settings.partitions)
+                           partitions=settings.partitions, replication_factor=settings.replication_factor,
+                           external_registry=RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None)
     control.start()
     api = ApiServer(build_app(control, metrics_registry))
     api.start()
-    worker = WorkerProcess(settings, bootstrap=bootstrap, registry_url=api.url, home=workdir)
+    worker = WorkerProcess(settings, bootstrap=bootstrap, registry_url=settings.schema_registry_url or api.url, home=workdir)
     stop = threading.Event()
     threads: list[threading.Thread] = []
     producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))  # type: ignore[arg-type]
@@ -131,7 +133,7 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
         subscription = Subscription.from_event(event)
         progress.show("starting the stream worker (consumer-group join) …", force=True)
         worker.wait_until(lambda h: h["assigned_partitions"] > 0 and h["subscriptions"] >= 1, timeout_s=90, what="ready")
-        codec = Codec(resolve=lambda i: control.registry.schema_by_id(i).schema)
+        codec = Codec(resolve=RegistryClient(settings.schema_registry_url or api.url).schema_by_id)
         conn_metrics = ConnectorMetrics.create(metrics_registry)
         sink = SqlSink(sa.create_engine(f"sqlite:///{workdir / 'agency.db'}"), name=subscription.topic,
                        table=subscription.topic.replace(".", "_").replace("-", "_"), schema=json.loads(event["schema"]))
@@ -204,10 +206,10 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
 def _source_runner(dataset: str, engine: sa.Engine, control: ControlPlane, codec: Codec, producer: KafkaProducer,
                    offsets: OffsetStore, metrics: ConnectorMetrics) -> SourceRunner:
     d = DATASETS[dataset]
-    raw = control.registry.get_version(topics.subject(topics.raw(dataset)), "latest")
-    issue = control.registry.get_version(topics.subject(topics.quarantine(dataset)), "latest")
-    target = Target(dataset=dataset, source_system=d.source_system, topic=topics.raw(dataset), schema_id=raw.id,
-                    schema=contract(d.contract), quarantine_topic=topics.quarantine(dataset), quarantine_schema_id=issue.id)
+    target = Target(dataset=dataset, source_system=d.source_system, topic=topics.raw(dataset),
+                    schema_id=control.schema_id(topics.subject(topics.raw(dataset))), schema=contract(d.contract),
+                    quarantine_topic=topics.quarantine(dataset),
+                    quarantine_schema_id=control.schema_id(topics.subject(topics.quarantine(dataset))))
     return SourceRunner(SqlSource(engine, SOURCES[dataset]), target, producer=producer, codec=codec,
                         offsets=offsets, metrics=metrics)
 

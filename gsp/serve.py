@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gsp.errors import UserError
 from gsp.runtime import wait_for_kafka
-from schemas.registry import RegistryUnavailable
+from schemas.registry import RegistryClient, RegistryUnavailable
 from schemas.settings import Settings
 
 __all__ = ["run_worker"]
@@ -51,10 +51,14 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with running_broker(settings) as bootstrap:
         try:
-            control = ControlPlane(engine, bootstrap=bootstrap, partitions=settings.partitions)
+            external = RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
+            control = ControlPlane(engine, bootstrap=bootstrap, partitions=settings.partitions,
+                                   replication_factor=settings.replication_factor, external_registry=external)
             control.start()
         except sa.exc.DBAPIError as exc:
             raise UserError(f"control-plane database unreachable: {str(exc.orig).splitlines()[0]}") from None
+        except RegistryUnavailable as exc:
+            raise UserError(str(exc)) from None
         api = ApiServer(build_app(control, CollectorRegistry()), host="127.0.0.1" if settings.embedded else "0.0.0.0",
                         port=settings.api_port)
         api.start()

@@ -9,12 +9,12 @@ from kafka.errors import TopicAlreadyExistsError
 __all__ = ["ensure_topics"]
 
 
-def ensure_topics(bootstrap: str, wanted: dict[str, tuple[int, dict[str, str]]]) -> list[str]:
+def ensure_topics(bootstrap: str, wanted: dict[str, tuple[int, dict[str, str]]], *, replication_factor: int = 1) -> list[str]:
     """Create the topics that do not exist yet; the names created."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="gsp-topology")
     try:
         existing = set(admin.list_topics())
-        missing = [NewTopic(name, partitions, 1, topic_configs=configs)
+        missing = [NewTopic(name, partitions, replication_factor, topic_configs=configs)
                    for name, (partitions, configs) in wanted.items() if name not in existing]
         if missing:
             try:

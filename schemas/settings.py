@@ -41,6 +41,7 @@ class Settings:
     database_url: str = field(default="", metadata={"env": "GSP_DATABASE_URL", "doc": "Control-plane database (SQLAlchemy URL); default SQLite under GSP_HOME"}, repr=False)
     home: Path = field(default=Path(".gsp"), metadata={"env": "GSP_HOME", "doc": "Directory for the embedded database, runtime file and worker state"})
     api_url: str | None = field(default=None, metadata={"env": "GSP_API_URL", "doc": "Control-plane API used by CLI commands; default from the runtime file"})
+    replication_factor: int = field(default=1, metadata={"env": "GSP_REPLICATION_FACTOR", "doc": "Replicas of every topic the platform creates (3 on a production cluster)"})
     partitions: int = field(default=4, metadata={"env": "GSP_PARTITIONS", "doc": "Partitions of data topics, fixed when a topic is created"})
     session_timeout_s: int = field(default=6, metadata={"env": "GSP_SESSION_TIMEOUT_S", "doc": "Consumer session timeout; a group join waits about half of it"})
     heartbeat_interval_s: int = field(default=1, metadata={"env": "GSP_HEARTBEAT_INTERVAL_S", "doc": "Consumer heartbeat interval"})
@@ -73,6 +74,7 @@ class Settings:
             home=home,
             api_url=_env("GSP_API_URL"),
             partitions=_int("GSP_PARTITIONS", 4),
+            replication_factor=_int("GSP_REPLICATION_FACTOR", 1),
             session_timeout_s=_int("GSP_SESSION_TIMEOUT_S", 6),
             heartbeat_interval_s=_int("GSP_HEARTBEAT_INTERVAL_S", 1),
             max_poll_interval_s=_int("GSP_MAX_POLL_INTERVAL_S", 60),

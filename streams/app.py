@@ -124,8 +124,9 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
     async def match_agent(stream: Any) -> None:
         async for event in stream.events():
             subscriber, personal_id = match_stage.id_of(event.value)
-            topic, key, value = match_stage.process(subscriber, event.value, table.get(personal_id))
+            topic, key, value, verdict = match_stage.process(subscriber, event.value, table.get(personal_id))
             metrics.records.labels("match", SUBSCRIBER, "in").inc()
+            metrics.verdicts.labels(SUBSCRIBER, verdict).inc()
             await send("match", SUBSCRIBER, topic, key, value)
 
     @app.agent(_raw_topic(app, topics.match(SUBSCRIBER)), name="share")
@@ -151,6 +152,7 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
             committed = app.consumer._committed_offset.get(tp) or 0  # faust keeps no public accessor
             if highwater is not None:
                 lag[tp.topic] = lag.get(tp.topic, 0) + max(0, highwater - committed)
+        metrics.lag.clear()  # a topic this worker no longer holds must not keep its last value
         for topic, records in lag.items():
             metrics.lag.labels(topic).set(records)
 

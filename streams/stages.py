@@ -113,7 +113,8 @@ class MatchStage:
         _, subscriber = self._codec.decode(value)
         return subscriber, subscriber["id_number"]
 
-    def process(self, subscriber: dict[str, Any], value: bytes, entry: dict[str, Any] | None) -> Out:
+    def process(self, subscriber: dict[str, Any], value: bytes, entry: dict[str, Any] | None) -> tuple[str, bytes, bytes, str]:
+        """The match result to send, and its verdict."""
         v = matching.verify(subscriber["id_number"], subscriber["subscriber_name"], subscriber["birth_date"], entry)
         header = subscriber["header"]
         result = {
@@ -121,7 +122,7 @@ class MatchStage:
             "personal_id": v.personal_id, "agreeing_fields": list(v.agreeing), "disagreeing_fields": list(v.disagreeing),
             "score": v.score, "record": value,
         }
-        return self.topic, header["source_key"].encode(), self._codec.encode(self._result_schema_id, result)
+        return self.topic, header["source_key"].encode(), self._codec.encode(self._result_schema_id, result), v.verdict
 
 
 class ShareStage:

@@ -1,5 +1,6 @@
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -8,6 +9,7 @@ from kafka import KafkaConsumer, TopicPartition
 from gsp.control import ControlPlane
 from gsp.errors import UserError
 from schemas.codec import Codec
+from schemas.registry import RegistryClient
 from streams.book import SubscriptionBook
 
 
@@ -49,3 +51,22 @@ def test_subscription_reaches_the_data_plane_as_an_event_and_a_deletion_as_a_tom
     consumer.close()
     assert [("msisdn", "personal_id")] in states and states[-1] == []
     assert control.list_subscriptions() == []
+
+
+def test_with_an_external_registry_contracts_and_subscriptions_are_registered_there(
+        bootstrap: str, tmp_path: Path, serve_registry: Any) -> None:
+    external_engine = sa.create_engine(f"sqlite:///{tmp_path / 'external.db'}")
+    with serve_registry(external_engine) as url:
+        external = RegistryClient(url)
+        # The external registry already holds other schemas, so its ids differ from the control plane's own.
+        external.register("unrelated-value", {"type": "record", "name": "U", "fields": []})
+        plane = ControlPlane(sa.create_engine(f"sqlite:///{tmp_path / 'control.db'}"), bootstrap=bootstrap,
+                             partitions=4, external_registry=external)
+        plane.start()
+        try:
+            assert plane.schema_id("raw.telecom.subscriber.v1-value") == external.latest("raw.telecom.subscriber.v1-value")[0]
+            assert plane.schema_id("raw.telecom.subscriber.v1-value") != plane.registry.get_version("raw.telecom.subscriber.v1-value", "latest").id
+            event = plane.create_subscription(agency=f"ext-{uuid.uuid4().hex[:6]}", dataset="telecom.subscriber", fields=["msisdn"])
+            assert event["schema_id"] == external.latest(event["topic"] + "-value")[0]
+        finally:
+            plane.close()

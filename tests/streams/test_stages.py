@@ -79,7 +79,8 @@ def test_match_stage_verdicts() -> None:
         ({}, None, "NOT_FOUND", []),
     ]:
         record, value = subscriber_event(c, **changes)
-        _, key, out = m.process(record, value, entry)
+        _, key, out, got = m.process(record, value, entry)
+        assert got == verdict
         result = c.decode(out)[1]
         assert (result["verdict"], result["disagreeing_fields"]) == (verdict, disagreeing)
         assert key == b"0912345678"
