@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--records", type=int, default=20_000, help="records per measurement (default 20000)")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
 
+    quality = commands.add_parser("quality", help="data-quality scorecards (correct, complete, clean, live)")
+    quality_commands = quality.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    quality_report = quality_commands.add_parser("report", help="scores per dataset, worst fields and rules, trend")
+    quality_report.add_argument("--dataset", help="only this dataset, e.g. telecom.subscriber")
+    quality_report.add_argument("--json", action="store_true", help="print one JSON object")
+
     commands.add_parser("settings", help="print the environment variables the platform reads")
     return parser
 
@@ -126,6 +132,20 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from gsp.bench import run_bench
 
         return run_bench(settings, records=args.records, as_json=args.json)
+    if args.command == "quality":
+        import sqlalchemy as sa
+
+        from gsp.quality import render_report, report
+
+        data = report(sa.create_engine(settings.resolved_database_url), args.dataset)
+        if not data:
+            raise UserError("no quality snapshots yet" + (f" for {args.dataset}" if args.dataset else "")
+                            + f" in {settings.resolved_database_url}; run gsp demo or gsp serve first")
+        if args.json:
+            print(json.dumps(data, ensure_ascii=False))
+        else:
+            render_report(data, sys.stdout)
+        return 0
     if args.command == "settings":
         for name, doc in Settings.documentation():
             print(f"{name:<26} {doc}")

@@ -32,6 +32,7 @@ from gsp.control import ControlPlane
 from gsp.errors import UserError
 from gsp.lag import group_lag
 from gsp.observer import Observer
+from gsp.quality import QualityRecorder
 from gsp.runtime import running_broker
 from gsp.synth import Synthetic, generate
 from gsp.worker import WorkerProcess
@@ -117,7 +118,10 @@ def run_demo(settings: Settings, options: DemoOptions, *, out: TextIO = sys.stdo
 def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path, synthetic: Synthetic,
          source_engine: sa.Engine, progress: _Progress, started: float) -> dict[str, Any]:
     metrics_registry = CollectorRegistry()
-    control = ControlPlane(sa.create_engine(f"sqlite:///{workdir / 'control.db'}"), bootstrap=bootstrap,
+    # The control plane's own database (GSP_DATABASE_URL), so `gsp quality report` sees the demo's scorecards.
+    settings.home.mkdir(parents=True, exist_ok=True)
+    control_engine = sa.create_engine(settings.resolved_database_url)
+    control = ControlPlane(control_engine, bootstrap=bootstrap,
                            partitions=settings.partitions, replication_factor=settings.replication_factor,
                            external_registry=RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None)
     control.start()
@@ -140,7 +144,9 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
         sink_runner = SinkRunner(sink, topic=subscription.topic, consumer_config=kafka_consumer_config(settings, bootstrap),
                                  codec=codec, metrics=conn_metrics)
         observer = Observer(bootstrap, codec, subscriptions=[subscription])
-        threads = [threading.Thread(target=sink_runner.run, args=(stop,), name="sink", daemon=True)]
+        recorder = QualityRecorder(bootstrap, control_engine, codec, consumer_config=kafka_consumer_config(settings, bootstrap))
+        threads = [threading.Thread(target=sink_runner.run, args=(stop,), name="sink", daemon=True),
+                   threading.Thread(target=recorder.run, args=(stop,), name="quality", daemon=True)]
         for t in threads:
             t.start()
         ready_s = time.monotonic() - started
@@ -191,6 +197,11 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
         snap = state()
         snap["delivered"] = {subscription.subscription_id: sink.count()}
         observer.close()
+        # Workers publish quality every 2 s: wait for the tallies of every published record, then snapshot.
+        quality_deadline = time.monotonic() + 15
+        while time.monotonic() < quality_deadline and any(recorder.records(d) < n for d, n in snap["published"].items()):
+            time.sleep(0.2)
+        snap["quality"] = {d: json.loads(recorder.record(d)["scores"]) for d in snap["published"]}
         return _summary(options, snap, synthetic, subscription, elapsed=elapsed, startup_s=ready_s,
                         timed_out=time.monotonic() >= deadline, workdir=workdir, sink_table=sink._table.name)
     finally:
@@ -227,7 +238,7 @@ def _summary(options: DemoOptions, snap: dict[str, Any], synthetic: Synthetic, s
     return {
         "records": options.records, "seed": options.seed,
         "published": snap["published"], "cleaned": snap["cleaned"], "quarantined": snap["quarantined"],
-        "match": snap["match"], "delivered": snap["delivered"], "truth": truth,
+        "match": snap["match"], "delivered": snap["delivered"], "quality": snap["quality"], "truth": truth,
         "agrees_with_truth": not differences and not timed_out, "differences": differences, "timed_out": timed_out,
         "startup_s": round(startup_s, 2), "elapsed_s": round(elapsed, 2),
         "records_per_s": round(published / elapsed, 1) if elapsed else 0.0,
@@ -247,6 +258,10 @@ def _render(s: dict[str, Any]) -> str:
     lines.append("")
     for sub, n in s["delivered"].items():
         lines.append(f"  delivered to {sub}: {n} rows in {s['agency_table']} ({s['agency_database']})")
+    lines.append("")
+    lines.append("  quality (đúng, đủ, sạch, sống):")
+    for dataset, dims in s["quality"].items():
+        lines.append(f"      {dataset:<20} " + "  ".join(f"{d} {v:.3f}" for d, v in dims.items() if v is not None))
     lines.append("")
     verdict = "agree exactly with the generator's truth" if s["agrees_with_truth"] else "DO NOT agree with the truth"
     lines.append(f"  counts {verdict}")

@@ -17,18 +17,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import time
 from typing import Any
 
 import faust
 from prometheus_client import CollectorRegistry, generate_latest
 
 from schemas import topics
-from schemas.codec import Codec
+from schemas.codec import Codec, CodecError
 from schemas.registry import RegistryClient
 from schemas.settings import Settings
 from streams import clean as cleaning
 from streams.book import SubscriptionBook
-from streams.metrics import StageMetrics
+from streams.metrics import QualityCollector, StageMetrics
+from streams.quality import PROFILES, QualityTally
 from streams.stages import CleanStage, MatchStage, RegistryStage, ShareStage, Where
 
 __all__ = ["create_app"]
@@ -64,6 +68,9 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
     metrics_registry = CollectorRegistry()
     metrics = StageMetrics.create(metrics_registry)
     book = SubscriptionBook(codec)
+    tallies = {name: QualityTally(profile) for name, profile in PROFILES.items()}
+    metrics_registry.register(QualityCollector(tallies))  # type: ignore[arg-type]
+    worker_id = f"{socket.gethostname()}-{os.getpid()}"
 
     def schema_id(topic: str) -> int:
         schema_id_, _, text = registry.latest(topics.subject(topic))
@@ -73,13 +80,16 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
     issue_id = schema_id(topics.quarantine(CITIZEN))
     clean_stages = {
         CITIZEN: CleanStage(CITIZEN, codec, clean=cleaning.clean_citizen, key_of=lambda r: r["personal_id"],
-                            clean_schema_id=schema_id(topics.clean(CITIZEN)), issue_schema_id=issue_id),
+                            clean_schema_id=schema_id(topics.clean(CITIZEN)), issue_schema_id=issue_id,
+                            tally=tallies[CITIZEN]),
         SUBSCRIBER: CleanStage(SUBSCRIBER, codec, clean=cleaning.clean_subscriber, key_of=lambda r: r["id_number"],
-                               clean_schema_id=schema_id(topics.clean(SUBSCRIBER)), issue_schema_id=issue_id),
+                               clean_schema_id=schema_id(topics.clean(SUBSCRIBER)), issue_schema_id=issue_id,
+                               tally=tallies[SUBSCRIBER]),
     }
     registry_stage = RegistryStage(codec)
-    match_stage = MatchStage(codec, result_schema_id=schema_id(topics.match(SUBSCRIBER)))
-    share_stage = ShareStage(codec, book.for_dataset)
+    match_stage = MatchStage(codec, result_schema_id=schema_id(topics.match(SUBSCRIBER)), tally=tallies[SUBSCRIBER])
+    share_stage = ShareStage(codec, book.for_dataset, tallies=tallies)
+    quality_schema_id = schema_id(topics.QUALITY)
     table = app.Table("registry", key_type=str, value_type=None, partitions=settings.partitions)
 
     def on_sent(stage: str, dataset: str) -> Any:
@@ -136,6 +146,31 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
             for (topic, key, value), subscription in share_stage.process(event.value):
                 metrics.delivered.labels(subscription.agency, subscription.dataset).inc()
                 await send("share", SUBSCRIBER, topic, key, value)
+
+    @app.agent(app.topic(*[topics.quarantine(d) for d in clean_stages], key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw"), name="quality-quarantine")
+    async def quality_quarantine(stream: Any) -> None:
+        # Rows the connector quarantined never reach a stage, but they count against completeness.
+        async for event in stream.events():
+            try:
+                _, issue = codec.decode(event.value)
+            except CodecError:
+                continue
+            if issue["stage"] == "connector" and issue["dataset"] in tallies:
+                tallies[issue["dataset"]].observe_connector_issue(issue["rule"], issue["field"])
+
+    published: dict[str, int] = {}
+
+    @app.timer(interval=2.0)
+    async def publish_quality() -> None:
+        for dataset, tally in tallies.items():
+            if tally.records == 0 or published.get(dataset) == tally.records + sum(tally.cells.values()):
+                continue
+            published[dataset] = tally.records + sum(tally.cells.values())
+            snapshot = {"worker": worker_id, "dataset": dataset, "taken_at": int(time.time() * 1000),
+                        "records": tally.records, "cells": tally.snapshot_cells(), "rules": dict(tally.rules)}
+            await send("quality", dataset, topics.QUALITY, f"{dataset}/{worker_id}".encode(),
+                       codec.encode(quality_schema_id, snapshot))
 
     stopped = asyncio.Event()
 

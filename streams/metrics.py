@@ -6,10 +6,11 @@ Labels are stage and dataset names, never a person's data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-__all__ = ["StageMetrics"]
+__all__ = ["QualityCollector", "StageMetrics"]
 
 
 @dataclass(frozen=True)
@@ -37,3 +38,31 @@ class StageMetrics:
             registry_size=Gauge("gsp_registry_records", "Population registry entries held by this worker", registry=registry),
             subscriptions=Gauge("gsp_subscriptions", "Subscriptions known to this worker", registry=registry),
         )
+
+
+class QualityCollector:
+    """Exposes the quality tallies at scrape time (cumulative, so counters), plus the scores."""
+
+    def __init__(self, tallies: dict[str, Any]) -> None:
+        self._tallies = tallies
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        from streams.quality import scores
+
+        checks = CounterMetricFamily("gsp_quality_checks", "Quality checks per dataset, field and dimension",
+                                     labels=["dataset", "field", "dimension"])
+        failures = CounterMetricFamily("gsp_quality_failures", "Failed quality checks per dataset, field and dimension",
+                                       labels=["dataset", "field", "dimension"])
+        score = GaugeMetricFamily("gsp_quality_score", "Share of passed checks per dimension (correct, complete, clean, live)",
+                                  labels=["dataset", "dimension"])
+        for dataset, tally in self._tallies.items():
+            cells = tally.snapshot_cells()
+            for c in cells:
+                checks.add_metric([dataset, c["field"], c["dimension"]], c["checks"])
+                failures.add_metric([dataset, c["field"], c["dimension"]], c["failures"])
+            for dimension, value in scores(cells).items():
+                if value is not None:
+                    score.add_metric([dataset, dimension], value)
+        yield from (checks, failures, score)

@@ -9,6 +9,7 @@ quarantine event with its reason and the original bytes, never an exception.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from schemas.codec import Codec, CodecError
 from streams import match as matching
 from streams import share as sharing
 from streams.clean import Cleaned
+from streams.quality import QualityTally
 
 __all__ = ["CleanStage", "MatchStage", "Out", "RegistryStage", "ShareStage", "Where"]
 
@@ -58,8 +60,11 @@ class CleanStage:
     """
 
     def __init__(self, dataset: str, codec: Codec, *, clean: Callable[[dict[str, Any]], Cleaned],
-                 key_of: Callable[[dict[str, Any]], str], clean_schema_id: int, issue_schema_id: int) -> None:
+                 key_of: Callable[[dict[str, Any]], str], clean_schema_id: int, issue_schema_id: int,
+                 tally: QualityTally | None = None, clock: Callable[[], float] = time.time) -> None:
         self.dataset = dataset
+        self._tally = tally
+        self._clock = clock
         self._codec = codec
         self._clean = clean
         self._key_of = key_of
@@ -73,9 +78,13 @@ class CleanStage:
         try:
             _, record = self._codec.decode(value)
         except CodecError as exc:
+            if self._tally is not None:
+                self._tally.observe_connector_issue("avro.decode", None)
             return self._quarantine(None, key_text, "avro.decode", None, str(exc), value, where)
         result = self._clean(record)
         rejection = result.rejection
+        if self._tally is not None:
+            self._tally.observe_clean(result.record, result.findings, rejected=rejection is not None, now_s=self._clock())
         if rejection is not None:
             return self._quarantine(record.get("header"), key_text, rejection.rule, rejection.field, rejection.reason, value, where)
         cleaned = result.record
@@ -104,8 +113,9 @@ class MatchStage:
 
     dataset = "telecom.subscriber"
 
-    def __init__(self, codec: Codec, *, result_schema_id: int) -> None:
+    def __init__(self, codec: Codec, *, result_schema_id: int, tally: QualityTally | None = None) -> None:
         self._codec = codec
+        self._tally = tally
         self._result_schema_id = result_schema_id
         self.topic = topics.match(self.dataset)
 
@@ -116,6 +126,8 @@ class MatchStage:
     def process(self, subscriber: dict[str, Any], value: bytes, entry: dict[str, Any] | None) -> tuple[str, bytes, bytes, str]:
         """The match result to send, and its verdict."""
         v = matching.verify(subscriber["id_number"], subscriber["subscriber_name"], subscriber["birth_date"], entry)
+        if self._tally is not None and v.verdict != matching.NOT_FOUND:
+            self._tally.observe_match(v.agreeing, v.disagreeing)
         header = subscriber["header"]
         result = {
             "header": header, "dataset": self.dataset, "source_key": header["source_key"], "verdict": v.verdict,
@@ -128,14 +140,21 @@ class MatchStage:
 class ShareStage:
     """match.<dataset> -> share.<agency>.<dataset> for every subscription that covers the record."""
 
-    def __init__(self, codec: Codec, subscriptions: Callable[[str], Iterable[sharing.Subscription]]) -> None:
+    def __init__(self, codec: Codec, subscriptions: Callable[[str], Iterable[sharing.Subscription]], *,
+                 tallies: dict[str, QualityTally] | None = None, clock: Callable[[], float] = time.time) -> None:
         self._codec = codec
         self._subscriptions = subscriptions
+        self._tallies = tallies or {}
+        self._clock = clock
 
     def process(self, value: bytes) -> list[tuple[Out, sharing.Subscription]]:
         _, result = self._codec.decode(value)
         _, record = self._codec.decode(result["record"])
         view = sharing.shared_view(record, personal_id=result["personal_id"], verdict=result["verdict"], score=result["score"])
         key = result["source_key"].encode()
-        return [((s.topic, key, self._codec.encode(s.schema_id, sharing.project(s, view))), s)
-                for s in self._subscriptions(result["dataset"]) if sharing.covers(s, view)]
+        shared = [((s.topic, key, self._codec.encode(s.schema_id, sharing.project(s, view))), s)
+                  for s in self._subscriptions(result["dataset"]) if sharing.covers(s, view)]
+        tally = self._tallies.get(result["dataset"])
+        if tally is not None and shared:
+            tally.observe_delivery(self._clock() - result["header"]["ingested_at"] / 1000)
+        return shared

@@ -11,7 +11,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timezone
 from random import Random
 from typing import Any
 
@@ -27,7 +27,13 @@ CITIZEN_DATASET = "population.citizen"
 SUBSCRIBER_DATASET = "telecom.subscriber"
 MATCHED, MISMATCH, NOT_FOUND, QUARANTINED = "MATCHED", "MISMATCH", "NOT_FOUND", "QUARANTINED"
 
-_EPOCH_MS = 1_751_328_000_000  # 2025-07-01 00:00 UTC, the first day of the 34 provinces
+_HISTORY_MS = 500 * 86_400_000  # source rows were last updated over the 500 days before `today`
+
+
+def _updated_at(world: World, i: int, records: int) -> int:
+    """Increasing timestamps spread over the history window, so freshness ("sống") has something to measure."""
+    end_ms = int(datetime.combine(world.today, datetime.min.time(), tzinfo=timezone.utc).timestamp() * 1000)
+    return end_ms - _HISTORY_MS + (i * _HISTORY_MS) // max(records, 1) + world.rng.randrange(1000)
 
 # Citizen rows: share of each kind of dirt; the rest are clean.
 _CITIZEN_DEFECTS = ("id.prefix", "id.century", "birthdate.invalid")  # rejected by cleaning, about 1%
@@ -193,7 +199,7 @@ def generate(records: int, *, seed: int = 7, today: date | None = None) -> Synth
         kind = (rng.choice(_CITIZEN_DEFECTS) if roll < 0.01
                 else rng.choice(_CITIZEN_HARMLESS) if roll < 0.07 else None)
         row, kind = _citizen_row(world, person, kind)
-        row["updated_at"] = _EPOCH_MS + i * 1000 + rng.randrange(1000)
+        row["updated_at"] = _updated_at(world, i, records)
         citizens.append(row)
         if kind in _CITIZEN_DEFECTS:
             citizen_rules[kind] += 1
@@ -221,7 +227,7 @@ def generate(records: int, *, seed: int = 7, today: date | None = None) -> Synth
             kind, person = "unknown_id", world.person()
         row = _subscriber_row(world, person, old_style=kind == "old_msisdn")
         outcome, detail = _SUBSCRIBER_KINDS[kind](world, person, row)
-        row["updated_at"] = _EPOCH_MS + i * 1000 + rng.randrange(1000)
+        row["updated_at"] = _updated_at(world, i, records)
         subscribers.append(row)
         if outcome == QUARANTINED:
             subscriber_rules[detail or ""] += 1

@@ -2,6 +2,9 @@
 
 import io
 import json
+import os
+import subprocess
+import sys
 import sqlite3
 import uuid
 from collections import Counter
@@ -73,3 +76,14 @@ def check_demo(bootstrap: str, tmp_path: Path) -> None:
     assert quarantine_rules(bootstrap, "quarantine.telecom.subscriber.v1") == Counter(truth.quarantined["telecom.subscriber"])
     assert quarantine_rules(bootstrap, "quarantine.population.citizen.v1") == Counter(truth.quarantined["population.citizen"])
     assert "published" in err.getvalue()  # the progress line
+
+    # The scorecards: four dimension scores per dataset, in the summary and in `gsp quality report --json`.
+    report = subprocess.run([sys.executable, "-m", "gsp", "quality", "report", "--json"], capture_output=True, text=True,
+                            env={**os.environ, "GSP_HOME": str(tmp_path)}, timeout=60)
+    assert report.returncode == 0, report.stderr
+    scorecards = json.loads(report.stdout)
+    for dataset in ("population.citizen", "telecom.subscriber"):
+        assert set(scorecards[dataset]["scores"]) == {"correct", "complete", "clean", "live"}
+        assert all(0.0 <= v <= 1.0 for v in scorecards[dataset]["scores"].values())
+        assert scorecards[dataset]["records"] == RECORDS
+        assert scorecards[dataset]["scores"] == summary["quality"][dataset]
