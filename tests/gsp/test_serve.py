@@ -9,7 +9,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
 from gsp.runtime import free_port
+from schemas.codec import Codec
+from schemas.registry import RegistryClient
 
 
 def gsp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -49,9 +53,47 @@ def test_subscription_created_with_the_cli_reaches_the_worker(tmp_path: Path) ->
             assert b"gsp_subscriptions 1.0" in response.read()
         with urllib.request.urlopen(runtime["api_url"] + "/subjects", timeout=5) as response:
             assert "share.so-y-te.subscriber.v1-value" in json.load(response)
+        check_bad_bytes_are_quarantined_and_the_pipeline_goes_on(runtime)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
         server.stdout.close()  # type: ignore[union-attr]
         log.close()
     assert not (tmp_path / "runtime.json").exists()
+
+
+def read_topic(bootstrap: str, topic: str, want: int) -> list[bytes]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    values: list[bytes] = []
+    deadline = time.monotonic() + 30
+    while len(values) < want and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=200).values():
+            values.extend(m.value for m in batch)
+    consumer.close()
+    return values
+
+
+def check_bad_bytes_are_quarantined_and_the_pipeline_goes_on(runtime: dict[str, str]) -> None:
+    bootstrap = runtime["bootstrap"]
+    registry = RegistryClient(runtime["api_url"])
+    schema_id, _, schema = registry.latest("raw.telecom.subscriber.v1-value")
+    codec = Codec(resolve=registry.schema_by_id)
+    header = {"event_id": "e-after-garbage", "source_system": "telecom.test", "source_key": "0987654321",
+              "source_version": "1", "ingested_at": int(time.time() * 1000)}
+    valid = codec.encode(schema_id, {"header": header, "msisdn": "0987654321", "carrier": "Viettel",
+                                     "subscriber_name": "Đỗ Minh Anh", "id_number": "001099000123",
+                                     "birth_date": "1999", "address": None, "updated_at": 1})
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    # Same key, so the same partition: the valid event comes after the garbage in one ordered log.
+    for value in (b"\x00\x00\x00\x00\x01not avro at all", b"plain text", valid):
+        producer.send("raw.telecom.subscriber.v1", key=b"0987654321", value=value)
+    producer.flush()
+    producer.close()
+    issues = [codec.decode(v)[1] for v in read_topic(bootstrap, "quarantine.telecom.subscriber.v1", 2)]
+    assert sorted(i["rule"] for i in issues) == ["avro.decode", "avro.decode"]
+    assert {i["original"] for i in issues} == {b"\x00\x00\x00\x00\x01not avro at all", b"plain text"}
+    [cleaned] = [codec.decode(v)[1] for v in read_topic(bootstrap, "clean.telecom.subscriber.v1", 1)]
+    assert cleaned["header"]["event_id"] == "e-after-garbage"
