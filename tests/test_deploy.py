@@ -20,7 +20,8 @@ from prometheus_client import CollectorRegistry
 from connectors.metrics import ConnectorMetrics
 from gsp.catalog import platform_topics
 from schemas.settings import Settings
-from streams.metrics import StageMetrics
+from streams.metrics import QualityCollector, StageMetrics
+from streams.quality import PROFILES, QualityTally
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 PARSED_FILES = sorted(p for p in DEPLOY.rglob("*") if p.suffix in {".yaml", ".yml", ".json"})
@@ -38,6 +39,15 @@ def defined_metrics() -> tuple[set[str], set[str]]:
     # from the metric objects themselves.
     labels = {"le"} | {name for bundle in bundles for f in fields(bundle)
                        for name in getattr(bundle, f.name)._labelnames}
+    # The quality collector reports at scrape time from the tallies, so it needs one observation to show.
+    tally = QualityTally(PROFILES["telecom.subscriber"])
+    tally.observe_connector_issue("schema.required", "subscriber_name")
+    quality = CollectorRegistry()
+    quality.register(QualityCollector({"telecom.subscriber": tally}))  # type: ignore[arg-type]
+    for family in quality.collect():
+        for sample in family.samples:
+            samples.add(sample.name)
+            labels.update(sample.labels)
     return samples, labels
 
 
