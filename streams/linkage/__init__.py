@@ -1,0 +1,48 @@
+"""Record linkage against the population registry: exact, probabilistic, and a review queue.
+
+Pure: no Faust, no Kafka. Rules are data: a settings file names the fields, their comparison
+levels, the blocking rules and the thresholds (`settings/vn_identity.json` for Vietnamese
+identity data). Fellegi–Sunter weights come from m and u probabilities estimated without
+labels (u from random pairs, m by EM) or from labelled pairs, with term-frequency adjustment;
+settings and parameters are saved together as one versioned model file, so the model trained
+today scores tomorrow's stream.
+
+    settings = load_settings("vn_identity.json")
+    index = RegistryIndex(settings)
+    index.add_many(citizens)                      # add / update / remove as the registry changes
+    model = train(index, records)                 # or Model.load("model.json")
+    links = index.score_batch(records, model)     # MATCHED / POSSIBLE / NO_MATCH per record
+    checks = verify_batch(index, model, records)  # three-field check, search when the id fails
+
+Partitioning for streaming. A Faust table, like a Kafka topic, is partitioned by its key, and
+an agent only sees the partitions it owns. Exact lookups are keyed by personal id: a record
+with a 12-digit id is routed (re-keyed) by that id and meets its registry entry in the
+co-partitioned table, as the match stage does today. Blocking keys are not personal ids: an
+entry lives in one personal-id partition but its blocking keys (given name + birth year,
+phone, birth date, ...) can hash anywhere. So a probabilistic search needs either
+  - its own index keyed by blocking key, fed from the registry changelog re-keyed by each
+    blocking key (one message per entry and rule, deletes included), co-partitioned with a
+    record stream re-keyed the same way; each partition then scores its candidates and the
+    per-rule results are merged by record id (a repartition through a topic keyed by record
+    id), or
+  - a full replica of the index in every worker (every worker consumes all partitions of the
+    registry changelog); records then need no repartition. At about 0.2-0.4 kB per entry
+    (see bench/linkage.py) that is the simpler choice up to tens of millions of entries.
+Term frequencies are counts over the whole registry: with a partitioned index each worker
+needs the global counts (a small table of name frequencies, broadcast), or scores drift with
+the partition's own counts.
+"""
+
+from streams.linkage.errors import LinkageError, ModelError, SettingsError
+from streams.linkage.index import RegistryIndex
+from streams.linkage.model import MODEL_FORMAT_VERSION, Model
+from streams.linkage.score import MATCHED, MISMATCH, NO_MATCH, POSSIBLE, Link, score_batch
+from streams.linkage.settings import Comparison, Field, Level, Settings, load_settings
+from streams.linkage.train import train
+from streams.linkage.verify import verify, verify_batch
+
+__all__ = [
+    "MATCHED", "MISMATCH", "MODEL_FORMAT_VERSION", "NO_MATCH", "POSSIBLE",
+    "Comparison", "Field", "Level", "LinkageError", "Link", "Model", "ModelError", "RegistryIndex",
+    "Settings", "SettingsError", "load_settings", "score_batch", "train", "verify", "verify_batch",
+]

@@ -1,0 +1,169 @@
+"""Comparison levels, computed for many pairs at once over the integer columns of `fields`.
+
+Each comparison maps a pair to a level index: 0 "null" (missing or not comparable), then the
+declared levels in order (the first that holds wins), then "else". Levels by field kind:
+
+    name      exact (NFC), tone (tone placement ignored), folded (no marks, đ->d),
+              jaro_winkler (on the folded form, threshold 0..1)
+    date      exact, day_month_swapped, year_only (either side has the year alone),
+              month_day (same day and month, another year), year_month, same_year,
+              within_years (threshold in years)
+    id        exact, one_digit (one digit differs), transposed (two adjacent digits swapped);
+              ids of different lengths (9-digit CMND, 12-digit personal id) are "null"
+    phone, province, exact    exact
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from rapidfuzz.distance import JaroWinkler
+
+from streams.linkage.errors import SettingsError
+from streams.linkage.fields import MISSING, Encoder
+from streams.linkage.settings import Comparison, Level
+
+__all__ = ["LEVELS", "JaroWinklerCache", "check_levels", "compare"]
+
+LEVELS: dict[str, tuple[str, ...]] = {
+    "name": ("exact", "tone", "folded", "jaro_winkler"),
+    "date": ("exact", "day_month_swapped", "year_only", "month_day", "year_month", "same_year", "within_years"),
+    "id": ("exact", "one_digit", "transposed"),
+    "phone": ("exact",), "province": ("exact",), "exact": ("exact",),
+}
+_NEEDS_THRESHOLD = ("jaro_winkler", "within_years")
+_POW10 = 10 ** np.arange(12, dtype=np.int64)
+
+Arrays = Mapping[str, np.ndarray]
+
+
+def check_levels(kind: str, comparison: Comparison) -> None:
+    for lv in comparison.levels:
+        if lv.level not in LEVELS[kind]:
+            raise SettingsError(f"comparison {comparison.name!r}: level {lv.level!r} is not one of "
+                                f"{', '.join(LEVELS[kind])} for a {kind} field")
+        if (lv.threshold is None) == (lv.level in _NEEDS_THRESHOLD):
+            raise SettingsError(f"comparison {comparison.name!r}: level {lv.level!r} "
+                                f"{'needs' if lv.level in _NEEDS_THRESHOLD else 'takes no'} threshold")
+        if lv.tf and (kind not in ("name", "exact") or lv.level != "exact"):
+            raise SettingsError(f"comparison {comparison.name!r}: only exact levels of name or exact "
+                                "fields can be term-frequency adjusted")
+
+
+class JaroWinklerCache:
+    """Jaro-Winkler similarity of folded strings, remembered by code pair (registry codes only)."""
+
+    def __init__(self, limit: int = 2_000_000) -> None:
+        self._known: dict[int, float] = {}
+        self._limit = limit
+
+    def similarity(self, left: np.ndarray, right: np.ndarray, vocab: str, enc: Encoder) -> np.ndarray:
+        keys = (left.astype(np.int64) << 32) | (right.astype(np.int64) & 0xFFFFFFFF)
+        unique, inverse = np.unique(keys, return_inverse=True)
+        if len(self._known) > self._limit:
+            self._known.clear()
+        known, out = self._known, np.empty(len(unique), dtype=np.float64)
+        for i, key in enumerate(unique.tolist()):
+            sim = known.get(key)
+            if sim is None:
+                a, b = key >> 32, (key & 0xFFFFFFFF) - ((key & 0x80000000) << 1)
+                sim = JaroWinkler.similarity(enc.string(vocab, a), enc.string(vocab, b))
+                if b >= 0:
+                    known[key] = sim
+            out[i] = sim
+        return out[inverse]
+
+
+def _split_date(ymd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    year, md = np.divmod(ymd, 10000)
+    month, day = np.divmod(md, 100)
+    return year, month, day
+
+
+def _name_levels(c: Comparison, field: str, lt: Arrays, rt: Arrays, enc: Encoder,
+                 jw: JaroWinklerCache) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    col = f"{field}.{c.part}."
+    le, re_ = lt[col + "exact"], rt[col + "exact"]
+    null = (le == MISSING) | (re_ == MISSING)
+    preds: list[np.ndarray | None] = []
+    for lv in c.levels:
+        if lv.level == "jaro_winkler":
+            preds.append(None)  # computed on what is left, see compare()
+        else:
+            preds.append(lt[col + lv.level] == rt[col + lv.level])
+    return null, preds
+
+
+def _date_pred(lv: Level, lt: tuple[np.ndarray, ...], rt: tuple[np.ndarray, ...]) -> np.ndarray:
+    (ly, lm, ld), (ry, rm, rd) = lt, rt
+    same_year = ly == ry
+    if lv.level == "exact":
+        return same_year & (lm == rm) & (ld == rd) & (lm > 0)
+    if lv.level == "day_month_swapped":
+        return same_year & (lm == rd) & (ld == rm) & (lm > 0) & (rm > 0)
+    if lv.level == "year_only":
+        return same_year & ((lm == 0) | (rm == 0))
+    if lv.level == "month_day":
+        return (lm == rm) & (ld == rd) & (lm > 0)
+    if lv.level == "year_month":
+        return same_year & (lm == rm)
+    if lv.level == "same_year":
+        return same_year
+    return np.abs(ly - ry) <= (lv.threshold or 0)
+
+
+def _id_levels(c: Comparison, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    ln, ll = np.divmod(left, 100)
+    rn, rl = np.divmod(right, 100)
+    null = (left == 0) | (right == 0) | (ll != rl)
+    exact = left == right
+    needs_digits = any(lv.level != "exact" for lv in c.levels)
+    if needs_digits:
+        ld, rd = (ln[:, None] // _POW10) % 10, (rn[:, None] // _POW10) % 10
+        differ = ld != rd
+        hamming = differ.sum(axis=1)
+        swapped = (differ[:, :-1] & differ[:, 1:] & (ld[:, :-1] == rd[:, 1:]) & (ld[:, 1:] == rd[:, :-1])).any(axis=1)
+    preds: list[np.ndarray | None] = []
+    for lv in c.levels:
+        if lv.level == "exact":
+            preds.append(exact)
+        elif lv.level == "one_digit":
+            preds.append(hamming == 1)
+        else:
+            preds.append((hamming == 2) & swapped)
+    return null, preds
+
+
+def compare(c: Comparison, kind: str, lt: Arrays, rt: Arrays, enc: Encoder, jw: JaroWinklerCache) -> np.ndarray:
+    """Level index (int8) of comparison `c` for every pair; `lt`/`rt` hold the pairs' columns."""
+    field = c.field
+    if kind == "name":
+        null, preds = _name_levels(c, field, lt, rt, enc, jw)
+    elif kind == "date":
+        ls, rs = _split_date(lt[f"{field}.ymd"]), _split_date(rt[f"{field}.ymd"])
+        null = (ls[0] == 0) | (rs[0] == 0)
+        preds = [_date_pred(lv, ls, rs) for lv in c.levels]
+    elif kind == "id":
+        null, preds = _id_levels(c, lt[f"{field}.value"], rt[f"{field}.value"])
+    else:
+        column = f"{field}.value" if kind == "phone" else f"{field}.code"
+        left, right = lt[column], rt[column]
+        missing = MISSING if kind == "exact" else 0
+        null = (left == missing) | (right == missing)
+        preds = [left == right]
+    out = np.full(len(null), len(c.levels) + 1, dtype=np.int8)
+    done = null.copy()
+    out[null] = 0
+    for i, (lv, pred) in enumerate(zip(c.levels, preds, strict=True), start=1):
+        if pred is None:  # jaro_winkler: similarity only for pairs no stronger level took
+            todo = np.flatnonzero(~done)
+            col = f"{field}.{c.part}.folded"
+            sim = jw.similarity(lt[col][todo], rt[col][todo], f"{field}.folded", enc)
+            hit = np.zeros(len(out), dtype=bool)
+            hit[todo[sim >= (lv.threshold or 0.0)]] = True
+        else:
+            hit = pred & ~done
+        out[hit] = i
+        done |= hit
+    return out
