@@ -1,4 +1,5 @@
-"""Versioned Vietnamese reference tables: provinces before and after 2025, wards, mobile prefixes.
+"""Versioned Vietnamese reference tables: provinces, districts and wards before and after 2025,
+mobile prefixes, common name syllables.
 
 The tables are CSV package data (sources and versions in SOURCES.md and in each file's first
 line). Loading is lazy and cached; every lookup is a dictionary access afterwards.
@@ -19,14 +20,21 @@ from functools import cache
 from importlib.resources import files
 
 __all__ = [
+    "LegacyDistrict",
     "LegacyProvince",
+    "LegacyWard",
     "MobilePrefix",
     "Province",
     "Ward",
+    "legacy_district",
+    "legacy_districts",
     "legacy_province",
     "legacy_provinces",
+    "legacy_ward",
+    "legacy_wards",
     "mobile_prefix",
     "mobile_prefixes",
+    "name_syllables",
     "new_mobile_prefix",
     "predecessors",
     "province_2025",
@@ -62,6 +70,31 @@ class Ward:
     code: str  # five digits, "00004"
     name: str  # "Phường Ba Đình"
     province_code: str  # 2025 province code, "01"
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyDistrict:
+    """A district before 1 July 2025, when the district level ended."""
+
+    code: str  # "001"
+    name: str  # "Quận Ba Đình"
+    id_prefix: str  # its legacy province, as an id prefix: "001"
+    ward_2025: str | None  # for the five island districts that had no wards: the 2025 unit they became
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyWard:
+    """A commune-level unit before 1 July 2025 and the 2025 wards it went into."""
+
+    code: str  # "00007": legacy and 2025 codes share digits, so never look one up as the other
+    name: str  # "Phường Cống Vị"
+    district_code: str  # "001"
+    wards_2025: tuple[str, ...]  # one code, or several when the ward was split between new wards
+
+    @property
+    def split(self) -> bool:
+        """True when the ward went into several 2025 wards: only the street can tell which."""
+        return len(self.wards_2025) > 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +135,26 @@ def _wards_by_province() -> dict[str, tuple[Ward, ...]]:
     grouped: dict[str, list[Ward]] = {}
     for ward in _wards().values():
         grouped.setdefault(ward.province_code, []).append(ward)
+    return {code: tuple(wards) for code, wards in grouped.items()}
+
+
+@cache
+def _legacy_districts() -> dict[str, LegacyDistrict]:
+    return {r["code"]: LegacyDistrict(r["code"], r["name"], r["id_prefix"], r["ward_2025"] or None)
+            for r in _rows("legacy_districts.csv")}
+
+
+@cache
+def _legacy_wards() -> dict[str, LegacyWard]:
+    return {r["code"]: LegacyWard(r["code"], r["name"], r["district_code"], tuple(r["wards_2025"].split()))
+            for r in _rows("legacy_wards.csv")}
+
+
+@cache
+def _legacy_wards_by_district() -> dict[str, tuple[LegacyWard, ...]]:
+    grouped: dict[str, list[LegacyWard]] = {}
+    for ward in _legacy_wards().values():
+        grouped.setdefault(ward.district_code, []).append(ward)
     return {code: tuple(wards) for code, wards in grouped.items()}
 
 
@@ -153,6 +206,35 @@ def wards_2025(province_code: str | None = None) -> tuple[Ward, ...]:
     if province_code is None:
         return tuple(_wards().values())
     return _wards_by_province().get(province_code, ())
+
+
+def legacy_district(code: str) -> LegacyDistrict | None:
+    """The pre-2025 district with this 3-digit code, or None."""
+    return _legacy_districts().get(code)
+
+
+def legacy_districts(id_prefix: str | None = None) -> tuple[LegacyDistrict, ...]:
+    """The pre-2025 districts of one legacy province (by id prefix), or all 696."""
+    every = tuple(_legacy_districts().values())
+    return every if id_prefix is None else tuple(d for d in every if d.id_prefix == id_prefix)
+
+
+def legacy_ward(code: str) -> LegacyWard | None:
+    """The pre-2025 ward with this 5-digit code, or None."""
+    return _legacy_wards().get(code)
+
+
+def legacy_wards(district_code: str | None = None) -> tuple[LegacyWard, ...]:
+    """The pre-2025 wards of one legacy district, or all 10,035 when no code is given."""
+    if district_code is None:
+        return tuple(_legacy_wards().values())
+    return _legacy_wards_by_district().get(district_code, ())
+
+
+@cache
+def name_syllables() -> frozenset[str]:
+    """Common syllables of Vietnamese personal names, with their diacritics ("Nguyễn", "Lan")."""
+    return frozenset(r["syllable"] for r in _rows("name_syllables.csv"))
 
 
 def mobile_prefix(prefix: str) -> MobilePrefix | None:

@@ -19,7 +19,7 @@ def citizen(**changes: Any) -> dict[str, Any]:
         "birth_date": "1990-03-05",
         "sex": "MALE",
         "birth_registration_province": "015",
-        "residence": {"province_code": "15", "ward_code": "04378", "address_line": "Tổ 5"},
+        "residence": {"province_code": "15", "ward_code": "04381", "address_line": "Tổ 5"},
         "phone": "0912345678",
         "status": "ALIVE",
         "updated_at": 1_751_328_000_000,
@@ -70,7 +70,8 @@ def test_unknown_keys_are_kept():
 def test_upper_case_name_is_capitalised_word_by_word():
     cleaned = clean_citizen(citizen(full_name="NGUYỄN VĂN HÒA"), today=TODAY)
     assert cleaned.record["full_name"] == "Nguyễn Văn Hòa"
-    assert cleaned.findings == (Finding("name.normalize", "full_name", "fix", cleaned.findings[0].reason),)
+    assert cleaned.findings == (
+        Finding("name.normalize", "full_name", "fix", cleaned.findings[0].reason, original="NGUYỄN VĂN HÒA"),)
 
 
 def test_nfd_name_and_stray_spaces_are_normalised():
@@ -198,10 +199,17 @@ def test_invalid_citizen_phone_only_warns_and_is_kept():
 
 
 def test_residence_must_use_a_2025_province_code():
-    for bad in ("02", "015", "1", "", None):
+    for bad in ("03", "015", "1", "", None):
         residence = {"province_code": bad, "ward_code": "", "address_line": ""}
         assert clean_citizen(citizen(residence=residence), today=TODAY).rejection.rule == "province.unknown"
     assert clean_citizen(citizen(residence=None), today=TODAY).rejection.rule == "province.unknown"
+
+
+def test_a_pre_2025_province_code_is_mapped_to_its_successor():
+    residence = {"province_code": "02", "ward_code": "", "address_line": ""}  # Hà Giang, now Tuyên Quang
+    cleaned = clean_citizen(citizen(residence=residence), today=TODAY)
+    assert cleaned.record["residence"]["province_code"] == "08" and cleaned.rejection is None
+    assert [(f.rule, f.original) for f in cleaned.findings] == [("province.legacy", "02")]
 
 
 def test_birth_registration_province_should_agree_with_the_id_prefix():
@@ -211,7 +219,7 @@ def test_birth_registration_province_should_agree_with_the_id_prefix():
 
 def test_all_rules_run_and_the_first_reject_wins():
     record = citizen(full_name="trần  văn an", personal_id="003090123456", phone="1", birth_date="1/1/1990",
-                     residence={"province_code": "02", "ward_code": "", "address_line": ""})
+                     residence={"province_code": "03", "ward_code": "", "address_line": ""})
     cleaned = clean_citizen(record, today=TODAY)
     assert rules(cleaned) == ["name.normalize", "id.prefix", "birthdate.parse", "phone.invalid",
                               "province.unknown", "birthprovince.mismatch"]
