@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from streams import reference
-from streams.clean import name_key, normalize_phone
+from streams.clean import normalize_phone
 
 __all__ = ["NameParts", "TokenForms", "parse_date", "parse_id", "parse_name", "phone_number",
            "province_code", "token_forms"]
@@ -66,10 +66,16 @@ def _join(forms: list[TokenForms]) -> TokenForms:
                       " ".join(f.folded for f in forms))
 
 
+def _exact(text: str) -> str:
+    # NFC, case folded, spaces collapsed; unlike streams.clean.name_key the tone placement is
+    # kept, so that the "exact" and "tone" levels stay apart
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
 @lru_cache(maxsize=1 << 16)
 def parse_name(raw: str) -> NameParts | None:
     """Family, middle and given name of a full name; None when there is no name at all."""
-    tokens = [token_forms(t) for t in name_key(raw).split()]
+    tokens = [token_forms(t) for t in _exact(raw).split()]
     if not tokens:
         return None
     family = tokens[0] if len(tokens) > 1 else None

@@ -3,7 +3,8 @@
 The telecom check the programme ran, as `streams.match.verify` does it, then more:
 
 - the record's id is a 12-digit personal id the index holds: MATCHED when the full name (NFC,
-  case folded) and the birth date agree exactly, else MISMATCH; the pair's match weight and
+  case folded, tone placement ignored, as `streams.clean.name_key` compares) and the birth
+  date agree exactly, else MISMATCH; the pair's match weight and
   levels come along, so a MISMATCH that is a typo can be told from another person;
 - the id is a 9-digit CMND, missing, malformed or unknown: the index is searched with the
   blocking rules and the most likely entry is proposed, POSSIBLE (for review) when its match
@@ -62,7 +63,7 @@ def verify_batch(index: RegistryIndex, model: Model, records: Sequence[Mapping[s
         levels = pair_levels(index, batch, rows, slots)
         weights = pair_weights(index, model, levels, slots)
         _, _, probabilities = best_pairs(rows, weights, len(found))
-        name_columns = [c for c in batch.columns if c.startswith(f"{name_field.name}.") and c.endswith(".exact")]
+        name_columns = [c for c in batch.columns if c.startswith(f"{name_field.name}.") and c.endswith(".tone")]
         same = np.ones(len(found), dtype=bool)
         for column in name_columns:
             same &= index.column(column)[slots] == batch.columns[column]
