@@ -234,7 +234,7 @@ def write_linkage(data: LinkageData, directory: str | Path) -> tuple[Path, Path,
             writer.writeheader()
             writer.writerows(rows)
     with paths[2].open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(LINK_COLUMNS)
-        writer.writerows(data.links)
+        links = csv.writer(f)
+        links.writerow(LINK_COLUMNS)
+        links.writerows(data.links)
     return paths

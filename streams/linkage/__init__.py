@@ -37,7 +37,7 @@ from streams.linkage.errors import LinkageError, ModelError, SettingsError
 from streams.linkage.index import RegistryIndex
 from streams.linkage.model import MODEL_FORMAT_VERSION, Model
 from streams.linkage.score import MATCHED, MISMATCH, NO_MATCH, POSSIBLE, Link, score_batch
-from streams.linkage.settings import Comparison, Field, Level, Settings, load_settings
+from streams.linkage.config import Comparison, Field, Level, Settings, load_settings
 from streams.linkage.train import train
 from streams.linkage.verify import verify, verify_batch
 

@@ -22,7 +22,7 @@ from rapidfuzz.distance import JaroWinkler
 
 from streams.linkage.errors import SettingsError
 from streams.linkage.fields import MISSING, Encoder
-from streams.linkage.settings import Comparison, Level
+from streams.linkage.config import Comparison, Level
 
 __all__ = ["LEVELS", "JaroWinklerCache", "check_levels", "compare"]
 
@@ -81,8 +81,7 @@ def _split_date(ymd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return year, month, day
 
 
-def _name_levels(c: Comparison, field: str, lt: Arrays, rt: Arrays, enc: Encoder,
-                 jw: JaroWinklerCache) -> tuple[np.ndarray, list[np.ndarray | None]]:
+def _name_levels(c: Comparison, field: str, lt: Arrays, rt: Arrays) -> tuple[np.ndarray, list[np.ndarray | None]]:
     col = f"{field}.{c.part}."
     le, re_ = lt[col + "exact"], rt[col + "exact"]
     null = (le == MISSING) | (re_ == MISSING)
@@ -99,18 +98,20 @@ def _date_pred(lv: Level, lt: tuple[np.ndarray, ...], rt: tuple[np.ndarray, ...]
     (ly, lm, ld), (ry, rm, rd) = lt, rt
     same_year = ly == ry
     if lv.level == "exact":
-        return same_year & (lm == rm) & (ld == rd) & (lm > 0)
-    if lv.level == "day_month_swapped":
-        return same_year & (lm == rd) & (ld == rm) & (lm > 0) & (rm > 0)
-    if lv.level == "year_only":
-        return same_year & ((lm == 0) | (rm == 0))
-    if lv.level == "month_day":
-        return (lm == rm) & (ld == rd) & (lm > 0)
-    if lv.level == "year_month":
-        return same_year & (lm == rm)
-    if lv.level == "same_year":
-        return same_year
-    return np.abs(ly - ry) <= (lv.threshold or 0)
+        pred = same_year & (lm == rm) & (ld == rd) & (lm > 0)
+    elif lv.level == "day_month_swapped":
+        pred = same_year & (lm == rd) & (ld == rm) & (lm > 0) & (rm > 0)
+    elif lv.level == "year_only":
+        pred = same_year & ((lm == 0) | (rm == 0))
+    elif lv.level == "month_day":
+        pred = (lm == rm) & (ld == rd) & (lm > 0)
+    elif lv.level == "year_month":
+        pred = same_year & (lm == rm)
+    elif lv.level == "same_year":
+        pred = same_year
+    else:
+        pred = np.abs(ly - ry) <= (lv.threshold or 0)
+    return np.asarray(pred, dtype=bool)
 
 
 def _id_levels(c: Comparison, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, list[np.ndarray | None]]:
@@ -139,7 +140,7 @@ def compare(c: Comparison, kind: str, lt: Arrays, rt: Arrays, enc: Encoder, jw: 
     """Level index (int8) of comparison `c` for every pair; `lt`/`rt` hold the pairs' columns."""
     field = c.field
     if kind == "name":
-        null, preds = _name_levels(c, field, lt, rt, enc, jw)
+        null, preds = _name_levels(c, field, lt, rt)
     elif kind == "date":
         ls, rs = _split_date(lt[f"{field}.ymd"]), _split_date(rt[f"{field}.ymd"])
         null = (ls[0] == 0) | (rs[0] == 0)

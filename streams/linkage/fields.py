@@ -26,7 +26,7 @@ import numpy as np
 
 from streams.linkage import text
 from streams.linkage.errors import SettingsError
-from streams.linkage.settings import PARTS, Field, Settings
+from streams.linkage.config import PARTS, Field, Settings
 
 __all__ = ["BLOCK_KEYS", "MISSING", "Encoder", "FieldLayout", "check_block_key", "layouts"]
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from streams.linkage.comparators import JaroWinklerCache
 from streams.linkage.fields import MISSING, block_value, layouts
-from streams.linkage.settings import Settings
+from streams.linkage.config import Settings
 from streams.linkage.vocab import BatchEncoder, Interner, Vocab
 
 if TYPE_CHECKING:
@@ -63,7 +63,8 @@ class RegistryIndex:
         self.vocabs: dict[str, Vocab] = {}
         self._interner = Interner(self.vocabs)
         specs = [(c, t) for lay in self.layouts for c, t in zip(lay.columns, lay.dtypes, strict=True)]
-        self._columns = {c: np.full(capacity, MISSING if t is np.int32 else 0, dtype=t) for c, t in specs}
+        self._columns: dict[str, np.ndarray] = {
+            c: np.full(capacity, MISSING if t is np.int32 else 0, dtype=t) for c, t in specs}
         self._missing = {c: MISSING if t is np.int32 else 0 for c, t in specs}
         self._live = np.zeros(capacity, dtype=bool)
         self._ids: list[str | None] = []
@@ -141,7 +142,7 @@ class RegistryIndex:
         values = {c: int(a[slot]) for c, a in self._columns.items()}
         for blocks, key in zip(self._blocks, self._keys(values, self._interner), strict=True):
             held = blocks.get(key) if key is not None else None
-            if held is None:
+            if key is None or held is None:
                 continue
             if isinstance(held, int):
                 del blocks[key]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from streams.linkage.errors import ModelError, SettingsError
-from streams.linkage.settings import Settings
+from streams.linkage.config import Settings
 
 __all__ = ["MODEL_FORMAT_VERSION", "Model"]
 

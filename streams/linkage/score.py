@@ -106,8 +106,9 @@ def pair_weights(index: RegistryIndex, model: Model, levels: np.ndarray, slots: 
     return total
 
 
-def probability(weight: np.ndarray | float) -> np.ndarray | float:
-    return 1.0 / (1.0 + np.exp2(-np.clip(weight, -60.0, 60.0)))
+def probability(weight: float) -> float:
+    """Probability of a match weight taken alone (no competing candidates)."""
+    return float(1.0 / (1.0 + np.exp2(-np.clip(weight, -60.0, 60.0))))
 
 
 def verdict(p: float, model: Model) -> str:

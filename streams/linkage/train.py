@@ -57,8 +57,8 @@ def pairs_on_rule(index: RegistryIndex, batch: Batch, rule: Sequence[str]) -> tu
     columns = [index.column(n)[slots].tolist() for n in names]
     rows_out: list[int] = []
     slots_out: list[int] = []
-    for slot, values in zip(slots.tolist(), zip(*columns, strict=True), strict=True):
-        k = key(dict(zip(names, values, strict=True)))
+    for slot, row in zip(slots.tolist(), zip(*columns, strict=True), strict=True):
+        k = key(dict(zip(names, row, strict=True)))
         if k is not None and (rows := wanted.get(k)):
             rows_out.extend(rows)
             slots_out.extend([slot] * len(rows))

@@ -23,9 +23,9 @@ import numpy as np
 from streams.linkage.errors import SettingsError
 from streams.linkage.index import RegistryIndex, column_value
 from streams.linkage.model import Model
-from streams.linkage.score import (MATCHED, MISMATCH, NO_MATCH, POSSIBLE, Link, best_pairs, level_labels, pair_levels,
+from streams.linkage.score import (MATCHED, MISMATCH, POSSIBLE, Link, best_pairs, level_labels, pair_levels,
                                    pair_weights, score_batch)
-from streams.linkage.settings import Field
+from streams.linkage.config import Field
 from streams.linkage.text import parse_id
 
 __all__ = ["verify", "verify_batch"]
@@ -54,7 +54,7 @@ def verify_batch(index: RegistryIndex, model: Model, records: Sequence[Mapping[s
         if slot is not None:
             found_rows.append(i)
             found_slots.append(slot)
-    out: list[Link | None] = [None] * len(records)
+    out: dict[int, Link] = {}
     if found_rows:
         found = [records[i] for i in found_rows]
         batch = index.encode(found)
@@ -72,11 +72,11 @@ def verify_batch(index: RegistryIndex, model: Model, records: Sequence[Mapping[s
         for j, i in enumerate(found_rows):
             out[i] = Link(batch.record_ids[j], MATCHED if same[j] else MISMATCH, index.unique_id(int(slots[j])),
                           float(weights[j]), float(probabilities[j]), level_labels(model, levels[j]), 1)
-    rest = [i for i, link in enumerate(out) if link is None]
+    rest = [i for i in range(len(records)) if i not in out]
     if rest:
         for i, link in zip(rest, score_batch(index, model, [records[i] for i in rest]), strict=True):
             out[i] = replace(link, verdict=POSSIBLE) if link.verdict == MATCHED else link
-    return [link if link is not None else Link(None, NO_MATCH, None, 0.0, 0.0, (), 0) for link in out]
+    return [out[i] for i in range(len(records))]
 
 
 def verify(index: RegistryIndex, model: Model, record: Mapping[str, Any]) -> Link:
