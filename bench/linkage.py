@@ -26,7 +26,7 @@ from typing import Any
 from gsp.linkage_eval import evaluate_rows
 from gsp.synth.linkage import generate_linkage
 from streams.linkage import RegistryIndex, load_settings
-from streams.linkage.settings import DEFAULT_SETTINGS
+from streams.linkage.config import DEFAULT_SETTINGS
 from streams.linkage.text import parse_name, province_code, token_forms
 
 GOALS = {"f1": 0.995, "records_per_second_scoring": 10_000}

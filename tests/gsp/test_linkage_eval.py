@@ -8,7 +8,7 @@ import pytest
 from gsp.errors import UserError
 from gsp.linkage_eval import evaluate, run_evaluate, run_generate
 from gsp.synth.linkage import LEFT_COLUMNS, RIGHT_COLUMNS, generate_linkage
-from streams.linkage.settings import DEFAULT_SETTINGS
+from streams.linkage.config import DEFAULT_SETTINGS
 
 
 @pytest.fixture(scope="module")

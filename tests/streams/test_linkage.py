@@ -11,7 +11,7 @@ from gsp.synth.linkage import generate_linkage
 from streams.linkage import (MATCHED, MISMATCH, NO_MATCH, POSSIBLE, Model, ModelError, RegistryIndex, Settings,
                              SettingsError, load_settings, train, verify_batch)
 from streams.linkage.em import expectation_maximisation, initial_m, u_from_pairs
-from streams.linkage.settings import DEFAULT_SETTINGS
+from streams.linkage.config import DEFAULT_SETTINGS
 from streams.linkage.score import pair_levels, pair_weights
 from streams.linkage.text import parse_date, province_code, token_forms
 
