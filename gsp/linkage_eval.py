@@ -113,7 +113,12 @@ def evaluate(settings_path: str | Path, left_csv: str | Path, right_csv: str | P
     try:
         model = Model.load(model_path) if model_path is not None else None
         settings = model.settings if model is not None else load_settings(settings_path)
-        result, model = evaluate_rows(settings, _read_csv(left_csv), _read_csv(right_csv),
+        left = _read_csv(left_csv)
+        missing = [i for i, row in enumerate(left) if not row.get(settings.unique_id_left)]
+        if missing:
+            raise UserError(f"{left_csv}: {len(missing)} rows without {settings.unique_id_left} "
+                            f"(first: line {missing[0] + 2})")
+        result, model = evaluate_rows(settings, left, _read_csv(right_csv),
                                       _read_truth(truth_csv, settings), batch_size=batch_size, model=model,
                                       supervised=supervised)
     except LinkageError as exc:
@@ -136,9 +141,14 @@ _SHOWN = (("precision", "precision (MATCHED)"), ("recall", "recall (MATCHED)"), 
 
 def run_evaluate(settings: str | Path, left: str | Path, right: str | Path, truth: str | Path, *,
                  as_json: bool = False, batch_size: int = 1000, model: str | Path | None = None,
-                 save_model: str | Path | None = None) -> int:
-    """`gsp match evaluate`: print the metrics (one JSON object with `as_json`); 0 on success."""
-    result = evaluate(settings, left, right, truth, batch_size=batch_size, model_path=model, save_model=save_model)
+                 save_model: str | Path | None = None, supervised: bool = False) -> int:
+    """`gsp match evaluate`: print the metrics (one JSON object with `as_json`); 0 on success.
+
+    `model` scores with a saved model instead of training; `save_model` writes the trained one;
+    `supervised` estimates m from the true links instead of EM (an upper bound for EM).
+    """
+    result = evaluate(settings, left, right, truth, batch_size=batch_size, model_path=model, save_model=save_model,
+                      supervised=supervised)
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
         return 0

@@ -1,8 +1,9 @@
-"""Linkage errors. Bad records never raise: they get a "null" level or no candidates.
+"""Linkage errors. Bad records to link never raise: they get a "null" level or no candidates
+(a registry record without its unique id is a ValueError: the index is keyed by it).
 
-    LinkageError
+    LinkageError          also: nothing to train on
     ├── SettingsError     a settings file is unreadable or declares something unknown
-    └── ModelError        a model file is unreadable, of another format version, or untrained
+    └── ModelError        a model file is unreadable, of another format version, or inconsistent
 """
 
 from __future__ import annotations

@@ -96,8 +96,14 @@ class RegistryIndex:
         return np.flatnonzero(self._live[: len(self._ids)])
 
     def add(self, record: Mapping[str, Any]) -> str:
-        """Index (or re-index) one registry record; returns its unique id."""
-        uid = str(column_value(record, self.settings.unique_id_left))
+        """Index (or re-index) one registry record; returns its unique id.
+
+        Raises ValueError for a record without a unique id: the registry is keyed by it.
+        """
+        raw = column_value(record, self.settings.unique_id_left)
+        if raw is None or raw == "":
+            raise ValueError(f"registry record without {self.settings.unique_id_left}")
+        uid = str(raw)
         if uid in self._slots:
             self.remove(uid)
         values = self._prepare(record, self._interner)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from streams.linkage.em import expectation_maximisation, initial_m, m_from_pairs, u_from_pairs
+from streams.linkage.errors import LinkageError
 from streams.linkage.fields import block_value
 from streams.linkage.index import Batch, RegistryIndex
 from streams.linkage.model import Model
@@ -94,7 +95,7 @@ def train(index: RegistryIndex, records: Sequence[Mapping[str, Any]], *,
     """
     settings = index.settings
     if len(index) == 0 or not records:
-        raise ValueError("training needs an indexed registry and some records")
+        raise LinkageError("training needs an indexed registry and some records")
     started = time.perf_counter()
     rng = np.random.default_rng(settings.training.seed)
     batch = index.encode(_sample(records, settings.training.max_records, rng))

@@ -93,3 +93,11 @@ def test_run_evaluate_prints_one_json_object(generated: Path, fast_settings: Pat
 def test_missing_file_is_a_user_error(fast_settings: Path, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="cannot read"):
         evaluate(fast_settings, tmp_path / "nope.csv", tmp_path / "nope.csv", tmp_path / "nope.csv")
+
+
+def test_registry_rows_without_an_id_are_a_user_error(generated: Path, fast_settings: Path, tmp_path: Path) -> None:
+    left = tmp_path / "left.csv"
+    left.write_text((generated / "left.csv").read_text(encoding="utf-8") + ",Nguyễn Văn An,1990,MALE,,01,ALIVE\n",
+                    encoding="utf-8")
+    with pytest.raises(UserError, match="without personal_id"):
+        evaluate(fast_settings, left, generated / "right.csv", generated / "links.csv")

@@ -236,6 +236,8 @@ def test_index_add_update_remove() -> None:
 
     index.add(citizen(personal_id="001090011111"))  # reuses the freed slot
     assert len(index) == 2 and index.score_batch([record()], model)[0].personal_id == "001090011111"
+    with pytest.raises(ValueError, match="personal_id"):
+        index.add(citizen(personal_id=""))
 
 
 def test_score_batch_verdicts() -> None:
