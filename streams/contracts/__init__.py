@@ -93,7 +93,8 @@ def parse_contract(text: str, *, name: str) -> Contract:
                 raise ContractError(f"link '{link}' of field '{spec.path}' in {name} names '{target}', "
                                     f"which the contract does not declare{_near(target, list(by_path))}")
         birth = spec.links.get("birth_date")
-        if birth is not None and (by_path[birth].type is None or by_path[birth].type.name != "date"):
+        birth_type = by_path[birth].type if birth is not None else None
+        if birth is not None and (birth_type is None or birth_type.name != "date"):
             raise ContractError(f"link 'birth_date' of field '{spec.path}' in {name} must name a field of type date")
     return Contract(dataset, version, schema, doc, tuple(specs))
 

@@ -83,7 +83,7 @@ def _birth_year(spec: FieldSpec, record: dict[str, Any], today: date) -> int | N
 
 
 def _copy(record: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _copy(v) if isinstance(v, Mapping) else v for k, v in record.items()}
+    return {k: _copy(v) if isinstance(v, dict) else v for k, v in record.items()}
 
 
 def _assign(record: dict[str, Any], path: str, value: Any) -> None:

@@ -109,12 +109,13 @@ def _check_address(check: Check, ctx: Context) -> None:
         check.enrich("address.units", {"province_2025": match.province.province.code,
                                        "ward_2025": match.ward.code if match.ward else None})
     standard = match.standard()
-    if standard is not None and standard != value and match.legacy_ward is not None:
-        check.fix("ward.legacy", f"{check.field}: pre-2025 {match.legacy_ward.name} is {match.ward.name} "
-                                 "since 2025 (district dropped)", standard)
-    elif standard is not None and standard != value and not match.province.current:
-        check.fix("province.legacy", f"{check.field}: rewritten with the 2025 province", standard)
-    elif standard is None and not match.province.current:
+    if match.ward is not None and standard is not None:
+        if standard != value and match.legacy_ward is not None:
+            check.fix("ward.legacy", f"{check.field}: pre-2025 {match.legacy_ward.name} is {match.ward.name} "
+                                     "since 2025 (district dropped)", standard)
+        elif standard != value and not match.province.current:
+            check.fix("province.legacy", f"{check.field}: rewritten with the 2025 province", standard)
+    elif not match.province.current:
         segments = [s.strip() for s in value.split(",") if s.strip()]
         last = next(i for i in range(len(segments) - 1, -1, -1) if resolve_province(segments[i]) is not None)
         renamed = ", ".join((*segments[:last], match.province.province.name))
@@ -143,11 +144,11 @@ def _check_ward_code(check: Check, ctx: Context) -> None:
     linked = ctx.linked("province")
     province = resolve_province_code(linked) if isinstance(linked, str) else None
     ward = reference.ward_2025(code)
-    old = reference.legacy_ward(code) if ward is None else None
-    if ward is None and old is None:
-        check.flag("ward.unknown", f"{check.field} is neither a 2025 nor a pre-2025 ward code")
-        return
-    if old is not None:
+    if ward is None:
+        old = reference.legacy_ward(code)
+        if old is None:
+            check.flag("ward.unknown", f"{check.field} is neither a 2025 nor a pre-2025 ward code")
+            return
         ward, _, problem = _successor(old)
         if ward is None:
             check.flag("ward.ambiguous", f"{check.field}: {problem}")

@@ -67,7 +67,8 @@ def birth_province(number: str) -> tuple[LegacyProvince, Province | None] | None
 def _check_personal_id(check: Check, ctx: Context) -> None:
     value = check.value
     if not isinstance(value, str):
-        check.flag("id.shape", f"{check.field} is missing")
+        what = "is missing" if value is None else "is not text (a number drops leading zeros)"
+        check.flag("id.shape", f"{check.field} {what}")
         return
     number = check.value = _compact(value)  # no finding: the digits are unchanged
     is_digits = number.isascii() and number.isdigit()

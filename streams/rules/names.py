@@ -13,8 +13,8 @@ matching, and no rule ever rewrites one into the other.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
 from functools import cache, lru_cache
+from typing import NamedTuple
 
 from streams import reference
 from streams.rules.base import Check, Context, FieldType, Rule
@@ -26,6 +26,7 @@ __all__ = ["NAME", "NameParts", "folded_key", "lacks_diacritics", "name_key", "n
 _TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")  # huyền, sắc, ngã, hỏi, nặng
 _VOWELS = frozenset("aăâeêioôơuưy")
 _QUALITY = frozenset("ăâêôơư")
+_INVISIBLE = {0x200B: " ", 0x200C: None, 0x200D: None, 0x2060: None, 0xFEFF: None}
 _REGIONAL = {"hoàng": "huỳnh", "huỳnh": "hoàng", "vũ": "võ", "võ": "vũ"}
 
 
@@ -46,7 +47,12 @@ def _capitalise(word: str) -> str:
 
 
 def normalize_name(text: str) -> str:
-    """NFC, single spaces, each word capitalised: "  nguyễn  VĂN hòa" -> "Nguyễn Văn Hòa"."""
+    """NFC, single spaces, each word capitalised: "  nguyễn  VĂN hòa" -> "Nguyễn Văn Hòa".
+
+    Invisible characters copied from web forms go: a zero-width space separates words, a
+    zero-width joiner or a byte-order mark is dropped.
+    """
+    text = text.translate(_INVISIBLE)
     for _ in range(4):  # case mapping can create a new NFC composition; settle on a fixed point
         step = _nfc(" ".join(_capitalise(w) for w in _nfc(text).split()))
         if step == text:
@@ -100,8 +106,7 @@ def folded_key(name: str) -> str:
     return _nfc("".join(c for c in decomposed if not unicodedata.combining(c)).replace("đ", "d"))
 
 
-@dataclass(frozen=True, slots=True)
-class NameParts:
+class NameParts(NamedTuple):
     family: str  # "Nguyễn"; "" for a one-word name
     middle: str  # "Văn" or "Thị Thu"; "" when there is none
     given: str  # the last word: the name a person is called by

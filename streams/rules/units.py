@@ -71,6 +71,7 @@ class ProvinceMatch:
     legacy: tuple[LegacyProvince, ...]  # every pre-2025 province it was formed from: where old names live
 
 
+@cache
 def _match(code: str, *, current: bool) -> ProvinceMatch | None:
     province = reference.province_2025(code)
     return None if province is None else ProvinceMatch(province, current, reference.predecessors(code))
