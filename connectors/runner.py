@@ -151,7 +151,7 @@ class SourceRunner:
         issue = {
             "header": header, "dataset": self._target.dataset, "stage": "connector", "key": record.key,
             "rule": rule, "field": field, "reason": reason,
-            "original": json.dumps(record.raw, default=str, ensure_ascii=False).encode(),
+            "original": json.dumps(record.value, default=str, ensure_ascii=False).encode(),
             "source_topic": None, "source_partition": None, "source_offset": None,
         }
         return self._target.quarantine_topic, self._codec.encode(self._target.quarantine_schema_id, issue), False
