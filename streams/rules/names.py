@@ -154,7 +154,8 @@ def _check_name(check: Check, ctx: Context) -> None:
     if repaired is None and not value.isascii():
         repaired = repair_mojibake(normalize_name(value))  # a case change can make mojibake of garbage
     if repaired is not None:
-        check.fix("name.mojibake", f"{check.field} was mis-decoded (UTF-8 read as Windows-1252, or Ð for Đ); repaired", repaired)
+        check.fix("name.mojibake", f"{check.field} was mis-decoded (UTF-8 read as Windows-1252, or Ð for Đ); "
+                                   "repaired", repaired)
     if check.wants("name.legacy_encoding") and looks_legacy_encoded(check.value):
         check.flag("name.legacy_encoding",
                    f"{check.field} has letters outside Vietnamese: a TCVN3 or VNI legacy encoding? kept as given")
