@@ -23,7 +23,7 @@ class SourceRecord:
     version: str                # version of this row in the source (e.g. "ts:id")
     value: dict[str, Any]       # the row mapped to the contract's fields, header excluded
     position: dict[str, Any]    # where to resume after this record
-    raw: dict[str, Any]         # the row as read, kept for quarantine
+    raw: dict[str, Any]         # the row as read, for logs and debugging
 
 
 class Source(Protocol):

@@ -2,7 +2,7 @@
 
 Records that do not fit the contract (a NULL in a required column, a value of
 the wrong type) go to the dataset's quarantine topic with the reason and the
-row as read; the run goes on. A delivery failure is an infrastructure failure:
+record mapped to the contract, so a steward can fix and release it; the run goes on. A delivery failure is an infrastructure failure:
 it raises before the position is stored, so a restart replays the batch.
 """
 

@@ -16,14 +16,18 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from gsp.control import ControlPlane
 from gsp.errors import NotFound, UserError
+from gsp.quarantine import QuarantineDesk
+from gsp.quarantine_api import quarantine_routes
 from gsp.registry import registry_routes
 
 __all__ = ["ApiServer", "build_app"]
 
 
-def build_app(control: ControlPlane, metrics: CollectorRegistry) -> web.Application:
+def build_app(control: ControlPlane, metrics: CollectorRegistry, *, desk: QuarantineDesk | None = None) -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app.add_routes(registry_routes(control.registry))
+    if desk is not None:
+        app.add_routes(quarantine_routes(desk))
     routes = web.RouteTableDef()
 
     def failure(exc: Exception) -> web.Response:

@@ -26,7 +26,8 @@ DATASETS: dict[str, Dataset] = {
 def subjects() -> dict[str, str]:
     """Registry subject -> contract, for every topic the platform writes Avro to."""
     out: dict[str, str] = {topics.subject(topics.SUBSCRIPTIONS): "vn.gsp.control.Subscription",
-                           topics.subject(topics.QUALITY): "vn.gsp.quality.QualitySnapshot"}
+                           topics.subject(topics.QUALITY): "vn.gsp.quality.QualitySnapshot",
+                           topics.subject(topics.AUDIT): "vn.gsp.control.AuditEvent"}
     for d in DATASETS.values():
         out[topics.subject(topics.raw(d.name))] = d.contract
         out[topics.subject(topics.clean(d.name))] = d.contract

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, NoReturn
@@ -54,6 +56,28 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--records", type=int, default=20_000, help="records per measurement (default 20000)")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
 
+    quarantine = commands.add_parser("quarantine", help="work quarantined records (talks to a running control plane)")
+    q_commands = quarantine.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    q_list = q_commands.add_parser("list", help="quarantined records, oldest first, without their values")
+    q_list.add_argument("--dataset", help="e.g. telecom.subscriber")
+    q_list.add_argument("--rule", help="rule id, e.g. id.prefix")
+    q_list.add_argument("--status", default="open", choices=["open", "released", "discarded", "all"], help="(default open)")
+    q_list.add_argument("--limit", type=int, default=100, help="at most this many (default 100, at most 1000)")
+    q_list.add_argument("--counts", action="store_true", help="print open records per dataset and rule instead")
+    q_show = q_commands.add_parser("show", help="one quarantined record with its original value")
+    q_show.add_argument("event_id")
+    q_release = q_commands.add_parser("release", help="publish the record again, fixed, under a new event id")
+    q_release.add_argument("event_id")
+    q_release.add_argument("--fix", action="append", default=[], metavar="FIELD=VALUE",
+                           help="set a field, dotted for nested ones, e.g. residence.ward_code=00004 (repeatable)")
+    q_release.add_argument("--unset", action="append", default=[], metavar="FIELD",
+                           help="set an optional field to null (repeatable)")
+    q_release.add_argument("--by", help="who releases it (default: your user name)")
+    q_discard = q_commands.add_parser("discard", help="close a quarantined record for good, with a reason")
+    q_discard.add_argument("event_id")
+    q_discard.add_argument("--reason", required=True, help="why it is discarded (kept and audited)")
+    q_discard.add_argument("--by", help="who discards it (default: your user name)")
+
     quality = commands.add_parser("quality", help="data-quality scorecards (correct, complete, clean, live)")
     quality_commands = quality.add_subparsers(dest="action", required=True, parser_class=_Parser)
     quality_report = quality_commands.add_parser("report", help="scores per dataset, worst fields and rules, trend")
@@ -99,6 +123,47 @@ def _where(clauses: list[str]) -> dict[str, list[str]]:
     return out
 
 
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        raise UserError("say who you are with --by") from None
+
+
+def _fixes(assignments: list[str], unset: list[str]) -> dict[str, str | None]:
+    fixes: dict[str, str | None] = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        if not sep or not name.strip():
+            raise UserError(f"--fix {assignment!r} must look like FIELD=VALUE")
+        fixes[name.strip()] = value
+    fixes.update({name.strip(): None for name in unset})
+    return fixes
+
+
+def _quarantine(args: argparse.Namespace, settings: Settings) -> int:
+    base = "/api/quarantine"
+    if args.action == "list" and args.counts:
+        for dataset, rules in _api(settings, "GET", f"{base}/counts").items():
+            for rule, n in rules.items():
+                print(f"{dataset}\t{rule}\t{n}")
+    elif args.action == "list":
+        query = {"dataset": args.dataset, "rule": args.rule, "status": args.status, "limit": args.limit}
+        for item in _api(settings, "GET", f"{base}?{urllib.parse.urlencode({k: v for k, v in query.items() if v})}"):
+            print(f"{item['event_id']}\t{item['dataset']}\t{item['rule']}\t{item['field'] or '-'}\t{item['status']}\t{item['reason']}")
+    elif args.action == "show":
+        print(json.dumps(_api(settings, "GET", f"{base}/{urllib.parse.quote(args.event_id)}"), ensure_ascii=False, indent=2))
+    elif args.action == "release":
+        body = {"fixes": _fixes(args.fix, args.unset), "by": args.by or _whoami()}
+        item = _api(settings, "POST", f"{base}/{urllib.parse.quote(args.event_id)}/release", body)
+        print(f"released {args.event_id} as {item['released_event_id']} to raw.{item['dataset']}.v1")
+    else:
+        body = {"reason": args.reason, "by": args.by or _whoami()}
+        _api(settings, "POST", f"{base}/{urllib.parse.quote(args.event_id)}/discard", body)
+        print(f"discarded {args.event_id}")
+    return 0
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "demo":
         from gsp.demo import DemoOptions, run_demo
@@ -132,6 +197,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from gsp.bench import run_bench
 
         return run_bench(settings, records=args.records, as_json=args.json)
+    if args.command == "quarantine":
+        return _quarantine(args, settings)
     if args.command == "quality":
         import sqlalchemy as sa
 

@@ -119,6 +119,10 @@ class ControlPlane:
             conn.execute(sa.update(_subscriptions).where(_subscriptions.c.subscription_id == subscription_id)
                          .values(deleted=True))
 
+    def register(self, subject: str, schema: str) -> int:
+        """Register a schema in the registry the workers use (and in the control plane's own)."""
+        return self._register(subject, schema)
+
     def _register(self, subject: str, schema: str) -> int:
         local = self.registry.register(subject, schema)
         return self._external.register(subject, schema) if self._external is not None else local

@@ -26,19 +26,17 @@ from connectors.runner import SourceRunner, Target
 from connectors.sink_runner import SinkRunner
 from connectors.sql_sink import SqlSink
 from connectors.sql_source import SqlSource, SqlSourceConfig
-from gsp.api import ApiServer, build_app
 from gsp.catalog import DATASETS
 from gsp.control import ControlPlane
 from gsp.errors import UserError
 from gsp.lag import group_lag
 from gsp.observer import Observer
-from gsp.quality import QualityRecorder
+from gsp.services import ControlServices
 from gsp.runtime import running_broker
 from gsp.synth import Synthetic, generate
 from gsp.worker import WorkerProcess
 from schemas import topics
 from schemas.codec import Codec, contract
-from schemas.registry import RegistryClient
 from schemas.settings import Settings, kafka_consumer_config, kafka_producer_config
 from streams.share import Subscription
 
@@ -120,14 +118,11 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
     metrics_registry = CollectorRegistry()
     # The control plane's own database (GSP_DATABASE_URL), so `gsp quality report` sees the demo's scorecards.
     settings.home.mkdir(parents=True, exist_ok=True)
-    control_engine = sa.create_engine(settings.resolved_database_url)
-    control = ControlPlane(control_engine, bootstrap=bootstrap,
-                           partitions=settings.partitions, replication_factor=settings.replication_factor,
-                           external_registry=RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None)
-    control.start()
-    api = ApiServer(build_app(control, metrics_registry))
-    api.start()
-    worker = WorkerProcess(settings, bootstrap=bootstrap, registry_url=settings.schema_registry_url or api.url, home=workdir)
+    services = ControlServices(settings, bootstrap=bootstrap, engine=sa.create_engine(settings.resolved_database_url),
+                               metrics=metrics_registry)
+    services.start()
+    control, codec = services.control, services.codec
+    worker = WorkerProcess(settings, bootstrap=bootstrap, registry_url=services.registry_url, home=workdir)
     stop = threading.Event()
     threads: list[threading.Thread] = []
     producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))  # type: ignore[arg-type]
@@ -137,16 +132,15 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
         subscription = Subscription.from_event(event)
         progress.show("starting the stream worker (consumer-group join) …", force=True)
         worker.wait_until(lambda h: h["assigned_partitions"] > 0 and h["subscriptions"] >= 1, timeout_s=90, what="ready")
-        codec = Codec(resolve=RegistryClient(settings.schema_registry_url or api.url).schema_by_id)
         conn_metrics = ConnectorMetrics.create(metrics_registry)
         sink = SqlSink(sa.create_engine(f"sqlite:///{workdir / 'agency.db'}"), name=subscription.topic,
                        table=subscription.topic.replace(".", "_").replace("-", "_"), schema=json.loads(event["schema"]))
         sink_runner = SinkRunner(sink, topic=subscription.topic, consumer_config=kafka_consumer_config(settings, bootstrap),
                                  codec=codec, metrics=conn_metrics)
         observer = Observer(bootstrap, codec, subscriptions=[subscription])
-        recorder = QualityRecorder(bootstrap, control_engine, codec, consumer_config=kafka_consumer_config(settings, bootstrap))
-        threads = [threading.Thread(target=sink_runner.run, args=(stop,), name="sink", daemon=True),
-                   threading.Thread(target=recorder.run, args=(stop,), name="quality", daemon=True)]
+        recorder = services.recorder
+        assert recorder is not None
+        threads = [threading.Thread(target=sink_runner.run, args=(stop,), name="sink", daemon=True)]
         for t in threads:
             t.start()
         ready_s = time.monotonic() - started
@@ -210,8 +204,7 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
             t.join(timeout=10)
         worker.stop()
         producer.close()
-        api.stop()
-        control.close()
+        services.stop()
 
 
 def _source_runner(dataset: str, engine: sa.Engine, control: ControlPlane, codec: Codec, producer: KafkaProducer,

@@ -1,13 +1,13 @@
-"""Long-running processes started by the CLI: the stream worker."""
+"""Long-running processes started by the CLI: the whole platform (`gsp serve`) and a stream worker."""
 
 from __future__ import annotations
 
 from gsp.errors import UserError
 from gsp.runtime import wait_for_kafka
-from schemas.registry import RegistryClient, RegistryUnavailable
+from schemas.registry import RegistryUnavailable
 from schemas.settings import Settings
 
-__all__ = ["run_worker"]
+__all__ = ["run_platform", "run_worker"]
 
 
 def run_worker(settings: Settings) -> int:
@@ -37,9 +37,8 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
     import sqlalchemy as sa
     from prometheus_client import CollectorRegistry
 
-    from gsp.api import ApiServer, build_app
-    from gsp.control import ControlPlane
     from gsp.runtime import running_broker
+    from gsp.services import ControlServices
     from gsp.worker import WorkerProcess
 
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -50,27 +49,18 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with running_broker(settings) as bootstrap:
-        try:
-            external = RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
-            control = ControlPlane(engine, bootstrap=bootstrap, partitions=settings.partitions,
-                                   replication_factor=settings.replication_factor, external_registry=external)
-            control.start()
-        except sa.exc.DBAPIError as exc:
-            raise UserError(f"control-plane database unreachable: {str(exc.orig).splitlines()[0]}") from None
-        except RegistryUnavailable as exc:
-            raise UserError(str(exc)) from None
-        api = ApiServer(build_app(control, CollectorRegistry()), host="127.0.0.1" if settings.embedded else "0.0.0.0",
-                        port=settings.api_port)
-        api.start()
+        services = ControlServices(settings, bootstrap=bootstrap, engine=engine, metrics=CollectorRegistry(),
+                                   host="127.0.0.1" if settings.embedded else "0.0.0.0", port=settings.api_port)
+        services.start()
         runtime = settings.home / "runtime.json"
-        pool = [WorkerProcess(settings, bootstrap=bootstrap, registry_url=settings.schema_registry_url or api.url,
-                              home=settings.home) for _ in range(workers)]
+        pool = [WorkerProcess(settings, bootstrap=bootstrap, registry_url=services.registry_url, home=settings.home)
+                for _ in range(workers)]
         try:
             for worker in pool:
                 worker.start()
-            runtime.write_text(json.dumps({"api_url": api.url, "bootstrap": bootstrap,
+            runtime.write_text(json.dumps({"api_url": services.api.url, "bootstrap": bootstrap,
                                            "workers": [f"http://127.0.0.1:{w.port}" for w in pool]}))
-            print(f"gsp: control plane {api.url}  kafka {bootstrap}  workers "
+            print(f"gsp: control plane {services.api.url}  kafka {bootstrap}  workers "
                   + " ".join(f"http://127.0.0.1:{w.port}/health" for w in pool), flush=True)
             while not stop.wait(1.0):
                 for worker in pool:
@@ -81,6 +71,5 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
             runtime.unlink(missing_ok=True)
             for worker in pool:
                 worker.stop()
-            api.stop()
-            control.close()
+            services.stop()
     return 0

@@ -54,6 +54,7 @@ def test_subscription_created_with_the_cli_reaches_the_worker(tmp_path: Path) ->
         with urllib.request.urlopen(runtime["api_url"] + "/subjects", timeout=5) as response:
             assert "share.so-y-te.subscriber.v1-value" in json.load(response)
         check_bad_bytes_are_quarantined_and_the_pipeline_goes_on(runtime)
+        check_a_steward_can_discard_them_with_the_cli(env)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
@@ -97,3 +98,25 @@ def check_bad_bytes_are_quarantined_and_the_pipeline_goes_on(runtime: dict[str, 
     assert {i["original"] for i in issues} == {b"\x00\x00\x00\x00\x01not avro at all", b"plain text"}
     [cleaned] = [codec.decode(v)[1] for v in read_topic(bootstrap, "clean.telecom.subscriber.v1", 1)]
     assert cleaned["header"]["event_id"] == "e-after-garbage"
+
+
+def check_a_steward_can_discard_them_with_the_cli(env: dict[str, str]) -> None:
+    listed: list[str] = []
+    for _ in range(100):  # the control plane indexes the quarantine topics in the background
+        result = gsp("quarantine", "list", "--dataset", "telecom.subscriber", "--rule", "avro.decode", env=env)
+        listed = result.stdout.splitlines()
+        if len(listed) == 2:
+            break
+        time.sleep(0.2)
+    assert len(listed) == 2, listed
+    event_id = listed[0].split("\t")[0]
+    shown = json.loads(gsp("quarantine", "show", event_id, env=env).stdout)
+    assert shown["rule"] == "avro.decode" and shown["original"]["format"] in ("text", "base64")
+    refused = gsp("quarantine", "discard", event_id, "--reason", "", "--by", "steward", env=env)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    done = gsp("quarantine", "discard", event_id, "--reason", "not an event: sent by a test", "--by", "steward", env=env)
+    assert done.returncode == 0 and f"discarded {event_id}" in done.stdout
+    again = gsp("quarantine", "discard", event_id, "--reason", "twice", "--by", "steward", env=env)
+    assert again.returncode == 2
+    left = gsp("quarantine", "list", "--dataset", "telecom.subscriber", "--rule", "avro.decode", env=env).stdout
+    assert event_id not in left and len(left.splitlines()) == 1
