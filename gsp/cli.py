@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 import urllib.error
 import urllib.parse
@@ -77,6 +78,29 @@ def _parser() -> argparse.ArgumentParser:
     q_discard.add_argument("event_id")
     q_discard.add_argument("--reason", required=True, help="why it is discarded (kept and audited)")
     q_discard.add_argument("--by", help="who discards it (default: your user name)")
+
+    clean = commands.add_parser("clean", help="apply a dataset's cleaning contract to JSON Lines (file or stdin)")
+    clean.add_argument("--dataset", required=True, help="e.g. population.citizen or telecom.subscriber")
+    clean.add_argument("file", nargs="?", type=Path, help="JSON Lines file (default: standard input)")
+
+    match = commands.add_parser("match", help="record linkage: evaluate a model on CSV files, generate labelled data")
+    match_commands = match.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    evaluate = match_commands.add_parser("evaluate", help="precision, recall, F1 and records/s on CSV files with known links")
+    evaluate.add_argument("--settings", required=True, help="linkage settings JSON (names the CSV columns to use)")
+    evaluate.add_argument("--left", required=True, help="registry CSV")
+    evaluate.add_argument("--right", required=True, help="records to link, CSV")
+    evaluate.add_argument("--truth", required=True, help="true links, CSV (record id, registry id)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--batch-size", type=int, default=1000, help="micro-batch size for scoring (default 1000)")
+    evaluate.add_argument("--model", help="score with this trained model file instead of training")
+    evaluate.add_argument("--save-model", help="save the trained model (settings and parameters) here")
+    evaluate.add_argument("--supervised", action="store_true", help="estimate m from the true links instead of EM")
+    generate = match_commands.add_parser("generate", help="write labelled Vietnamese linkage data (left, right, links CSV)")
+    generate.add_argument("--out", required=True, type=Path, help="directory to write into")
+    generate.add_argument("--registry", type=int, default=100_000, help="registry records (default 100000)")
+    generate.add_argument("--records", type=int, help="records to link (default: as many as the registry)")
+    generate.add_argument("--match-share", type=float, default=0.8, help="share of records with a true match (default 0.8)")
+    generate.add_argument("--seed", type=int, default=7)
 
     quality = commands.add_parser("quality", help="data-quality scorecards (correct, complete, clean, live)")
     quality_commands = quality.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -197,6 +221,25 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from gsp.bench import run_bench
 
         return run_bench(settings, records=args.records, as_json=args.json)
+    if args.command == "clean":
+        from gsp.clean_cli import run_clean
+
+        if args.file is None:
+            return run_clean(args.dataset, sys.stdin, sys.stdout, err=sys.stderr)
+        try:
+            with args.file.open(encoding="utf-8", errors="replace") as source:
+                return run_clean(args.dataset, source, sys.stdout, err=sys.stderr)
+        except OSError as exc:
+            raise UserError(f"cannot read {args.file}: {exc.strerror}") from None
+    if args.command == "match":
+        from gsp.linkage_eval import run_evaluate, run_generate
+
+        if args.action == "evaluate":
+            return run_evaluate(args.settings, args.left, args.right, args.truth, as_json=args.json,
+                                batch_size=args.batch_size, model=args.model, save_model=args.save_model,
+                                supervised=args.supervised)
+        return run_generate(args.out, registry=args.registry, records=args.records, match_share=args.match_share,
+                            seed=args.seed)
     if args.command == "quarantine":
         return _quarantine(args, settings)
     if args.command == "quality":
@@ -234,3 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gsp: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`gsp clean … | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

@@ -1,7 +1,9 @@
+import json
 import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 
 def gsp(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -52,3 +54,30 @@ def test_serve_with_a_bad_database_url_is_one_clear_line(tmp_path: object) -> No
     result = gsp("serve", env={"GSP_HOME": str(tmp_path), "GSP_API_PORT": "0",
                                "GSP_DATABASE_URL": "postgresql+pg8000://nobody@127.0.0.1:1/gsp"})
     assert result.returncode == 2 and "control-plane database unreachable" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_clean_applies_the_contract_to_a_file_line_by_line(tmp_path: Path) -> None:
+    lines = ['{"msisdn": "+84 912 345 678", "carrier": "Viettel", "subscriber_name": "NGUYỄN  VĂN HÒA", '
+             '"id_number": "001090123456", "birth_date": "05/03/1990", "address": null, "updated_at": 1}',
+             "not json at all"]
+    source = tmp_path / "sample.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = gsp("clean", "--dataset", "telecom.subscriber", str(source))
+    assert result.returncode == 0, result.stderr
+    first, second = [json.loads(line) for line in result.stdout.splitlines()]
+    assert first["record"]["msisdn"] == "0912345678" and first["record"]["subscriber_name"] == "Nguyễn Văn Hòa"
+    assert first["rejected"] is False and {"phone.normalize", "name.normalize"} <= {f["rule"] for f in first["findings"]}
+    assert second["record"] is None and second["findings"][0]["rule"] == "input.json"
+
+
+def test_match_generate_and_evaluate_on_csv_files(tmp_path: Path) -> None:
+    assert gsp("match", "generate", "--out", str(tmp_path), "--registry", "800", "--seed", "3").returncode == 0
+    settings = Path(__file__).resolve().parents[2] / "streams" / "linkage" / "settings" / "vn_identity.json"
+    result = gsp("match", "evaluate", "--settings", str(settings), "--left", str(tmp_path / "left.csv"),
+                 "--right", str(tmp_path / "right.csv"), "--truth", str(tmp_path / "links.csv"), "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["f1"] > 0.95 and figures["precision"] > 0.95 and figures["recall"] > 0.9
+    missing = gsp("match", "evaluate", "--settings", str(settings), "--left", str(tmp_path / "nope.csv"),
+                  "--right", str(tmp_path / "right.csv"), "--truth", str(tmp_path / "links.csv"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
