@@ -55,8 +55,8 @@ def _required_paths(schema: dict[str, Any], prefix: str = "") -> list[str]:
     paths = []
     for f in schema.get("fields", []):
         t = f["type"]
-        if f["name"] == "header" or (isinstance(t, list) and "null" in t):
-            continue
+        if f["name"] == "header" or "default" in f or (isinstance(t, list) and "null" in t):
+            continue  # a field with a default is filled by the codec when the source has no column for it
         path = prefix + f["name"]
         paths.append(path)
         if isinstance(t, dict) and t.get("type") == "record":

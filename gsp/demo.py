@@ -195,7 +195,9 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
         quality_deadline = time.monotonic() + 15
         while time.monotonic() < quality_deadline and any(recorder.records(d) < n for d, n in snap["published"].items()):
             time.sleep(0.2)
-        snap["quality"] = {d: json.loads(recorder.record(d)["scores"]) for d in snap["published"]}
+        recorded = {d: recorder.record(d) for d in snap["published"]}
+        snap["quality"] = {d: json.loads(row["scores"]) for d, row in recorded.items()}
+        snap["findings"] = {d: dict(sorted(json.loads(row["rules"]).items())) for d, row in recorded.items()}
         return _summary(options, snap, synthetic, subscription, elapsed=elapsed, startup_s=ready_s,
                         timed_out=time.monotonic() >= deadline, workdir=workdir, sink_table=sink._table.name)
     finally:
@@ -227,11 +229,15 @@ def _summary(options: DemoOptions, snap: dict[str, Any], synthetic: Synthetic, s
     truth["published"] = {CITIZEN: synthetic.truth.citizens, SUBSCRIBER: synthetic.truth.subscribers}
     differences = [f"{key}: pipeline {snap[key]} != truth {truth[key]}"
                    for key in ("published", "quarantined", "match", "delivered") if snap[key] != truth[key]]
+    differences += [f"findings of {dataset}: pipeline {rule} {snap['findings'][dataset].get(rule, 0)} != truth {n}"
+                    for dataset, rules in truth["findings"].items() for rule, n in rules.items()
+                    if snap["findings"][dataset].get(rule, 0) != n]
     published = sum(snap["published"].values())
     return {
         "records": options.records, "seed": options.seed,
         "published": snap["published"], "cleaned": snap["cleaned"], "quarantined": snap["quarantined"],
-        "match": snap["match"], "delivered": snap["delivered"], "quality": snap["quality"], "truth": truth,
+        "match": snap["match"], "delivered": snap["delivered"], "findings": snap["findings"],
+        "quality": snap["quality"], "truth": truth,
         "agrees_with_truth": not differences and not timed_out, "differences": differences, "timed_out": timed_out,
         "startup_s": round(startup_s, 2), "elapsed_s": round(elapsed, 2),
         "records_per_s": round(published / elapsed, 1) if elapsed else 0.0,
@@ -251,6 +257,10 @@ def _render(s: dict[str, Any]) -> str:
     lines.append("")
     for sub, n in s["delivered"].items():
         lines.append(f"  delivered to {sub}: {n} rows in {s['agency_table']} ({s['agency_database']})")
+    lines.append("")
+    lines.append("  findings of the clean stage, by rule (fixes, warnings, rejections):")
+    for dataset, rules in s["findings"].items():
+        lines.append(f"      {dataset:<20} " + ", ".join(f"{rule} {n}" for rule, n in rules.items()))
     lines.append("")
     lines.append("  quality (đúng, đủ, sạch, sống):")
     for dataset, dims in s["quality"].items():

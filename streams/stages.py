@@ -87,7 +87,10 @@ class CleanStage:
             self._tally.observe_clean(result.record, result.findings, rejected=rejection is not None, now_s=self._clock())
         if rejection is not None:
             return self._quarantine(record.get("header"), key_text, rejection.rule, rejection.field, rejection.reason, value, where)
-        cleaned = result.record
+        # Every record leaves the clean stage with its findings (fixes keep the original value).
+        cleaned = {**result.record, "findings": [
+            {"rule": f.rule, "field": f.field, "severity": f.severity, "reason": f.reason, "original": f.original}
+            for f in result.findings]}
         return self.clean_topic, self._key_of(cleaned).encode(), self._codec.encode(self._clean_schema_id, cleaned)
 
     def _quarantine(self, header: dict[str, Any] | None, key: str | None, rule: str, field: str | None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from random import Random
 from typing import Any
@@ -46,6 +46,13 @@ _SUBSCRIBER_MIX = {
     "schema.required": 0.8, "id.shape": 0.9, "id.prefix": 0.8, "id.century": 0.8, "phone.invalid": 0.9,
     "birthdate.invalid": 0.8,
 }
+# Dirt whose finding fires exactly once per row given it. Others do not map one to one: a day-first
+# date whose day is 12 or less is read as is; a folded name can still hold only valid syllables.
+_FINDING_OF_DIRT = {
+    "population.citizen": {"name.normalize": ("nfd_name", "messy_name"), "phone.normalize": ("messy_phone",)},
+    "telecom.subscriber": {"id.birthyear": ("wrong_year",), "id.legacy_cmnd": ("cmnd",),
+                           "phone.normalize": ("messy_phone", "old_msisdn")},
+}
 # Chance that a citizen whose own row is quarantined holds a subscription (verified NOT_FOUND).
 _ORPHAN_SHARE = 0.8
 
@@ -64,6 +71,13 @@ class Truth:
     match: dict[str, int]  # verdict -> subscribers that passed cleaning
     matched_by_carrier: dict[str, int]  # carrier -> MATCHED subscribers
     mismatch_fields: dict[str, int]  # "full_name" / "birth_date" -> MISMATCH results disagreeing on it
+    injected: dict[str, dict[str, int]] = field(default_factory=dict)  # dataset -> kind of dirt -> rows given it
+
+    def findings(self) -> dict[str, dict[str, int]]:
+        """Findings the clean stage must report for the dirt injected, for the rules that fire exactly once per such row."""
+        return {dataset: {rule: sum(self.injected.get(dataset, {}).get(kind, 0) for kind in kinds)
+                          for rule, kinds in rules.items()}
+                for dataset, rules in _FINDING_OF_DIRT.items()}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +87,8 @@ class Truth:
             "match": dict(sorted(self.match.items())),
             "matched_by_carrier": dict(sorted(self.matched_by_carrier.items())),
             "mismatch_fields": dict(sorted(self.mismatch_fields.items())),
+            "injected": {d: dict(sorted(k.items())) for d, k in sorted(self.injected.items())},
+            "findings": self.findings(),
         }
 
 
@@ -194,11 +210,13 @@ def generate(records: int, *, seed: int = 7, today: date | None = None) -> Synth
     citizens: list[dict[str, Any]] = []
     held_back: list[Person] = []
     citizen_rules: Counter[str] = Counter()
+    citizen_kinds: Counter[str] = Counter()
     for i, person in enumerate(people):
         roll = rng.random()
         kind = (rng.choice(_CITIZEN_DEFECTS) if roll < 0.01
                 else rng.choice(_CITIZEN_HARMLESS) if roll < 0.07 else None)
         row, kind = _citizen_row(world, person, kind)
+        citizen_kinds[kind or "copy"] += 1
         row["updated_at"] = _updated_at(world, i, records)
         citizens.append(row)
         if kind in _CITIZEN_DEFECTS:
@@ -218,6 +236,7 @@ def generate(records: int, *, seed: int = 7, today: date | None = None) -> Synth
     verdicts: Counter[str] = Counter()
     by_carrier: Counter[str] = Counter()
     fields: Counter[str] = Counter()
+    injected: Counter[str] = Counter()
     for i, kind in enumerate(kinds):
         if kind == "orphan":
             person = next(next_orphan)
@@ -227,6 +246,7 @@ def generate(records: int, *, seed: int = 7, today: date | None = None) -> Synth
             kind, person = "unknown_id", world.person()
         row = _subscriber_row(world, person, old_style=kind == "old_msisdn")
         outcome, detail = _SUBSCRIBER_KINDS[kind](world, person, row)
+        injected[kind] += 1
         row["updated_at"] = _updated_at(world, i, records)
         subscribers.append(row)
         if outcome == QUARANTINED:
@@ -245,5 +265,6 @@ def generate(records: int, *, seed: int = 7, today: date | None = None) -> Synth
         match=dict(verdicts),
         matched_by_carrier=dict(by_carrier),
         mismatch_fields=dict(fields),
+        injected={CITIZEN_DATASET: dict(citizen_kinds), SUBSCRIBER_DATASET: dict(injected)},
     )
     return Synthetic(citizens, subscribers, truth)

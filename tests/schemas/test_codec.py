@@ -11,7 +11,7 @@ CITIZEN = {
     "header": HEADER, "personal_id": "001085012345", "full_name": "Nguyễn Văn Hòa", "birth_date": "1985",
     "sex": "MALE", "birth_registration_province": "001",
     "residence": {"province_code": "01", "ward_code": "00004", "address_line": "12 Phố Huế"},
-    "phone": None, "status": "ALIVE", "updated_at": 1_700_000_000_000,
+    "phone": None, "status": "ALIVE", "updated_at": 1_700_000_000_000, "findings": [],
 }
 
 

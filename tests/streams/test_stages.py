@@ -105,3 +105,12 @@ def test_share_stage_projects_approved_fields_of_covered_rows_only() -> None:
     assert share.process(m.process(record, value, ENTRY)[2]) == []
     record, value = subscriber_event(c, subscriber_name="Nguyen Van Hoa")
     assert share.process(m.process(record, value, ENTRY)[2]) == []
+
+
+def test_cleaned_records_carry_their_findings_with_the_original_values() -> None:
+    c = codec()
+    _, _, value = stage(c).process(b"k", c.encode(SUBSCRIBER_ID, SUBSCRIBER), WHERE)
+    findings = {f["rule"]: f for f in c.decode(value)[1]["findings"]}
+    assert findings["phone.normalize"]["severity"] == "fix" and findings["phone.normalize"]["original"] == "+84 912 345 678"
+    assert findings["name.normalize"]["original"] == "NGUYỄN  VĂN HÒA"
+    assert all(f["severity"] != "reject" for f in findings.values())
