@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -47,6 +48,7 @@ from schemas.codec import Codec, CodecError, contract
 from schemas.settings import Settings, kafka_producer_config
 from streams import clean as cleaning
 from streams import share as sharing
+from streams.contracts.bench import bench_cleaning
 from streams.stages import CleanStage, MatchStage, Out, RegistryStage, ShareStage, Where
 
 __all__ = ["run_bench"]
@@ -138,6 +140,26 @@ def _codec_figures(codec: Codec, citizens: list[dict[str, Any]]) -> dict[str, di
 def _round_trip_s(codec: Codec, events: list[bytes]) -> float:
     """Baseline of a stage: decode and re-encode its input, the codec work no bytes-to-bytes stage avoids."""
     return float(_best(lambda: [codec.encode(*codec.decode(e)) for e in events])[0])
+
+
+def _cleaning_figures(synthetic: Synthetic) -> dict[str, dict[str, Any]]:
+    """Cost of each dataset's cleaning contract per record, next to NFC-normalising every text field."""
+    rows = {CITIZEN: [_citizen(r, i) for i, r in enumerate(synthetic.citizens)],
+            SUBSCRIBER: [r for r in (_subscriber(r, i) for i, r in enumerate(synthetic.subscribers))
+                         if r["subscriber_name"] is not None]}
+    measured = bench_cleaning(rows)
+
+    def nfc(record: dict[str, Any]) -> dict[str, Any]:
+        return {k: unicodedata.normalize("NFC", v) if isinstance(v, str) else v for k, v in record.items()}
+
+    figures = {}
+    for dataset, m in measured.items():
+        base_s, _ = _best(lambda: [nfc(r) for r in rows[dataset]])
+        n = int(m["records"])
+        figures[f"clean_contract_{dataset.split('.')[1]}"] = _figure(
+            f"cleaning contract, {dataset}", n, n * float(m["us_per_record"]) / 1e6,
+            "NFC of every text field, same rows", n, base_s)
+    return figures
 
 
 def _stage_figures(codec: Codec, synthetic: Synthetic) -> tuple[dict[str, dict[str, Any]], dict[str, list[Out]]]:
@@ -274,7 +296,8 @@ def run_bench(settings: Settings, *, records: int = 20_000, as_json: bool = Fals
             codec.add(_IDS[key], contract(name))
         say("codec and stage logic, no Kafka")
         stages, events = _stage_figures(codec, synthetic)
-        figures = {**_codec_figures(codec, [_citizen(r, i) for i, r in enumerate(synthetic.citizens)]), **stages}
+        figures = {**_codec_figures(codec, [_citizen(r, i) for i, r in enumerate(synthetic.citizens)]), **stages,
+                   **_cleaning_figures(synthetic)}
         with running_broker(replace(settings, kafka_bootstrap=None, home=workdir / "broker")) as bootstrap:
             figures.update(_kafka_figures(settings, bootstrap, synthetic, events, workdir, say))
         say(f"end to end: gsp demo with {records // 2} citizens and {records // 2} subscribers")

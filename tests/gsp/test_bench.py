@@ -8,7 +8,7 @@ from gsp.bench import run_bench
 from schemas.settings import Settings
 
 FIGURES = {"codec_encode", "codec_decode", "stage_clean", "stage_match", "stage_share", "connector_publish",
-           "faust_iterate", "faust_clean", "faust_registry", "end_to_end"}
+           "faust_iterate", "faust_clean", "faust_registry", "end_to_end", "clean_contract_citizen", "clean_contract_subscriber"}
 
 
 def test_bench_reports_every_figure_next_to_its_baseline(tmp_path: Path) -> None:
