@@ -195,6 +195,11 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
         quality_deadline = time.monotonic() + 15
         while time.monotonic() < quality_deadline and any(recorder.records(d) < n for d, n in snap["published"].items()):
             time.sleep(0.2)
+        # And for the stewards' desk to hold every quarantined record.
+        while time.monotonic() < quality_deadline and any(
+                sum(services.desk.counts().get(d, {}).values()) < sum(snap["quarantined"][d].values())
+                for d in snap["published"]):
+            time.sleep(0.2)
         recorded = {d: recorder.record(d) for d in snap["published"]}
         snap["quality"] = {d: json.loads(row["scores"]) for d, row in recorded.items()}
         snap["findings"] = {d: dict(sorted(json.loads(row["rules"]).items())) for d, row in recorded.items()}

@@ -102,9 +102,24 @@ def latest_snapshots(engine: sa.Engine, dataset: str | None = None) -> dict[str,
     return out
 
 
+def _quarantine_states(engine: sa.Engine) -> dict[str, dict[str, int]]:
+    """dataset -> status (open, released, discarded) -> items, from the stewards' quarantine desk."""
+    from gsp.quarantine import quarantine_items as q
+
+    q.metadata.create_all(engine)
+    out: dict[str, dict[str, int]] = {}
+    with engine.connect() as conn:
+        for dataset, status, n in conn.execute(sa.select(q.c.dataset, q.c.status, sa.func.count())
+                                               .group_by(q.c.dataset, q.c.status)):
+            out.setdefault(dataset, {})[status] = int(n)
+    return out
+
+
 def report(engine: sa.Engine, dataset: str | None = None) -> dict[str, Any]:
-    """Per dataset: the four scores, the worst fields and rules, and the change since the previous snapshot."""
+    """Per dataset: the four scores, the worst fields and rules, the change since the previous snapshot,
+    and the quarantine left unresolved ("sạch" also means nothing left in quarantine)."""
     result: dict[str, Any] = {}
+    quarantine = _quarantine_states(engine)
     for name, (latest, *previous) in latest_snapshots(engine, dataset).items():
         before = previous[0]["scores"] if previous else {}
         result[name] = {
@@ -114,6 +129,7 @@ def report(engine: sa.Engine, dataset: str | None = None) -> dict[str, Any]:
                       for d in DIMENSIONS},
             "worst_fields": worst_fields(latest["cells"]),
             "worst_rules": sorted(latest["rules"].items(), key=lambda kv: (-kv[1], kv[0]))[:5],
+            "quarantine": quarantine.get(name, {}),
         }
     return result
 
@@ -129,4 +145,7 @@ def render_report(data: dict[str, Any], out: TextIO) -> None:
             out.write(f"  {labels[d]:<16} {shown}{change}\n")
         out.write("  worst fields: " + ", ".join(f"{c['field']} {c['dimension']} {c['failures']}/{c['checks']}"
                                                  for c in r["worst_fields"]) + "\n")
-        out.write("  worst rules:  " + ", ".join(f"{rule} {n}" for rule, n in r["worst_rules"]) + "\n\n")
+        out.write("  worst rules:  " + ", ".join(f"{rule} {n}" for rule, n in r["worst_rules"]) + "\n")
+        states = r["quarantine"]
+        out.write(f"  quarantine:   {states.get('open', 0)} open, {states.get('released', 0)} released, "
+                  f"{states.get('discarded', 0)} discarded\n\n")
