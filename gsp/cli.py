@@ -227,10 +227,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if args.file is None:
             return run_clean(args.dataset, sys.stdin, sys.stdout, err=sys.stderr)
         try:
-            with args.file.open(encoding="utf-8", errors="replace") as source:
-                return run_clean(args.dataset, source, sys.stdout, err=sys.stderr)
+            source = args.file.open(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise UserError(f"cannot read {args.file}: {exc.strerror}") from None
+        with source:
+            return run_clean(args.dataset, source, sys.stdout, err=sys.stderr)
     if args.command == "match":
         from gsp.linkage_eval import run_evaluate, run_generate
 
