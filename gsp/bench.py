@@ -258,7 +258,7 @@ def _kafka_figures(settings: Settings, bootstrap: str, synthetic: Synthetic, eve
             "registry": {"topic": clean_citizens, "records": len(events["clean_citizens"])}}
     results = measure_all(base, runs, workdir=workdir, timeout_s=90 + n / 200, say=say)
     plain = results["iterate"]
-    for mode, label in (("clean", "Faust clean agent (stage + producer.send)"),
+    for mode, label in (("clean", "Faust clean agent (stage, batched send)"),
                         ("registry", "Faust registry agent (stage + table update)")):
         r = results[mode]
         figures[f"faust_{mode}"] = _figure(label, r["records"], r["elapsed_s"], "plain Faust iteration, same run",

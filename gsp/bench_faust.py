@@ -9,7 +9,7 @@ the parent make sure it always ends.
 
 Modes (the agents mirror streams/app.py):
 - ``iterate``: ``async for event in stream.events(): pass``, the baseline;
-- ``clean``: CleanStage.process and ``await app.producer.send(...)``;
+- ``clean``: CleanStage.process over micro-batches (``take_events``) sent with the batch API, as streams/app.py;
 - ``registry``: RegistryStage.process and a table update per event.
 """
 
@@ -67,6 +67,8 @@ def _child(spec: dict[str, Any]) -> None:
 
     from schemas.codec import Codec, contract
     from streams import clean as cleaning
+    from streams.app import BATCH, BATCH_WITHIN_S
+    from streams.produce import BatchSender
     from streams.stages import CleanStage, RegistryStage, Where
 
     mode, wanted = spec["mode"], int(spec["records"])
@@ -110,13 +112,19 @@ def _child(spec: dict[str, Any]) -> None:
                            clean_schema_id=ids["clean"], issue_schema_id=ids["issue"])
         renamed = spec["out_topics"]
 
+        sender = BatchSender(app.producer._ensure_producer)
+
         async def agent(stream: Any) -> None:
-            async for event in stream.events():
-                m = event.message
-                topic, key, value = stage.process(event.key, event.value, Where(m.topic, m.partition, m.offset))
-                fut = await app.producer.send(renamed[topic], key, value, None, None, None)
-                fut.add_done_callback(on_sent)
-                count()
+            async for events in stream.take_events(BATCH, within=BATCH_WITHIN_S):
+                outs = []
+                for event in events:
+                    m = event.message
+                    topic, key, value = stage.process(event.key, event.value, Where(m.topic, m.partition, m.offset))
+                    outs.append((renamed[topic], key, value))
+                for fut in await sender.send(outs):
+                    fut.add_done_callback(on_sent)
+                for _ in events:
+                    count()
     elif mode == "registry":
         registry_stage = RegistryStage(codec)
         # Only here: a table adds a changelog topic and its recovery to the app.

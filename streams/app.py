@@ -32,6 +32,7 @@ from schemas.settings import Settings
 from streams import clean as cleaning
 from streams.book import SubscriptionBook
 from streams.metrics import QualityCollector, StageMetrics
+from streams.produce import BatchSender
 from streams.quality import PROFILES, QualityTally
 from streams.stages import CleanStage, MatchStage, RegistryStage, ShareStage, Where
 
@@ -40,6 +41,8 @@ __all__ = ["create_app"]
 log = logging.getLogger("gsp.streams")
 
 CITIZEN, SUBSCRIBER = "population.citizen", "telecom.subscriber"
+# Agents work in micro-batches: up to BATCH events, or what arrived within BATCH_WITHIN_S.
+BATCH, BATCH_WITHIN_S = 500, 0.05
 
 
 def _raw_topic(app: faust.App, name: str) -> Any:
@@ -56,6 +59,7 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_max_poll_interval=settings.max_poll_interval_s,
         producer_linger_ms=settings.linger_ms,
+        broker_commit_interval=1.0,  # progress (and consumer lag) visible within a second
         producer_acks=-1,
         web_port=settings.worker_web_port,
         web_bind="127.0.0.1" if settings.embedded else "0.0.0.0",
@@ -103,6 +107,12 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
         fut = await app.producer.send(topic, key, value, None, None, None)
         fut.add_done_callback(on_sent(stage, dataset))  # type: ignore[attr-defined]
 
+    sender = BatchSender(app.producer._ensure_producer)  # faust exposes no public accessor for the aiokafka producer
+
+    async def send_many(stage: str, dataset: str, outs: list[tuple[str, bytes, bytes]]) -> None:
+        for fut in await sender.send(outs):
+            fut.add_done_callback(on_sent(stage, dataset))
+
     def clean_agent(dataset: str) -> None:
         stage = clean_stages[dataset]
 
@@ -110,12 +120,14 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
             counted = metrics.records.labels("clean", dataset, "in")
             out = metrics.records.labels("clean", dataset, "out")
             held = metrics.records.labels("clean", dataset, "quarantined")
-            async for event in stream.events():
-                m = event.message
-                topic, key, value = stage.process(event.key, event.value, Where(m.topic, m.partition, m.offset))
-                counted.inc()
-                (held if topic == stage.quarantine_topic else out).inc()
-                await send("clean", dataset, topic, key, value)
+            async for events in stream.take_events(BATCH, within=BATCH_WITHIN_S):
+                outs = [stage.process(e.key, e.value, Where(e.message.topic, e.message.partition, e.message.offset))
+                        for e in events]
+                counted.inc(len(outs))
+                quarantined = sum(1 for topic, _, _ in outs if topic == stage.quarantine_topic)
+                held.inc(quarantined)
+                out.inc(len(outs) - quarantined)
+                await send_many("clean", dataset, outs)
 
         agent.__name__ = f"clean_{dataset.replace('.', '_')}"
         app.agent(_raw_topic(app, topics.raw(dataset)), name=f"clean-{dataset}")(agent)
@@ -132,20 +144,26 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
 
     @app.agent(_raw_topic(app, topics.clean(SUBSCRIBER)), name="match")
     async def match_agent(stream: Any) -> None:
-        async for event in stream.events():
-            subscriber, personal_id = match_stage.id_of(event.value)
-            topic, key, value, verdict = match_stage.process(subscriber, event.value, table.get(personal_id))
-            metrics.records.labels("match", SUBSCRIBER, "in").inc()
-            metrics.verdicts.labels(SUBSCRIBER, verdict).inc()
-            await send("match", SUBSCRIBER, topic, key, value)
+        async for events in stream.take_events(BATCH, within=BATCH_WITHIN_S):
+            outs = []
+            for event in events:
+                subscriber, personal_id = match_stage.id_of(event.value)
+                topic, key, value, verdict = match_stage.process(subscriber, event.value, table.get(personal_id))
+                metrics.verdicts.labels(SUBSCRIBER, verdict).inc()
+                outs.append((topic, key, value))
+            metrics.records.labels("match", SUBSCRIBER, "in").inc(len(outs))
+            await send_many("match", SUBSCRIBER, outs)
 
     @app.agent(_raw_topic(app, topics.match(SUBSCRIBER)), name="share")
     async def share_agent(stream: Any) -> None:
-        async for event in stream.events():
-            metrics.records.labels("share", SUBSCRIBER, "in").inc()
-            for (topic, key, value), subscription in share_stage.process(event.value):
-                metrics.delivered.labels(subscription.agency, subscription.dataset).inc()
-                await send("share", SUBSCRIBER, topic, key, value)
+        async for events in stream.take_events(BATCH, within=BATCH_WITHIN_S):
+            metrics.records.labels("share", SUBSCRIBER, "in").inc(len(events))
+            outs = []
+            for event in events:
+                for out, subscription in share_stage.process(event.value):
+                    metrics.delivered.labels(subscription.agency, subscription.dataset).inc()
+                    outs.append(out)
+            await send_many("share", SUBSCRIBER, outs)
 
     @app.agent(app.topic(*[topics.quarantine(d) for d in clean_stages], key_type=bytes, value_type=bytes,
                          key_serializer="raw", value_serializer="raw"), name="quality-quarantine")
