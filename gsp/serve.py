@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from gsp.errors import UserError
 from gsp.runtime import wait_for_kafka
 from schemas.registry import RegistryUnavailable
 from schemas.settings import Settings
 
 __all__ = ["run_platform", "run_worker"]
+
+log = logging.getLogger("gsp.serve")
 
 
 def run_worker(settings: Settings) -> int:
@@ -64,7 +68,12 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
                   + " ".join(f"http://127.0.0.1:{w.port}/health" for w in pool), flush=True)
             while not stop.wait(1.0):
                 for worker in pool:
-                    worker.check_alive()
+                    code = worker.restart_if_dead()
+                    if code is not None:
+                        log.error("stream worker exited; restarted", extra={"exit_code": code, "restarts": worker.restarts,
+                                                                             "log": str(worker.log_path)})
+                        if worker.restarts > 5:
+                            raise UserError(f"stream worker keeps exiting (code {code}); see {worker.log_path}")
         except KeyboardInterrupt:
             pass
         finally:

@@ -26,6 +26,7 @@ class WorkerProcess:
         self._env = {**os.environ, **settings.to_env(), "GSP_KAFKA_BOOTSTRAP": bootstrap, "GSP_SCHEMA_REGISTRY_URL": registry_url,
                      "GSP_WORKER_WEB_PORT": str(self.port), "GSP_HOME": str(home)}
         self._process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
@@ -48,6 +49,19 @@ class WorkerProcess:
                 return state
             time.sleep(0.2)
         raise UserError(f"stream worker not {what} after {timeout_s:.0f}s; see {self.log_path}")
+
+    def restart_if_dead(self) -> int | None:
+        """Start the worker again if it exited (a supervisor's job); the exit code, or None if it was running.
+
+        Delivery is at-least-once: the new process resumes from the group's committed offsets
+        and the sinks' upsert by event id absorbs what is replayed.
+        """
+        if self._process is None or self._process.poll() is None:
+            return None
+        code = self._process.returncode
+        self.restarts += 1
+        self.start()
+        return code
 
     def check_alive(self) -> None:
         if self._process is not None and self._process.poll() is not None:

@@ -220,7 +220,7 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
 
     @app.page("/health")
     async def health_page(web: Any, request: Any) -> Any:
-        return web.json({"status": "ok", "assigned_partitions": len(app.consumer.assignment()),
+        return web.json({"status": "ok", "pid": os.getpid(), "assigned_partitions": len(app.consumer.assignment()),
                          "subscriptions": len(book), "registry_records": len(table)})
 
     @app.on_before_shutdown.connect

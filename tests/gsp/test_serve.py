@@ -2,6 +2,8 @@
 
 import json
 import os
+import uuid
+from typing import Any
 import signal
 import subprocess
 import sys
@@ -12,7 +14,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from gsp.runtime import free_port
-from schemas.codec import Codec
+from schemas.codec import Codec, contract, schema_id_of
 from schemas.registry import RegistryClient
 
 
@@ -55,6 +57,7 @@ def test_subscription_created_with_the_cli_reaches_the_worker(tmp_path: Path) ->
             assert "share.so-y-te.subscriber.v1-value" in json.load(response)
         check_bad_bytes_are_quarantined_and_the_pipeline_goes_on(runtime)
         check_a_steward_can_discard_them_with_the_cli(env)
+        check_a_killed_worker_is_restarted_and_nothing_is_lost(runtime)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
@@ -120,3 +123,60 @@ def check_a_steward_can_discard_them_with_the_cli(env: dict[str, str]) -> None:
     assert again.returncode == 2
     left = gsp("quarantine", "list", "--dataset", "telecom.subscriber", "--rule", "avro.decode", env=env).stdout
     assert event_id not in left and len(left.splitlines()) == 1
+
+
+def worker_pid(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=1) as response:
+            return int(json.load(response)["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def clean_event_ids(bootstrap: str, prefix: str, want: int, timeout_s: float) -> set[str]:
+    codec = Codec()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tps = [TopicPartition("clean.telecom.subscriber.v1", p) for p in consumer.partitions_for_topic("clean.telecom.subscriber.v1") or []]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout_s
+    while len(seen) < want and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=200).values():
+            for message in batch:
+                if prefix.encode() in message.value:
+                    if not codec.knows(schema_id_of(message.value)):
+                        codec.add(schema_id_of(message.value), contract("vn.gsp.telecom.Subscriber"))
+                    seen.add(codec.decode(message.value)[1]["header"]["event_id"])
+    consumer.close()
+    return seen
+
+
+def check_a_killed_worker_is_restarted_and_nothing_is_lost(runtime: dict[str, Any]) -> None:
+    bootstrap, worker_url = runtime["bootstrap"], runtime["workers"][0]
+    registry = RegistryClient(runtime["api_url"])
+    schema_id, _, _ = registry.latest("raw.telecom.subscriber.v1-value")
+    codec = Codec(resolve=registry.schema_by_id)
+    prefix, count = f"kill-{uuid.uuid4().hex[:6]}", 4000
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    for i in range(count):
+        msisdn = f"09{i:08d}"
+        header = {"event_id": f"{prefix}-{i}", "source_system": "telecom.test", "source_key": msisdn,
+                  "source_version": "1", "ingested_at": int(time.time() * 1000)}
+        producer.send("raw.telecom.subscriber.v1", key=msisdn.encode(), value=codec.encode(schema_id, {
+            "header": header, "msisdn": msisdn, "carrier": "Viettel", "subscriber_name": "Đỗ Minh Anh",
+            "id_number": "001099000123", "birth_date": "1999", "address": None, "updated_at": 1}))
+    producer.flush()
+    producer.close()
+    pid = worker_pid(worker_url)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)  # mid-stream: some records processed, some not, offsets partly committed
+    restarted = None
+    for _ in range(300):
+        restarted = worker_pid(worker_url)
+        if restarted is not None and restarted != pid:
+            break
+        time.sleep(0.2)
+    assert restarted is not None and restarted != pid, "the worker was not restarted"
+    seen = clean_event_ids(bootstrap, prefix, count, timeout_s=120)
+    assert seen == {f"{prefix}-{i}" for i in range(count)}
