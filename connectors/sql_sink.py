@@ -61,6 +61,10 @@ class SqlSink:
             conn.execute(insert.on_conflict_do_update(index_elements=["event_id"], set_=updates), rows)
         self._pending.clear()
 
+    @property
+    def table_name(self) -> str:
+        return self._table.name
+
     def count(self) -> int:
         with self._engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(self._table)).scalar_one())

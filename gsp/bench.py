@@ -153,8 +153,11 @@ def _cleaning_figures(synthetic: Synthetic) -> dict[str, dict[str, Any]]:
         return {k: unicodedata.normalize("NFC", v) if isinstance(v, str) else v for k, v in record.items()}
 
     figures = {}
+    def baseline(dataset: str) -> Callable[[], Any]:
+        return lambda: [nfc(r) for r in rows[dataset]]
+
     for dataset, m in measured.items():
-        base_s, _ = _best(lambda: [nfc(r) for r in rows[dataset]])
+        base_s, _ = _best(baseline(dataset))
         n = int(m["records"])
         figures[f"clean_contract_{dataset.split('.')[1]}"] = _figure(
             f"cleaning contract, {dataset}", n, n * float(m["us_per_record"]) / 1e6,

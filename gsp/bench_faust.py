@@ -112,7 +112,7 @@ def _child(spec: dict[str, Any]) -> None:
                            clean_schema_id=ids["clean"], issue_schema_id=ids["issue"])
         renamed = spec["out_topics"]
 
-        sender = BatchSender(app.producer._ensure_producer)
+        sender = BatchSender(app.producer._ensure_producer)  # type: ignore[attr-defined]
 
         async def agent(stream: Any) -> None:
             async for events in stream.take_events(BATCH, within=BATCH_WITHIN_S):

@@ -204,7 +204,7 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
         snap["quality"] = {d: json.loads(row["scores"]) for d, row in recorded.items()}
         snap["findings"] = {d: dict(sorted(json.loads(row["rules"]).items())) for d, row in recorded.items()}
         return _summary(options, snap, synthetic, subscription, elapsed=elapsed, startup_s=ready_s,
-                        timed_out=time.monotonic() >= deadline, workdir=workdir, sink_table=sink._table.name)
+                        timed_out=time.monotonic() >= deadline, workdir=workdir, sink_table=sink.table_name)
     finally:
         stop.set()
         for t in threads:

@@ -108,7 +108,7 @@ class Broker:
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent, env={**os.environ, "RUST_BACKTRACE": "0"},
         )
-        if out is not subprocess.DEVNULL:
+        if not isinstance(out, int):
             out.close()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

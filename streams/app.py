@@ -107,7 +107,7 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
         fut = await app.producer.send(topic, key, value, None, None, None)
         fut.add_done_callback(on_sent(stage, dataset))  # type: ignore[attr-defined]
 
-    sender = BatchSender(app.producer._ensure_producer)  # faust exposes no public accessor for the aiokafka producer
+    sender = BatchSender(app.producer._ensure_producer)  # type: ignore[attr-defined]  # faust exposes no public accessor for the aiokafka producer
 
     async def send_many(stage: str, dataset: str, outs: list[tuple[str, bytes, bytes]]) -> None:
         for fut in await sender.send(outs):
@@ -202,7 +202,7 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
         lag: dict[str, int] = {}
         for tp in app.consumer.assignment():
             highwater = app.consumer.highwater(tp)
-            committed = app.consumer._committed_offset.get(tp) or 0  # faust keeps no public accessor
+            committed = app.consumer._committed_offset.get(tp) or 0  # type: ignore[attr-defined]  # faust keeps no public accessor
             if highwater is not None:
                 lag[tp.topic] = lag.get(tp.topic, 0) + max(0, highwater - committed)
         metrics.lag.clear()  # a topic this worker no longer holds must not keep its last value
@@ -223,7 +223,7 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
         return web.json({"status": "ok", "pid": os.getpid(), "assigned_partitions": len(app.consumer.assignment()),
                          "subscriptions": len(book), "registry_records": len(table)})
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def _stop(app_: Any, **_: Any) -> None:
         stopped.set()
 

@@ -46,7 +46,7 @@ def verify(id_number: str, full_name: str, birth_date: str, entry: dict[str, Any
     if entry is None or len(id_number) != 12:
         return Verification(NOT_FOUND, None, (), (), 0.0)
     agreeing = ["personal_id"]
-    disagreeing = []
+    disagreeing: list[str] = []
     for field, same in (("full_name", name_key(full_name) == entry["name_key"]),
                         ("birth_date", birth_date == entry["birth_date"])):
         (agreeing if same else disagreeing).append(field)
