@@ -127,6 +127,8 @@ def _citizen_row(world: World, person: Person, kind: str | None) -> tuple[dict[s
         row["phone"] = dirt.messy_phone(person.phone, rng)
     elif kind == "spaced_id":
         row["personal_id"] = dirt.spaced_id(person.personal_id)
+    if kind in ("nfd_name", "messy_name") and row["full_name"] == person.full_name:
+        kind = None  # NFD of a name without diacritics is the name itself: no dirt after all
     return row, kind
 
 

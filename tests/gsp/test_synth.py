@@ -3,6 +3,8 @@ from datetime import date
 from functools import cache
 from typing import Any
 
+import pytest
+
 from gsp.synth import CITIZEN_DATASET, SUBSCRIBER_DATASET, Synthetic, generate
 from gsp.synth.names import fold_diacritics
 from streams import reference
@@ -147,3 +149,18 @@ def test_family_names_follow_realistic_frequencies():
 def test_folding_strips_marks_and_d_bar():
     assert fold_diacritics("Đặng Thị Hương") == "Dang Thi Huong"
     assert fold_diacritics("Lan Anh") == "Lan Anh"
+
+
+@pytest.mark.parametrize("seed", [1, 7, 42])
+def test_findings_the_generator_promises_are_what_cleaning_reports(seed: int) -> None:
+    synthetic = generate(1500, seed=seed)
+    got: dict[str, Counter[str]] = {"population.citizen": Counter(), "telecom.subscriber": Counter()}
+    for row in synthetic.citizens:
+        record = {**row, "residence": {"province_code": row["province_code"], "ward_code": row["ward_code"],
+                                       "address_line": row["address_line"]}}
+        got["population.citizen"].update(f.rule for f in clean_citizen(record).findings)
+    for row in synthetic.subscribers:
+        if row["subscriber_name"] is not None:  # the connector quarantines these before cleaning
+            got["telecom.subscriber"].update(f.rule for f in clean_subscriber(row).findings)
+    for dataset, rules in synthetic.truth.findings().items():
+        assert {rule: got[dataset][rule] for rule in rules} == rules
