@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the platform: broker (embedded unless configured), control plane, stream workers")
     serve.add_argument("--workers", type=int, default=1, help="stream worker processes (default 1)")
 
+    connect = commands.add_parser("connect", help="run a SQL source connector as its own process")
+    connect_commands = connect.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    connect_run = connect_commands.add_parser("run", help="publish a table's rows (config: JSON file)")
+    connect_run.add_argument("config", type=Path, help="connector config (name, dataset, database_url, table, key_column, …)")
+    connect_run.add_argument("--once", action="store_true", help="stop when the table is drained instead of polling")
+    connect_run.add_argument("--port", type=int, default=0, help="port of /metrics and /health (default: a free one)")
+
     commands.add_parser("worker", help="run a stream worker (needs GSP_KAFKA_BOOTSTRAP and GSP_SCHEMA_REGISTRY_URL)")
 
     sub = commands.add_parser("subscription", help="agencies' subscriptions (talks to a running control plane)")
@@ -198,6 +205,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from gsp.serve import run_platform
 
         return run_platform(settings, workers=args.workers)
+    if args.command == "connect":
+        from gsp.connect import run_connector
+
+        return run_connector(settings, args.config, once=args.once, port=args.port)
     if args.command == "worker":
         from gsp.serve import run_worker
 

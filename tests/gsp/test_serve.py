@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from gsp.runtime import free_port
@@ -58,6 +59,7 @@ def test_subscription_created_with_the_cli_reaches_the_worker(tmp_path: Path) ->
         check_bad_bytes_are_quarantined_and_the_pipeline_goes_on(runtime)
         check_a_steward_can_discard_them_with_the_cli(env)
         check_a_killed_worker_is_restarted_and_nothing_is_lost(runtime)
+        check_a_connector_runs_as_its_own_process(runtime, env, tmp_path)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
@@ -180,3 +182,48 @@ def check_a_killed_worker_is_restarted_and_nothing_is_lost(runtime: dict[str, An
     assert restarted is not None and restarted != pid, "the worker was not restarted"
     seen = clean_event_ids(bootstrap, prefix, count, timeout_s=120)
     assert seen == {f"{prefix}-{i}" for i in range(count)}
+
+
+def check_a_connector_runs_as_its_own_process(runtime: dict[str, Any], env: dict[str, str], tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'carrier.db'}")
+    metadata = sa.MetaData()
+    table = sa.Table("thue_bao", metadata, sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("updated_at", sa.BigInteger), sa.Column("so_thue_bao", sa.Text),
+                     *[sa.Column(c, sa.Text) for c in ("carrier", "subscriber_name", "id_number", "birth_date", "address")])
+    metadata.create_all(engine)
+    keys = [f"0912{i:06d}" for i in range(50)]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(table), [{"updated_at": 1000 + i, "so_thue_bao": key, "carrier": "VinaPhone",
+                                         "subscriber_name": "Vũ Thị Lan" if i else None, "id_number": "001185000001",
+                                         "birth_date": "1985", "address": None} for i, key in enumerate(keys)])
+    config = tmp_path / "connector.json"
+    config.write_text(json.dumps({"name": "vinaphone-thue-bao", "dataset": "telecom.subscriber",
+                                  "database_url": f"sqlite:///{tmp_path / 'carrier.db'}", "table": "thue_bao",
+                                  "key_column": "so_thue_bao", "columns": {"msisdn": "so_thue_bao"}}))
+    done = gsp("connect", "run", str(config), "--once", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "vinaphone-thue-bao: published 49, quarantined 1" in done.stderr
+    raw = read_keys(runtime["bootstrap"], "raw.telecom.subscriber.v1", set(keys))
+    assert raw == set(keys[1:])  # the row with a NULL name went to quarantine instead
+    again = gsp("connect", "run", str(config), "--once", env=env)  # the stored position: nothing to publish twice
+    assert "published 0, quarantined 0" in again.stderr
+    config.write_text(json.dumps({"name": "x", "dataset": "telecom.subscriber", "database_url": "sqlite://",
+                                  "table": "thue_bao", "key_colum": "so_thue_bao"}))
+    bad = gsp("connect", "run", str(config), "--once", env=env)
+    assert bad.returncode == 2 and "unknown keys key_colum; missing keys key_column" in bad.stderr
+
+
+def read_keys(bootstrap: str, topic: str, wanted: set[str]) -> set[str]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    end = consumer.end_offsets(tps)
+    keys: set[str] = set()
+    for _ in range(300):
+        if all(consumer.position(tp) >= end[tp] for tp in tps):
+            break
+        for batch in consumer.poll(timeout_ms=200).values():
+            keys.update(m.key.decode() for m in batch if m.key and m.key.decode() in wanted)
+    consumer.close()
+    return keys
