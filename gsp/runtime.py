@@ -26,7 +26,7 @@ from kafka.errors import KafkaError
 from gsp.errors import UserError
 from schemas.settings import Settings
 
-__all__ = ["Broker", "free_port", "running_broker", "wait_for_kafka"]
+__all__ = ["Broker", "free_port", "running_broker", "stop_process", "wait_for_kafka"]
 
 log = logging.getLogger("gsp.runtime")
 
@@ -42,6 +42,18 @@ def _die_with_parent() -> None:
     # PR_SET_PDEATHSIG: the kernel sends SIGTERM to the broker if we die without cleaning up.
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, *, grace_s: float) -> None:
+    """SIGTERM a child, give it ``grace_s`` to finish cleanly, then SIGKILL it."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
 
 
 def wait_for_kafka(bootstrap: str, *, timeout_s: float = 20.0) -> None:
@@ -122,14 +134,7 @@ class Broker:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process, grace_s=5)
 
     @property
     def alive(self) -> bool:

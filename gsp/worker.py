@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gsp.errors import UserError
-from gsp.runtime import free_port
+from gsp.runtime import free_port, stop_process
 from schemas.settings import Settings
 
 __all__ = ["WorkerProcess"]
@@ -69,11 +69,4 @@ class WorkerProcess:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process, grace_s=15)  # Faust commits and leaves the group on SIGTERM

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
 
 from connectors.memory import ListSource
@@ -15,6 +15,7 @@ from connectors.sql_sink import SqlSink
 from connectors.sql_source import SqlSource, SqlSourceConfig
 from gsp.topology import ensure_topics
 from schemas.codec import Codec, contract
+from tests.topics import read_topic
 
 SUBSCRIBER_ID, ISSUE_ID = 11, 12
 ROWS = [
@@ -45,22 +46,6 @@ def source_db(tmp_path: Any, rows: list[dict[str, Any]]) -> sa.Engine:
     return engine
 
 
-def read_all(bootstrap: str, topic: str) -> list[Any]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    end = consumer.end_offsets(tps)
-    messages = []
-    for _ in range(100):
-        if all(consumer.position(tp) >= end[tp] for tp in tps):
-            break
-        for batch in consumer.poll(timeout_ms=200).values():
-            messages.extend(batch)
-    consumer.close()
-    return messages
-
-
 def sql_source(engine: sa.Engine, suffix: str) -> SqlSource:
     return SqlSource(engine, SqlSourceConfig(name=f"sub-{suffix}", table="subscriber", key_column="msisdn"))
 
@@ -83,9 +68,9 @@ def test_source_publishes_quarantines_nulls_and_resumes_after_its_stored_positio
     first.start()
     assert first.run_once() == 3 and first.run_once() == 0
     assert (first.published, first.quarantined) == (2, 1)
-    raw = read_all(bootstrap, f"raw.t{suffix}")
+    raw = read_topic(bootstrap, f"raw.t{suffix}")
     assert sorted(m.key for m in raw) == [b"0912345678", b"0912345680"]
-    [held] = read_all(bootstrap, f"quarantine.t{suffix}")
+    [held] = read_topic(bootstrap, f"quarantine.t{suffix}")
     issue = codec().decode(held.value)[1]
     assert (issue["rule"], issue["field"], issue["stage"]) == ("schema.required", "subscriber_name", "connector")
     assert json.loads(issue["original"])["msisdn"] == "0912345679"
@@ -109,7 +94,7 @@ def test_a_value_of_the_wrong_type_is_quarantined_not_fatal(bootstrap: str, tmp_
     run.start()
     run.run_once()
     assert (run.published, run.quarantined) == (1, 1)
-    issue = codec().decode(read_all(bootstrap, f"quarantine.t{suffix}")[0].value)[1]
+    issue = codec().decode(read_topic(bootstrap, f"quarantine.t{suffix}")[0].value)[1]
     assert issue["rule"] == "schema.invalid" and "carrier" in issue["reason"]
     producer.close()
 

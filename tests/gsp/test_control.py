@@ -4,13 +4,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from kafka import KafkaConsumer, TopicPartition
 
 from gsp.control import ControlPlane
 from gsp.errors import UserError
 from schemas.codec import Codec
 from schemas.registry import RegistryClient
 from streams.book import SubscriptionBook
+from tests.topics import read_topic
 
 
 @pytest.fixture
@@ -38,17 +38,10 @@ def test_subscription_reaches_the_data_plane_as_an_event_and_a_deletion_as_a_tom
     control.delete_subscription(event["subscription_id"])
 
     book = SubscriptionBook(Codec(resolve=lambda i: control.registry.schema_by_id(i).schema))
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    tp = TopicPartition("gsp.subscriptions", 0)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
-    end = consumer.end_offsets([tp])[tp]
     states = []
-    while consumer.position(tp) < end:
-        for message in consumer.poll(timeout_ms=500).get(tp, []):
-            book.apply(message.key, message.value)
-            states.append([s.fields for s in book.for_dataset("telecom.subscriber") if s.agency == agency])
-    consumer.close()
+    for message in read_topic(bootstrap, "gsp.subscriptions"):
+        book.apply(message.key, message.value)
+        states.append([s.fields for s in book.for_dataset("telecom.subscriber") if s.agency == agency])
     assert [("msisdn", "personal_id")] in states and states[-1] == []
     assert control.list_subscriptions() == []
 

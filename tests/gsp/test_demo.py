@@ -3,44 +3,33 @@
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
-import sqlite3
 import uuid
 from collections import Counter
 from pathlib import Path
-
-from kafka import KafkaConsumer, TopicPartition
 
 from gsp.demo import DemoOptions, run_demo
 from gsp.runtime import running_broker
 from gsp.synth import generate
 from schemas.codec import Codec, contract, schema_id_of
 from schemas.settings import Settings
+from tests.topics import read_topic
 
 RECORDS = 400
 
 
 def quarantine_rules(bootstrap: str, topic: str) -> Counter[str]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    end = consumer.end_offsets(tps)
     codec, rules, seen = Codec(), Counter[str](), set()
-    for _ in range(200):
-        if all(consumer.position(tp) >= end[tp] for tp in tps):
-            break
-        for batch in consumer.poll(timeout_ms=200).values():
-            for message in batch:
-                if not codec.knows(schema_id_of(message.value)):
-                    codec.add(schema_id_of(message.value), contract("vn.gsp.quality.QualityIssue"))
-                issue = codec.decode(message.value)[1]
-                assert issue["reason"] and issue["original"]
-                if issue["header"]["event_id"] not in seen:
-                    seen.add(issue["header"]["event_id"])
-                    rules[issue["rule"]] += 1
-    consumer.close()
+    for message in read_topic(bootstrap, topic):
+        if not codec.knows(schema_id_of(message.value)):
+            codec.add(schema_id_of(message.value), contract("vn.gsp.quality.QualityIssue"))
+        issue = codec.decode(message.value)[1]
+        assert issue["reason"] and issue["original"]
+        if issue["header"]["event_id"] not in seen:
+            seen.add(issue["header"]["event_id"])
+            rules[issue["rule"]] += 1
     return rules
 
 

@@ -2,21 +2,22 @@
 
 import json
 import os
-import uuid
-from typing import Any
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from gsp.runtime import free_port
 from schemas.codec import Codec, contract, schema_id_of
 from schemas.registry import RegistryClient
+from tests.topics import read_topic
 
 
 def gsp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -68,20 +69,6 @@ def test_subscription_created_with_the_cli_reaches_the_worker(tmp_path: Path) ->
     assert not (tmp_path / "runtime.json").exists()
 
 
-def read_topic(bootstrap: str, topic: str, want: int) -> list[bytes]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    values: list[bytes] = []
-    deadline = time.monotonic() + 30
-    while len(values) < want and time.monotonic() < deadline:
-        for batch in consumer.poll(timeout_ms=200).values():
-            values.extend(m.value for m in batch)
-    consumer.close()
-    return values
-
-
 def check_bad_bytes_are_quarantined_and_the_pipeline_goes_on(runtime: dict[str, str]) -> None:
     bootstrap = runtime["bootstrap"]
     registry = RegistryClient(runtime["api_url"])
@@ -98,10 +85,12 @@ def check_bad_bytes_are_quarantined_and_the_pipeline_goes_on(runtime: dict[str, 
         producer.send("raw.telecom.subscriber.v1", key=b"0987654321", value=value)
     producer.flush()
     producer.close()
-    issues = [codec.decode(v)[1] for v in read_topic(bootstrap, "quarantine.telecom.subscriber.v1", 2)]
+    issues = [codec.decode(m.value)[1] for m in read_topic(bootstrap, "quarantine.telecom.subscriber.v1",
+                                                           until=lambda ms: len(ms) >= 2)]
     assert sorted(i["rule"] for i in issues) == ["avro.decode", "avro.decode"]
     assert {i["original"] for i in issues} == {b"\x00\x00\x00\x00\x01not avro at all", b"plain text"}
-    [cleaned] = [codec.decode(v)[1] for v in read_topic(bootstrap, "clean.telecom.subscriber.v1", 1)]
+    [cleaned] = [codec.decode(m.value)[1] for m in read_topic(bootstrap, "clean.telecom.subscriber.v1",
+                                                               until=lambda ms: len(ms) >= 1)]
     assert cleaned["header"]["event_id"] == "e-after-garbage"
 
 
@@ -137,21 +126,18 @@ def worker_pid(url: str) -> int | None:
 
 def clean_event_ids(bootstrap: str, prefix: str, want: int, timeout_s: float) -> set[str]:
     codec = Codec()
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    tps = [TopicPartition("clean.telecom.subscriber.v1", p) for p in consumer.partitions_for_topic("clean.telecom.subscriber.v1") or []]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    seen: set[str] = set()
-    deadline = time.monotonic() + timeout_s
-    while len(seen) < want and time.monotonic() < deadline:
-        for batch in consumer.poll(timeout_ms=200).values():
-            for message in batch:
-                if prefix.encode() in message.value:
-                    if not codec.knows(schema_id_of(message.value)):
-                        codec.add(schema_id_of(message.value), contract("vn.gsp.telecom.Subscriber"))
-                    seen.add(codec.decode(message.value)[1]["header"]["event_id"])
-    consumer.close()
-    return seen
+
+    def ids(messages: list[Any]) -> set[str]:
+        out = set()
+        for message in messages:
+            if prefix.encode() in message.value:  # cheap filter before decoding
+                if not codec.knows(schema_id_of(message.value)):
+                    codec.add(schema_id_of(message.value), contract("vn.gsp.telecom.Subscriber"))
+                out.add(codec.decode(message.value)[1]["header"]["event_id"])
+        return out
+
+    return ids(read_topic(bootstrap, "clean.telecom.subscriber.v1",
+                          until=lambda ms: sum(prefix.encode() in m.value for m in ms) >= want, timeout_s=timeout_s))
 
 
 def check_a_killed_worker_is_restarted_and_nothing_is_lost(runtime: dict[str, Any]) -> None:
@@ -203,7 +189,7 @@ def check_a_connector_runs_as_its_own_process(runtime: dict[str, Any], env: dict
     done = gsp("connect", "run", str(config), "--once", env=env)
     assert done.returncode == 0, done.stderr
     assert "vinaphone-thue-bao: published 49, quarantined 1" in done.stderr
-    raw = read_keys(runtime["bootstrap"], "raw.telecom.subscriber.v1", set(keys))
+    raw = {m.key.decode() for m in read_topic(runtime["bootstrap"], "raw.telecom.subscriber.v1")} & set(keys)
     assert raw == set(keys[1:])  # the row with a NULL name went to quarantine instead
     again = gsp("connect", "run", str(config), "--once", env=env)  # the stored position: nothing to publish twice
     assert "published 0, quarantined 0" in again.stderr
@@ -211,19 +197,3 @@ def check_a_connector_runs_as_its_own_process(runtime: dict[str, Any], env: dict
                                   "table": "thue_bao", "key_colum": "so_thue_bao"}))
     bad = gsp("connect", "run", str(config), "--once", env=env)
     assert bad.returncode == 2 and "unknown keys key_colum; missing keys key_column" in bad.stderr
-
-
-def read_keys(bootstrap: str, topic: str, wanted: set[str]) -> set[str]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    end = consumer.end_offsets(tps)
-    keys: set[str] = set()
-    for _ in range(300):
-        if all(consumer.position(tp) >= end[tp] for tp in tps):
-            break
-        for batch in consumer.poll(timeout_ms=200).values():
-            keys.update(m.key.decode() for m in batch if m.key and m.key.decode() in wanted)
-    consumer.close()
-    return keys

@@ -4,11 +4,11 @@ import asyncio
 import uuid
 
 from aiokafka import AIOKafkaProducer
-from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from gsp.topology import ensure_topics
 from streams.produce import BatchSender
+from tests.topics import read_topic
 
 
 def test_batches_land_on_the_partition_of_their_key(bootstrap: str) -> None:
@@ -27,17 +27,7 @@ def test_batches_land_on_the_partition_of_their_key(bootstrap: str) -> None:
             await producer.stop()
 
     assert asyncio.run(send()) >= 4
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    tps = [TopicPartition(topic, p) for p in range(4)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    seen: dict[bytes, int] = {}
-    for _ in range(100):
-        for tp, messages in consumer.poll(timeout_ms=200).items():
-            seen.update((m.key, tp.partition) for m in messages)
-        if len(seen) == len(outs):
-            break
-    consumer.close()
+    seen = {m.key: m.partition for m in read_topic(bootstrap, topic)}
     assert len(seen) == len(outs)
     # kafka-python's producer (the connectors) would have put each key on the same partition.
     assert all(partition == (murmur2(key) & 0x7FFFFFFF) % 4 for key, partition in seen.items())
