@@ -27,13 +27,15 @@ def subjects() -> dict[str, str]:
     """Registry subject -> contract, for every topic the platform writes Avro to."""
     out: dict[str, str] = {topics.subject(topics.SUBSCRIPTIONS): "vn.gsp.control.Subscription",
                            topics.subject(topics.QUALITY): "vn.gsp.quality.QualitySnapshot",
-                           topics.subject(topics.AUDIT): "vn.gsp.control.AuditEvent"}
+                           topics.subject(topics.AUDIT): "vn.gsp.control.AuditEvent",
+                           topics.subject(topics.REVIEW_DECISIONS): "vn.gsp.match.ReviewDecision"}
     for d in DATASETS.values():
         out[topics.subject(topics.raw(d.name))] = d.contract
         out[topics.subject(topics.clean(d.name))] = d.contract
         out[topics.subject(topics.quarantine(d.name))] = "vn.gsp.quality.QualityIssue"
         if d.matched:
             out[topics.subject(topics.match(d.name))] = "vn.gsp.match.MatchResult"
+            out[topics.subject(topics.review(d.name))] = "vn.gsp.match.MatchResult"
     return out
 
 
@@ -43,6 +45,7 @@ def platform_topics(partitions: int) -> dict[str, tuple[int, dict[str, str]]]:
     out: dict[str, tuple[int, dict[str, str]]] = {
         topics.SUBSCRIPTIONS: (1, compacted),
         topics.CONNECT_OFFSETS: (1, compacted),
+        topics.REVIEW_DECISIONS: (1, compacted),
         topics.AUDIT: (1, {}),
         topics.QUALITY: (1, {}),
     }
@@ -51,4 +54,5 @@ def platform_topics(partitions: int) -> dict[str, tuple[int, dict[str, str]]]:
             out[name] = (partitions, {})
         if d.matched:
             out[topics.match(d.name)] = (partitions, {})
+            out[topics.review(d.name)] = (partitions, {})
     return out

@@ -7,6 +7,7 @@ with what the generator knows the outcome must be.
 
 from __future__ import annotations
 
+from collections import Counter
 import json
 import sys
 import tempfile
@@ -179,6 +180,10 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
                 while time.monotonic() < deadline and group_lag(bootstrap, settings.app_id, topics.clean(CITIZEN)) > 0:
                     show(state(), "indexing the registry")
                     time.sleep(0.2)
+                # The matcher's replica is read from the registry table's changelog: let it catch up too.
+                worker.wait_until(lambda h: h["linkage"] is None or (
+                    h["linkage"]["ready"] and h["linkage"]["registry_entries"] >= h["registry_records"]),
+                    timeout_s=max(1.0, deadline - time.monotonic()), what="caught up with the registry for matching")
         while time.monotonic() < deadline:
             snap = state()
             show(snap, "sharing")
@@ -188,6 +193,8 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
                 break
             time.sleep(0.05)
         elapsed = time.monotonic() - pipeline_started
+        while observer.poll(200) and time.monotonic() < deadline + 10:  # the review topic, written with the results
+            pass
         snap = state()
         snap["delivered"] = {subscription.subscription_id: sink.count()}
         observer.close()
@@ -232,8 +239,13 @@ def _summary(options: DemoOptions, snap: dict[str, Any], synthetic: Synthetic, s
     truth["delivered"] = {subscription.subscription_id: sum(n for c, n in synthetic.truth.matched_by_carrier.items()
                                                             if c in allowed)}
     truth["published"] = {CITIZEN: synthetic.truth.citizens, SUBSCRIBER: synthetic.truth.subscribers}
+    # The search must propose the very person the generator derived the record from.
+    proposals = Counter("right" if synthetic.links.get(key) == pid else "wrong" for key, pid in snap["proposed"].items())
+    snap["proposals"] = {"right": proposals["right"], "wrong": proposals["wrong"]}
+    truth["proposals"] = {"right": len(synthetic.links), "wrong": 0}
     differences = [f"{key}: pipeline {snap[key]} != truth {truth[key]}"
-                   for key in ("published", "quarantined", "match", "delivered") if snap[key] != truth[key]]
+                   for key in ("published", "quarantined", "match", "review", "proposals", "delivered")
+                   if snap[key] != truth[key]]
     differences += [f"findings of {dataset}: pipeline {rule} {snap['findings'][dataset].get(rule, 0)} != truth {n}"
                     for dataset, rules in truth["findings"].items() for rule, n in rules.items()
                     if snap["findings"][dataset].get(rule, 0) != n]
@@ -241,7 +253,7 @@ def _summary(options: DemoOptions, snap: dict[str, Any], synthetic: Synthetic, s
     return {
         "records": options.records, "seed": options.seed,
         "published": snap["published"], "cleaned": snap["cleaned"], "quarantined": snap["quarantined"],
-        "match": snap["match"], "delivered": snap["delivered"], "findings": snap["findings"],
+        "match": snap["match"], "review": snap["review"], "proposals": snap["proposals"], "delivered": snap["delivered"], "findings": snap["findings"],
         "quality": snap["quality"], "truth": truth,
         "agrees_with_truth": not differences and not timed_out, "differences": differences, "timed_out": timed_out,
         "startup_s": round(startup_s, 2), "elapsed_s": round(elapsed, 2),
@@ -259,6 +271,8 @@ def _render(s: dict[str, Any]) -> str:
     lines.append("")
     lines.append("  match (telecom.subscriber vs population registry):")
     lines += [f"      {verdict:<12} {count:>7}" for verdict, count in s["match"].items()]
+    lines.append(f"      review queue {s['review']:>7}  (POSSIBLE, and MISMATCH likely the same person; `gsp review list`)")
+    lines.append(f"      proposals    {s['proposals']['right']:>7} of the right person, {s['proposals']['wrong']} wrong")
     lines.append("")
     for sub, n in s["delivered"].items():
         lines.append(f"  delivered to {sub}: {n} rows in {s['agency_table']} ({s['agency_database']})")

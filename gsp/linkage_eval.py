@@ -124,7 +124,10 @@ def evaluate(settings_path: str | Path, left_csv: str | Path, right_csv: str | P
     except LinkageError as exc:
         raise UserError(str(exc)) from exc
     if save_model is not None:
-        model.save(save_model)
+        try:
+            model.save(save_model)
+        except OSError as exc:
+            raise UserError(f"cannot save the model to {save_model}: {exc.strerror}") from None
         result["model_file"] = str(save_model)
     return result
 

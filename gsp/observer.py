@@ -29,9 +29,11 @@ class Observer:
         self.quarantined: dict[str, Counter[str]] = {d: Counter() for d in DATASETS}
         self.verdicts: Counter[str] = Counter()
         self.covered: Counter[str] = Counter()
+        self.proposed: dict[str, str] = {}  # source key -> personal id the search proposed (POSSIBLE)
         self.undecodable = 0
         names = [t for d in DATASETS.values() for t in
-                 (topics.clean(d.name), topics.quarantine(d.name), *( [topics.match(d.name)] if d.matched else []))]
+                 (topics.clean(d.name), topics.quarantine(d.name),
+                  *([topics.match(d.name), topics.review(d.name)] if d.matched else []))]
         self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="gsp-observer")
         tps = [TopicPartition(t, p) for t in names for p in sorted(self._consumer.partitions_for_topic(t) or [])]
         self._consumer.assign(tps)
@@ -63,6 +65,8 @@ class Observer:
             self.quarantined[dataset][event["rule"]] += 1
         elif layer == "match":
             self.verdicts[event["verdict"]] += 1
+            if event["verdict"] == "POSSIBLE":
+                self.proposed[event["source_key"]] = event["personal_id"]
             _, record = self._codec.decode(event["record"])
             view = sharing.shared_view(record, personal_id=event["personal_id"], verdict=event["verdict"], score=event["score"])
             for s in self._subscriptions:
@@ -80,6 +84,8 @@ class Observer:
                 "quarantined": {d: dict(sorted(c.items())) for d, c in self.quarantined.items()},
                 "match": dict(sorted(self.verdicts.items())),
                 "covered": dict(self.covered),
+                "review": sum(len(self._seen[topics.review(d.name)]) for d in DATASETS.values() if d.matched),
+                "proposed": dict(self.proposed),
             }
 
     def close(self) -> None:

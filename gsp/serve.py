@@ -8,6 +8,8 @@ from gsp.errors import UserError
 from gsp.runtime import wait_for_kafka
 from schemas.registry import RegistryUnavailable
 from schemas.settings import Settings
+from streams.linkage import ModelError
+from streams.linking import load_linker
 
 __all__ = ["run_platform", "run_worker"]
 
@@ -25,7 +27,7 @@ def run_worker(settings: Settings) -> int:
 
     try:
         app = create_app(settings, bootstrap=settings.kafka_bootstrap, registry_url=settings.schema_registry_url)
-    except RegistryUnavailable as exc:
+    except (RegistryUnavailable, ModelError) as exc:
         raise UserError(str(exc)) from None
     worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

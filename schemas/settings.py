@@ -50,6 +50,7 @@ class Settings:
     log_level: str = field(default="info", metadata={"env": "GSP_LOG_LEVEL", "doc": "debug, info, warning or error"})
     app_id: str = field(default="gsp-streams", metadata={"env": "GSP_APP_ID", "doc": "Stream workers' consumer group and Faust app id"})
     worker_web_port: int = field(default=6066, metadata={"env": "GSP_WORKER_WEB_PORT", "doc": "Port of a stream worker's /metrics and /health"})
+    linkage_model: str = field(default="", metadata={"env": "GSP_LINKAGE_MODEL", "doc": "Trained linkage model file for the match stage; default the shipped Vietnamese identity model; 'off' disables probabilistic matching"})
     api_port: int = field(default=8780, metadata={"env": "GSP_API_PORT", "doc": "Port of the control plane's HTTP API (registry, subscriptions, /metrics, /health); 0 picks a free one"})
 
     @property
@@ -83,6 +84,7 @@ class Settings:
             app_id=_env("GSP_APP_ID") or "gsp-streams",
             worker_web_port=_int("GSP_WORKER_WEB_PORT", 6066),
             api_port=_int("GSP_API_PORT", 8780),
+            linkage_model=_env("GSP_LINKAGE_MODEL") or "",
         )
 
     def to_env(self) -> dict[str, str]:

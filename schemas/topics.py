@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "AUDIT", "CONNECT_OFFSETS", "QUALITY", "SUBSCRIPTIONS",
-    "clean", "match", "quarantine", "raw", "share", "subject", "valid_slug",
+    "AUDIT", "CONNECT_OFFSETS", "QUALITY", "REVIEW_DECISIONS", "SUBSCRIPTIONS",
+    "clean", "decision_key", "match", "quarantine", "raw", "review", "share", "subject", "valid_slug",
 ]
 
 SUBSCRIPTIONS = "gsp.subscriptions"
 AUDIT = "gsp.audit"
 QUALITY = "gsp.quality"
 CONNECT_OFFSETS = "gsp.connect.offsets"
+REVIEW_DECISIONS = "gsp.review.decisions"  # compacted: a steward's decision per proposed pair
 
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 
@@ -41,6 +42,16 @@ def quarantine(dataset: str, major: int = 1) -> str:
 
 def match(dataset: str, major: int = 1) -> str:
     return f"match.{dataset}.v{major}"
+
+
+def review(dataset: str, major: int = 1) -> str:
+    """Pairs the matcher proposed (verdict POSSIBLE), for stewards to accept or reject."""
+    return f"review.{dataset}.v{major}"
+
+
+def decision_key(dataset: str, source_key: str, personal_id: str) -> str:
+    """Key of a pair's decision on the compacted ``gsp.review.decisions`` topic."""
+    return f"{dataset}|{source_key}|{personal_id}"
 
 
 def share(agency: str, dataset: str, major: int = 1) -> str:

@@ -3,13 +3,20 @@
 Agents:
 - ``clean-<dataset>``: raw -> clean | quarantine, per source dataset;
 - ``registry``: clean citizens -> the ``registry`` table (personal id -> entry);
-- ``match``: clean subscribers -> match results, looking the id up in the table;
+- ``match``: clean subscribers -> match results, looking the id up in the table, and
+  searching a replica of the registry (`streams.linking`) when the id is wrong or missing;
+  pairs for stewards go to the review topic as well;
 - ``share``: match results -> each covering subscription's topic.
 
 Partitioning: the registry table is keyed by personal id and the clean topics
 are keyed by personal id too (subscribers by the id number they gave), with
 the same partition count, so a subscriber is read by the worker that holds
-its citizen's table partition; adding workers spreads both. Exactly-once is
+its citizen's table partition; adding workers spreads both. The probabilistic
+search cannot use that partitioning (blocking keys are not personal ids), so every
+worker keeps a full replica of the registry index, read from the table's compacted
+changelog (all partitions), and the stewards' decisions from ``gsp.review.decisions``;
+both are rebuilt from those topics after a restart before the match agent decides
+anything (see `streams.linkage` for the partitioned alternative). Exactly-once is
 not used (see DESIGN.md): delivery is at-least-once and every sink upserts.
 """
 
@@ -31,6 +38,8 @@ from schemas.registry import RegistryClient
 from schemas.settings import Settings
 from streams import clean as cleaning
 from streams.book import SubscriptionBook
+from streams.follow import follow_topic
+from streams.linking import load_linker
 from streams.metrics import QualityCollector, StageMetrics
 from streams.produce import BatchSender
 from streams.quality import PROFILES, QualityTally
@@ -91,7 +100,10 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
                                tally=tallies[SUBSCRIBER]),
     }
     registry_stage = RegistryStage(codec)
-    match_stage = MatchStage(codec, result_schema_id=schema_id(topics.match(SUBSCRIBER)), tally=tallies[SUBSCRIBER])
+    linker = load_linker(settings)
+    match_stage = MatchStage(codec, result_schema_id=schema_id(topics.match(SUBSCRIBER)), tally=tallies[SUBSCRIBER],
+                             linker=linker)
+    schema_id(topics.REVIEW_DECISIONS)
     share_stage = ShareStage(codec, book.for_dataset, tallies=tallies)
     quality_schema_id = schema_id(topics.QUALITY)
     table = app.Table("registry", key_type=str, value_type=None, partitions=settings.partitions)
@@ -142,16 +154,43 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
             table[personal_id] = entry
             metrics.records.labels("registry", CITIZEN, "in").inc()
 
+    # The matcher's replica of the registry and the stewards' decisions: read whole by every worker.
+    replica_ready, decisions_ready = asyncio.Event(), asyncio.Event()
+
+    def apply_registry_change(key: bytes | None, value: bytes | None) -> None:
+        if key is not None and linker is not None:
+            try:
+                # The changelog holds the table's own serialization (JSON for str keys and dict values).
+                personal_id = app.serializers.loads_key(table.key_type, key, serializer=table.key_serializer)
+                entry = None if value is None else app.serializers.loads_value(
+                    table.value_type, value, serializer=table.value_serializer)
+                linker.apply_entry(personal_id, entry)
+            except (ValueError, TypeError, KeyError, faust.exceptions.DecodeError) as exc:  # one bad changelog entry must not stop the worker
+                metrics.errors.labels("registry", CITIZEN).inc()
+                log.error("registry change not indexed", extra={"stage": "registry", "error": str(exc)})
+
+    def apply_decision(key: bytes | None, value: bytes | None) -> None:
+        if key is None or linker is None:
+            return
+        try:
+            linker.apply_decision(key.decode(), None if value is None else codec.decode(value)[1]["decision"])
+        except CodecError as exc:
+            log.error("unreadable review decision ignored", extra={"stage": "match", "error": str(exc)})
+
     @app.agent(_raw_topic(app, topics.clean(SUBSCRIBER)), name="match")
     async def match_agent(stream: Any) -> None:
         async for events in stream.take_events(BATCH, within=BATCH_WITHIN_S):
-            outs = []
+            if linker is not None and not (replica_ready.is_set() and decisions_ready.is_set()):
+                await asyncio.gather(replica_ready.wait(), decisions_ready.wait())  # rebuilt after a restart first
+            items = []
             for event in events:
                 subscriber, personal_id = match_stage.id_of(event.value)
-                topic, key, value, verdict = match_stage.process(subscriber, event.value, table.get(personal_id))
+                items.append((subscriber, event.value, table.get(personal_id)))
+            outs = []
+            for sent, verdict in match_stage.process_batch(items):
                 metrics.verdicts.labels(SUBSCRIBER, verdict).inc()
-                outs.append((topic, key, value))
-            metrics.records.labels("match", SUBSCRIBER, "in").inc(len(outs))
+                outs.extend(sent)
+            metrics.records.labels("match", SUBSCRIBER, "in").inc(len(items))
             await send_many("match", SUBSCRIBER, outs)
 
     @app.agent(_raw_topic(app, topics.match(SUBSCRIBER)), name="share")
@@ -196,8 +235,21 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
     async def follow_subscriptions() -> None:
         await book.follow(bootstrap, stopped)
 
+    if linker is not None:
+        @app.task
+        async def follow_registry() -> None:
+            await follow_topic(bootstrap, table.changelog_topic.get_topic_name(), apply_registry_change, stopped,
+                               caught_up=replica_ready, client_id="gsp-registry-replica")
+
+        @app.task
+        async def follow_decisions() -> None:
+            await follow_topic(bootstrap, topics.REVIEW_DECISIONS, apply_decision, stopped, caught_up=decisions_ready,
+                               client_id="gsp-review-decisions")
+
     def refresh_gauges() -> None:
         metrics.registry_size.set(len(table))
+        if linker is not None:
+            metrics.linkage_index.set(len(linker.index))
         metrics.subscriptions.set(len(book))
         lag: dict[str, int] = {}
         for tp in app.consumer.assignment():
@@ -221,7 +273,13 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
     @app.page("/health")
     async def health_page(web: Any, request: Any) -> Any:
         return web.json({"status": "ok", "pid": os.getpid(), "assigned_partitions": len(app.consumer.assignment()),
-                         "subscriptions": len(book), "registry_records": len(table)})
+                         "subscriptions": len(book), "registry_records": len(table), "linkage": linkage_health()})
+
+    def linkage_health() -> dict[str, Any] | None:
+        if linker is None:
+            return None
+        return {"ready": replica_ready.is_set() and decisions_ready.is_set(), "registry_entries": linker.entries,
+                "indexed": len(linker.index), "decisions": linker.decisions}
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def _stop(app_: Any, **_: Any) -> None:

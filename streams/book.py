@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from schemas import topics
 from schemas.codec import Codec, CodecError
+from streams.follow import follow_topic
 from streams.share import Subscription
 
 __all__ = ["SubscriptionBook"]
@@ -48,18 +47,4 @@ class SubscriptionBook:
         self._by_id[subscription_id] = Subscription.from_event(event)
 
     async def follow(self, bootstrap: str, stopped: asyncio.Event) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="gsp-subscriptions")
-        await consumer.start()
-        try:
-            await consumer.topics()  # fetches cluster metadata, so the partitions are known
-            partitions = consumer.partitions_for_topic(topics.SUBSCRIPTIONS) or set()
-            tps = [TopicPartition(topics.SUBSCRIPTIONS, p) for p in partitions]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            while not stopped.is_set():
-                batches = await consumer.getmany(timeout_ms=500)
-                for messages in batches.values():
-                    for message in messages:
-                        self.apply(message.key, message.value)
-        finally:
-            await consumer.stop()
+        await follow_topic(bootstrap, topics.SUBSCRIPTIONS, self.apply, stopped, client_id="gsp-subscriptions")

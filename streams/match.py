@@ -28,10 +28,12 @@ class Verification:
 
 
 def registry_entry(citizen: dict[str, Any]) -> dict[str, Any]:
-    """What the match stage keeps per citizen: only the fields it compares, plus status."""
+    """What the match stage keeps per citizen: the fields the exact check and the matcher compare, plus status."""
     return {
         "name_key": name_key(citizen["full_name"]),
+        "full_name": citizen["full_name"],
         "birth_date": citizen["birth_date"],
+        "phone": citizen.get("phone"),
         "status": citizen["status"],
         "province_code": citizen["residence"]["province_code"],
     }

@@ -22,6 +22,7 @@ class StageMetrics:
     lag: Gauge
     registry_size: Gauge
     subscriptions: Gauge
+    linkage_index: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> StageMetrics:
@@ -37,6 +38,8 @@ class StageMetrics:
                       ["topic"], registry=registry),
             registry_size=Gauge("gsp_registry_records", "Population registry entries held by this worker", registry=registry),
             subscriptions=Gauge("gsp_subscriptions", "Subscriptions known to this worker", registry=registry),
+            linkage_index=Gauge("gsp_linkage_index_records", "Registry entries in this worker's matcher index (the living)",
+                                registry=registry),
         )
 
 

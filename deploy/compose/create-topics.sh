@@ -41,6 +41,7 @@ create() {  # create TOPIC PARTITIONS [--config key=value ...]
 # Platform topics: one partition each, so their order is total.
 create gsp.subscriptions 1 --config cleanup.policy=compact
 create gsp.connect.offsets 1 --config cleanup.policy=compact
+create gsp.review.decisions 1 --config cleanup.policy=compact
 create gsp.audit 1
 create gsp.quality 1
 
@@ -52,5 +53,6 @@ create raw.telecom.subscriber.v1 "$PARTITIONS"
 create clean.telecom.subscriber.v1 "$PARTITIONS"
 create quarantine.telecom.subscriber.v1 "$PARTITIONS"
 create match.telecom.subscriber.v1 "$PARTITIONS"
+create review.telecom.subscriber.v1 "$PARTITIONS"
 
 echo "create-topics: all topics present with $PARTITIONS data partitions"

@@ -25,7 +25,7 @@ __all__ = ["CITIZEN_DATASET", "SUBSCRIBER_DATASET", "Synthetic", "Truth", "gener
 
 CITIZEN_DATASET = "population.citizen"
 SUBSCRIBER_DATASET = "telecom.subscriber"
-MATCHED, MISMATCH, NOT_FOUND, QUARANTINED = "MATCHED", "MISMATCH", "NOT_FOUND", "QUARANTINED"
+MATCHED, MISMATCH, POSSIBLE, NO_MATCH, QUARANTINED = "MATCHED", "MISMATCH", "POSSIBLE", "NO_MATCH", "QUARANTINED"
 
 _HISTORY_MS = 500 * 86_400_000  # source rows were last updated over the 500 days before `today`
 
@@ -53,7 +53,7 @@ _FINDING_OF_DIRT = {
     "telecom.subscriber": {"id.birthyear": ("wrong_year",), "id.legacy_cmnd": ("cmnd",),
                            "phone.normalize": ("messy_phone", "old_msisdn")},
 }
-# Chance that a citizen whose own row is quarantined holds a subscription (verified NOT_FOUND).
+# Chance that a citizen whose own row is quarantined holds a subscription (searched for, NO_MATCH).
 _ORPHAN_SHARE = 0.8
 
 
@@ -68,10 +68,15 @@ class Truth:
     citizens: int  # rows published by the population source
     subscribers: int  # rows published by the telecom source
     quarantined: dict[str, dict[str, int]]  # dataset -> rule -> rows quarantined by it
-    match: dict[str, int]  # verdict -> subscribers that passed cleaning
+    match: dict[str, int]  # verdict -> subscribers that passed cleaning (POSSIBLE: the search finds the person)
     matched_by_carrier: dict[str, int]  # carrier -> MATCHED subscribers
     mismatch_fields: dict[str, int]  # "full_name" / "birth_date" -> MISMATCH results disagreeing on it
     injected: dict[str, dict[str, int]] = field(default_factory=dict)  # dataset -> kind of dirt -> rows given it
+
+    @property
+    def review(self) -> int:
+        """Results a steward is asked about: every POSSIBLE, and every MISMATCH (here always the same person)."""
+        return self.match.get(POSSIBLE, 0) + self.match.get(MISMATCH, 0)
 
     def findings(self) -> dict[str, dict[str, int]]:
         """Findings the clean stage must report for the dirt injected, for the rules that fire exactly once per such row."""
@@ -87,6 +92,7 @@ class Truth:
             "match": dict(sorted(self.match.items())),
             "matched_by_carrier": dict(sorted(self.matched_by_carrier.items())),
             "mismatch_fields": dict(sorted(self.mismatch_fields.items())),
+            "review": self.review,
             "injected": {d: dict(sorted(k.items())) for d, k in sorted(self.injected.items())},
             "findings": self.findings(),
         }
@@ -97,6 +103,7 @@ class Synthetic:
     citizens: list[dict[str, Any]]  # flat rows of the population source table
     subscribers: list[dict[str, Any]]  # flat rows of the telecom source table
     truth: Truth
+    links: dict[str, str] = field(default_factory=dict)  # msisdn -> personal id the search must propose (POSSIBLE rows)
 
 
 def _citizen_row(world: World, person: Person, kind: str | None) -> tuple[dict[str, Any], str | None]:
@@ -155,7 +162,7 @@ def _wrong_year(world: World, person: Person, row: dict[str, Any]) -> _Outcome:
 def _unknown_id(world: World, person: Person, row: dict[str, Any]) -> _Outcome:
     prefix = world.rng.choice(world.legacy).id_prefix
     return _put(row, "id_number", world.personal_id(prefix, person.sex, int(person.birth_date[:4])),
-                (NOT_FOUND, None))
+                (POSSIBLE, None))
 
 
 def _day_month_year(world: World, person: Person, row: dict[str, Any]) -> _Outcome:
@@ -174,8 +181,9 @@ _SUBSCRIBER_KINDS: dict[str, _Dirt] = {
     "no_diacritics": _no_diacritics,
     "wrong_year": _wrong_year,
     "unknown_id": _unknown_id,
-    "cmnd": lambda w, p, r: _put(r, "id_number", f"{w.rng.randrange(10**9):09d}", (NOT_FOUND, None)),
-    "orphan": lambda w, p, r: (NOT_FOUND, None),  # the person's own population row is quarantined
+    # An old 9-digit CMND or an id the registry does not hold: the search proposes the person, for review.
+    "cmnd": lambda w, p, r: _put(r, "id_number", f"{w.rng.randrange(10**9):09d}", (POSSIBLE, None)),
+    "orphan": lambda w, p, r: (NO_MATCH, None),  # the person's own population row is quarantined: nobody to find
     "schema.required": lambda w, p, r: _put(r, "subscriber_name", None, (QUARANTINED, "schema.required")),
     "id.shape": lambda w, p, r: _put(r, "id_number", dirt.malformed_id(p.personal_id, w.rng),
                                      (QUARANTINED, "id.shape")),
@@ -239,13 +247,14 @@ def generate(records: int, *, seed: int = 7, today: date | None = None) -> Synth
     by_carrier: Counter[str] = Counter()
     fields: Counter[str] = Counter()
     injected: Counter[str] = Counter()
+    links: dict[str, str] = {}
     for i, kind in enumerate(kinds):
         if kind == "orphan":
             person = next(next_orphan)
         elif eligible:
             person = rng.choice(eligible)
         else:  # a tiny population with nobody to subscribe: someone the registry does not know
-            kind, person = "unknown_id", world.person()
+            kind, person = "orphan", world.person()  # not in the registry: nobody to find
         row = _subscriber_row(world, person, old_style=kind == "old_msisdn")
         outcome, detail = _SUBSCRIBER_KINDS[kind](world, person, row)
         injected[kind] += 1
@@ -257,6 +266,8 @@ def generate(records: int, *, seed: int = 7, today: date | None = None) -> Synth
         verdicts[outcome] += 1
         if outcome == MATCHED:
             by_carrier[row["carrier"]] += 1
+        elif outcome == POSSIBLE:
+            links[row["msisdn"]] = person.personal_id
         elif outcome == MISMATCH:
             fields[detail or ""] += 1
 
@@ -269,4 +280,4 @@ def generate(records: int, *, seed: int = 7, today: date | None = None) -> Synth
         mismatch_fields=dict(fields),
         injected={CITIZEN_DATASET: dict(citizen_kinds), SUBSCRIBER_DATASET: dict(injected)},
     )
-    return Synthetic(citizens, subscribers, truth)
+    return Synthetic(citizens, subscribers, truth, links)

@@ -36,7 +36,7 @@ the partition's own counts.
 from streams.linkage.errors import LinkageError, ModelError, SettingsError
 from streams.linkage.index import RegistryIndex
 from streams.linkage.model import MODEL_FORMAT_VERSION, Model
-from streams.linkage.score import MATCHED, MISMATCH, NO_MATCH, POSSIBLE, Link, score_batch
+from streams.linkage.score import MATCHED, MISMATCH, NO_MATCH, POSSIBLE, Link, score_batch, score_pairs
 from streams.linkage.config import Comparison, Field, Level, Settings, load_settings
 from streams.linkage.train import train
 from streams.linkage.verify import verify, verify_batch
@@ -44,5 +44,5 @@ from streams.linkage.verify import verify, verify_batch
 __all__ = [
     "MATCHED", "MISMATCH", "MODEL_FORMAT_VERSION", "NO_MATCH", "POSSIBLE",
     "Comparison", "Field", "Level", "LinkageError", "Link", "Model", "ModelError", "RegistryIndex",
-    "Settings", "SettingsError", "load_settings", "score_batch", "train", "verify", "verify_batch",
+    "Settings", "SettingsError", "load_settings", "score_batch", "score_pairs", "train", "verify", "verify_batch",
 ]

@@ -27,7 +27,7 @@ from streams.linkage.index import Batch, RegistryIndex
 from streams.linkage.model import Model
 
 __all__ = ["MATCHED", "MISMATCH", "NO_MATCH", "POSSIBLE", "Link", "pair_levels", "pair_weights",
-           "probability", "score_batch", "verdict"]
+           "probability", "score_batch", "score_pairs", "verdict"]
 
 MATCHED, POSSIBLE, NO_MATCH, MISMATCH = "MATCHED", "POSSIBLE", "NO_MATCH", "MISMATCH"
 
@@ -169,3 +169,27 @@ def score_batch(index: RegistryIndex, model: Model, records: Sequence[Mapping[st
         links.append(Link(batch.record_ids[i], verdict(p, model), index.unique_id(int(slots[at])),
                           float(weights[at]), p, labels(levels[at]), int(counts[i])))
     return links
+
+
+def score_pairs(index: RegistryIndex, model: Model, records: Sequence[Mapping[str, Any]],
+                unique_ids: Sequence[str | None]) -> list[Link | None]:
+    """Each record against the one registry entry named for it (None where the index holds no such entry).
+
+    The pair's probability is against that entry alone (no other candidates): how likely a
+    record whose id points at an entry, but whose name or date disagrees, is that person.
+    """
+    at = [(i, slot) for i, uid in enumerate(unique_ids) if uid is not None and (slot := index.slot(uid)) is not None]
+    out: list[Link | None] = [None] * len(records)
+    if not at:
+        return out
+    batch = index.encode([records[i] for i, _ in at])
+    rows = np.arange(len(at), dtype=np.int64)
+    slots = np.array([slot for _, slot in at], dtype=np.int64)
+    levels = pair_levels(index, batch, rows, slots)
+    weights = pair_weights(index, model, levels, slots)
+    _, _, probabilities = best_pairs(rows, weights, len(at))
+    labels = _Labels(model)
+    for j, (i, _) in enumerate(at):
+        p = float(probabilities[j])
+        out[i] = Link(batch.record_ids[j], verdict(p, model), unique_ids[i], float(weights[j]), p, labels(levels[j]), 1)
+    return out

@@ -9,6 +9,10 @@ from gsp.synth import CITIZEN_DATASET, SUBSCRIBER_DATASET, Synthetic, generate
 from gsp.synth.names import fold_diacritics
 from streams import reference
 from streams.clean import clean_citizen, clean_subscriber, name_key
+from streams.linkage import POSSIBLE
+from streams.linking import DEFAULT_MODEL, Linker
+from streams.linkage import Model
+from streams.match import registry_entry
 
 TODAY = date(2025, 9, 1)
 
@@ -26,7 +30,7 @@ def as_citizen(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def pipeline_counts(data: Synthetic) -> dict[str, Any]:
-    """Clean both sources, then verify each subscriber by id, name and birth date."""
+    """Clean both sources, verify each subscriber by id, name and birth date, search for the rest."""
     quarantined: dict[str, Counter[str]] = {CITIZEN_DATASET: Counter(), SUBSCRIBER_DATASET: Counter()}
     registry: dict[str, dict[str, Any]] = {}
     for row in data.citizens:
@@ -35,6 +39,10 @@ def pipeline_counts(data: Synthetic) -> dict[str, Any]:
             quarantined[CITIZEN_DATASET][cleaned.rejection.rule] += 1
         else:
             registry[cleaned.record["personal_id"]] = cleaned.record
+    linker = Linker(Model.load(DEFAULT_MODEL))
+    for personal_id, citizen in registry.items():
+        linker.apply_entry(personal_id, registry_entry(citizen))
+    unknown: list[dict[str, Any]] = []
     match: Counter[str] = Counter()
     by_carrier: Counter[str] = Counter()
     fields: Counter[str] = Counter()
@@ -49,7 +57,7 @@ def pipeline_counts(data: Synthetic) -> dict[str, Any]:
         subscriber = cleaned.record
         citizen = registry.get(subscriber["id_number"]) if len(subscriber["id_number"]) == 12 else None
         if citizen is None:
-            match["NOT_FOUND"] += 1
+            unknown.append({**subscriber, "header": {"source_key": row["msisdn"]}})
             continue
         disagreeing = [f for f, same in (
             ("full_name", name_key(subscriber["subscriber_name"]) == name_key(citizen["full_name"])),
@@ -61,7 +69,14 @@ def pipeline_counts(data: Synthetic) -> dict[str, Any]:
         else:
             match["MATCHED"] += 1
             by_carrier[subscriber["carrier"]] += 1
+    proposed = {}
+    for subscriber, link in zip(unknown, linker.search(unknown), strict=True):
+        likely = link.personal_id is not None and link.match_probability >= linker.review_probability
+        match[POSSIBLE if likely else "NO_MATCH"] += 1
+        if likely:
+            proposed[subscriber["header"]["source_key"]] = link.personal_id
     return {
+        "proposed": proposed,
         "quarantined": {dataset: dict(rules) for dataset, rules in quarantined.items()},
         "match": dict(match),
         "matched_by_carrier": dict(by_carrier),
@@ -75,6 +90,7 @@ def test_the_pipeline_counts_equal_the_truth_exactly():
     assert truth["citizens"] == len(data.citizens) == 3000
     assert truth["subscribers"] == len(data.subscribers) == 3000
     counts = pipeline_counts(data)
+    assert counts.pop("proposed") == data.links  # the search proposes the right person, every time
     assert counts == {k: truth[k] for k in counts}
 
 
@@ -83,7 +99,7 @@ def test_every_kind_of_outcome_occurs():
     assert set(truth.quarantined[CITIZEN_DATASET]) == {"id.prefix", "id.century", "birthdate.invalid"}
     assert set(truth.quarantined[SUBSCRIBER_DATASET]) == {
         "schema.required", "id.shape", "id.prefix", "id.century", "phone.invalid", "birthdate.invalid"}
-    assert set(truth.match) == {"MATCHED", "MISMATCH", "NOT_FOUND"}
+    assert set(truth.match) == {"MATCHED", "MISMATCH", "POSSIBLE", "NO_MATCH"}
     assert set(truth.mismatch_fields) == {"full_name", "birth_date"}
 
 
