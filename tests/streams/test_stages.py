@@ -1,7 +1,10 @@
 from typing import Any
 
+from schemas import topics
 from schemas.codec import Codec, contract
 from streams import clean as cleaning
+from streams.linkage import Model
+from streams.linking import DEFAULT_MODEL, Linker, linkage_record
 from streams.share import Subscription
 from streams.stages import CleanStage, MatchStage, ShareStage, Where
 
@@ -114,3 +117,90 @@ def test_cleaned_records_carry_their_findings_with_the_original_values() -> None
     assert findings["phone.normalize"]["severity"] == "fix" and findings["phone.normalize"]["original"] == "+84 912 345 678"
     assert findings["name.normalize"]["original"] == "NGUYỄN  VĂN HÒA"
     assert all(f["severity"] != "reject" for f in findings.values())
+
+
+# --- the match stage with the probabilistic matcher -------------------------------------------
+
+def linker_with_registry() -> Linker:
+    linker = Linker(Model.load(DEFAULT_MODEL))
+    citizens = [("001085012345", "Nguyễn Văn Hòa", "1985-03-02", "0912345678", "ALIVE"),
+                ("001190004321", "Trần Thị Thu", "1990-11-20", "0987000111", "ALIVE"),
+                ("079170000777", "Lê Văn Tám", "1970-05-05", "0903000222", "DECEASED")]
+    citizens += [(f"0011900{i:05d}", f"Phạm Văn {given}", f"1990-0{1 + i % 9}-1{i % 10}", f"09120{i:05d}", "ALIVE")
+                 for i, given in enumerate(["An", "Bình", "Cường", "Dũng", "Giang", "Hải", "Khánh", "Long"] * 5)]
+    for pid, name, born, phone, status in citizens:
+        linker.apply_entry(pid, {"name_key": cleaning.name_key(name), "full_name": name, "birth_date": born,
+                                 "phone": phone, "status": status, "province_code": pid[1:3]})
+    return linker
+
+
+def linked(m: MatchStage, c: Codec, entry: dict[str, Any] | None, **changes: Any) -> tuple[dict[str, Any], list[str]]:
+    record, value = subscriber_event(c, **changes)
+    [(outs, verdict)] = m.process_batch([(record, value, entry)])
+    result = c.decode(outs[0][2])[1]
+    assert result["verdict"] == verdict and outs[0][0] == "match.telecom.subscriber.v1"
+    assert all(out[2] == outs[0][2] for out in outs)  # the review copy is the same result
+    return result, [topic for topic, _, _ in outs]
+
+
+def test_an_old_cmnd_is_searched_for_and_the_person_proposed_for_review() -> None:
+    c, linker = codec(), linker_with_registry()
+    m = MatchStage(c, result_schema_id=RESULT_ID, linker=linker)
+    result, sent = linked(m, c, None, id_number="012345678")  # a 9-digit CMND: not a registry key
+    assert (result["verdict"], result["method"], result["personal_id"]) == ("POSSIBLE", "search", "001085012345")
+    assert sent == ["match.telecom.subscriber.v1", "review.telecom.subscriber.v1"]
+    # A 9-digit CMND cannot be compared with a 12-digit id: no evidence either way ("null"), not a disagreement.
+    assert result["levels"]["given_name"] == "exact" and result["levels"]["id_number"] == "null"
+    assert result["probability"] >= 0.2  # likely enough to ask; a search alone never says MATCHED
+    nobody, sent = linked(m, c, None, id_number="012345678", subscriber_name="Hoàng Quốc Việt", birth_date="1961-08-19",
+                          msisdn="0977123456")
+    assert (nobody["verdict"], nobody["personal_id"], sent) == ("NO_MATCH", None, ["match.telecom.subscriber.v1"])
+
+
+def test_a_mismatch_that_is_the_same_person_goes_to_review_with_its_probability() -> None:
+    c = codec()
+    m = MatchStage(c, result_schema_id=RESULT_ID, linker=linker_with_registry())
+    result, sent = linked(m, c, ENTRY, subscriber_name="Nguyen Van Hoa")  # typed without diacritics
+    assert (result["verdict"], result["method"], result["disagreeing_fields"]) == ("MISMATCH", "exact", ["full_name"])
+    assert result["probability"] > 0.99 and result["levels"]["family_name"] == "folded"
+    assert sent[-1] == "review.telecom.subscriber.v1"
+
+
+def test_a_stewards_decision_is_applied_instead_of_asking_again() -> None:
+    c, linker = codec(), linker_with_registry()
+    m = MatchStage(c, result_schema_id=RESULT_ID, linker=linker)
+    linker.apply_decision(topics.decision_key("telecom.subscriber", "0912345678", "001085012345"), "ACCEPTED")
+    accepted, sent = linked(m, c, None, id_number="012345678")
+    assert (accepted["verdict"], accepted["method"], accepted["personal_id"]) == ("MATCHED", "review", "001085012345")
+    assert sent == ["match.telecom.subscriber.v1"]
+    linker.apply_decision(topics.decision_key("telecom.subscriber", "0912345678", "001085012345"), "REJECTED")
+    rejected, sent = linked(m, c, None, id_number="012345678")
+    assert (rejected["verdict"], rejected["method"], rejected["personal_id"], sent) == (
+        "NO_MATCH", "review", None, ["match.telecom.subscriber.v1"])
+    linker.apply_decision(topics.decision_key("telecom.subscriber", "0912345678", "001085012345"), None)  # tombstone
+    assert linked(m, c, None, id_number="012345678")[0]["verdict"] == "POSSIBLE"
+
+
+def test_the_dead_are_not_proposed_and_a_death_takes_an_entry_out() -> None:
+    c, linker = codec(), linker_with_registry()
+    m = MatchStage(c, result_schema_id=RESULT_ID, linker=linker)
+    ghost, _ = linked(m, c, None, id_number="012345670", subscriber_name="Lê Văn Tám", birth_date="1970-05-05",
+                      msisdn="0903000222")
+    assert ghost["verdict"] == "NO_MATCH"
+    assert linked(m, c, None, id_number="012345678")[0]["personal_id"] == "001085012345"
+    linker.apply_entry("001085012345", {**ENTRY, "full_name": "Nguyễn Văn Hòa", "phone": "0912345678", "status": "DECEASED"})
+    assert linked(m, c, None, id_number="012345678")[0]["verdict"] == "NO_MATCH"
+    assert "001085012345" not in linker.index and linker.entries == 43
+
+
+def test_without_a_matcher_an_unknown_id_is_not_found() -> None:
+    c = codec()
+    result, sent = linked(MatchStage(c, result_schema_id=RESULT_ID), c, None, id_number="012345678")
+    assert (result["verdict"], result["method"], sent) == ("NOT_FOUND", "exact", ["match.telecom.subscriber.v1"])
+
+
+def test_linkage_record_takes_the_province_from_the_address() -> None:
+    record, _ = subscriber_event(codec(), address="12 Hàng Bạc, Phường Hoàn Kiếm, Hà Nội")
+    assert linkage_record(record)["province"] == "Hà Nội" and linkage_record(record)["record_id"] == "0912345678"
+    record, _ = subscriber_event(codec(), address=None)
+    assert linkage_record(record)["province"] is None
