@@ -180,9 +180,11 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
                 while time.monotonic() < deadline and group_lag(bootstrap, settings.app_id, topics.clean(CITIZEN)) > 0:
                     show(state(), "indexing the registry")
                     time.sleep(0.2)
-                # The matcher's replica is read from the registry table's changelog: let it catch up too.
+                # The matcher's replica is read from the registry table's changelog: let it hold every
+                # cleaned citizen (consumer lag alone is not enough: the embedded broker's end offsets are off).
+                cleaned = state()["cleaned"][CITIZEN]
                 worker.wait_until(lambda h: h["linkage"] is None or (
-                    h["linkage"]["ready"] and h["linkage"]["registry_entries"] >= h["registry_records"]),
+                    h["linkage"]["ready"] and h["linkage"]["registry_entries"] >= cleaned),
                     timeout_s=max(1.0, deadline - time.monotonic()), what="caught up with the registry for matching")
         while time.monotonic() < deadline:
             snap = state()

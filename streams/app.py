@@ -2,22 +2,28 @@
 
 Agents:
 - ``clean-<dataset>``: raw -> clean | quarantine, per source dataset;
-- ``registry``: clean citizens -> the ``registry`` table (personal id -> entry);
-- ``match``: clean subscribers -> match results, looking the id up in the table, and
-  searching a replica of the registry (`streams.linking`) when the id is wrong or missing;
+- ``registry``: clean citizens -> the ``registry`` table (personal id -> entry), whose
+  changelog is the registry every worker reads;
+- ``match``: clean subscribers -> match results: the three-field check when the id is a
+  registry key, a probabilistic search (`streams.linking`) when it is wrong or missing;
   pairs for stewards go to the review topic as well;
 - ``share``: match results -> each covering subscription's topic.
 
-Partitioning: the registry table is keyed by personal id and the clean topics
-are keyed by personal id too (subscribers by the id number they gave), with
-the same partition count, so a subscriber is read by the worker that holds
-its citizen's table partition; adding workers spreads both. The probabilistic
-search cannot use that partitioning (blocking keys are not personal ids), so every
-worker keeps a full replica of the registry index, read from the table's compacted
-changelog (all partitions), and the stewards' decisions from ``gsp.review.decisions``;
-both are rebuilt from those topics after a restart before the match agent decides
-anything (see `streams.linkage` for the partitioned alternative). Exactly-once is
-not used (see DESIGN.md): delivery is at-least-once and every sink upserts.
+Partitioning: the registry table is keyed by personal id, and so are the clean
+topics (subscribers by the id number they gave), with the same partition count.
+The table spreads the writing of the registry over the workers. The reading is
+not partitioned: the search cannot use personal-id partitions (blocking keys are
+not personal ids), so every worker keeps a full replica of the registry, read from
+the table's changelog (all partitions), and the stewards' decisions from
+``gsp.review.decisions``; both are rebuilt from those topics after a restart before
+the match agent decides anything. Exact lookups use the same replica: on the
+embedded broker Faust's own table recovery stops short (its end offsets are wrong,
+see `streams.follow`) and would forget citizens after a restart. A worker therefore
+holds the whole registry (about 1 kB per citizen, see bench/linkage.py): fine for a
+ministry or a province, not for 100 million; `streams.linkage` describes the
+partitioned alternative. With GSP_LINKAGE_MODEL=off the table is read directly.
+Exactly-once is not used (see DESIGN.md): delivery is at-least-once and every sink
+upserts.
 """
 
 from __future__ import annotations
@@ -185,7 +191,10 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
             items = []
             for event in events:
                 subscriber, personal_id = match_stage.id_of(event.value)
-                items.append((subscriber, event.value, table.get(personal_id)))
+                # The replica, not the table: on the embedded broker Faust's own table recovery stops
+                # short after a restart (see streams.follow), the replica does not.
+                entry = linker.entry(personal_id) if linker is not None else table.get(personal_id)
+                items.append((subscriber, event.value, entry))
             outs = []
             for sent, verdict in match_stage.process_batch(items):
                 metrics.verdicts.labels(SUBSCRIBER, verdict).inc()

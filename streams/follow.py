@@ -3,7 +3,8 @@
 No consumer group: each worker reads every partition from the beginning, because each one
 needs all of it (every subscription, every decision, every registry entry for searching).
 ``caught_up`` is set once the reader has passed the end offsets the topic had when it
-started, so a stage can wait for the state a restart must rebuild before it decides anything.
+started and a poll found nothing more, so a stage can wait for the state a restart must
+rebuild before it decides anything.
 """
 
 from __future__ import annotations
@@ -45,14 +46,17 @@ async def follow_topic(bootstrap: str, topic: str, apply: Callable[[bytes | None
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
         while not stopped.is_set():
-            if caught_up is not None and not caught_up.is_set():
-                positions = [await consumer.position(tp) for tp in tps]
-                if all(at >= end[tp] for at, tp in zip(positions, tps, strict=True)):
-                    caught_up.set()
-                    log.info("caught up", extra={"topic": topic})
             batches = await consumer.getmany(timeout_ms=500)
             for messages in batches.values():
                 for message in messages:
                     apply(message.key, message.value)
+            # Caught up: past the end offsets *and* a poll came back empty. The embedded broker (Tansu
+            # 0.6) answers ListOffsets with the last record batch's base offset + 1, not the last
+            # offset + 1, so its end offsets alone would declare a half-read topic read.
+            if caught_up is not None and not caught_up.is_set() and not batches:
+                positions = [await consumer.position(tp) for tp in tps]
+                if all(at >= end[tp] for at, tp in zip(positions, tps, strict=True)):
+                    caught_up.set()
+                    log.info("caught up", extra={"topic": topic})
     finally:
         await consumer.stop()

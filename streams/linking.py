@@ -1,11 +1,11 @@
-"""The match stage's probabilistic side, as a worker holds it: a registry replica, a model, decisions.
+"""The match stage's registry as a worker holds it: a full replica, a model, stewards' decisions.
 
 Pure (no Faust, no Kafka): the Faust app feeds it the registry table's changelog and the
 stewards' decisions, and asks it about micro-batches of subscribers.
 
-- `apply_entry` keeps the index current: a new citizen or an update (re)indexes the entry;
-  a death or a deletion takes it out, so a new subscription is never proposed for a person
-  who has died (the exact three-field check still sees them in the table).
+- `apply_entry` keeps the replica current: a new citizen or an update (re)indexes the entry;
+  a death or a deletion takes it out of the search index, so a new subscription is never
+  proposed for a person who has died (the exact three-field check, `entry`, still sees them).
 - `search` proposes the most likely registry entry for subscribers whose id the registry
   does not hold (a 9-digit CMND, a wrong or unknown id).
 - `pair` scores a subscriber against the entry its id points at, so a MISMATCH that is a
@@ -46,9 +46,18 @@ class Linker:
         self.model = model
         self.dataset = dataset
         self.index = RegistryIndex(model.settings)
-        self.entries = 0  # registry keys seen (indexed or taken out), to compare with the table's size
-        self._known: set[str] = set()
+        self._exact: dict[str, tuple[str, str, str]] = {}  # personal id -> (name key, birth date, status)
         self._decisions: dict[str, str] = {}
+
+    @property
+    def entries(self) -> int:
+        """Registry entries held, the dead included (the index holds only the living)."""
+        return len(self._exact)
+
+    def entry(self, personal_id: str) -> dict[str, Any] | None:
+        """What the exact three-field check compares (see `streams.match.registry_entry`), or None."""
+        held = self._exact.get(personal_id)
+        return None if held is None else {"name_key": held[0], "birth_date": held[1], "status": held[2]}
 
     @property
     def review_probability(self) -> float:
@@ -56,10 +65,11 @@ class Linker:
 
     def apply_entry(self, personal_id: str, entry: Mapping[str, Any] | None) -> None:
         """One change of the registry: an entry, or None for a deletion."""
-        if personal_id not in self._known:
-            self._known.add(personal_id)
-            self.entries += 1
-        if entry is None or entry.get("status") == "DECEASED":
+        if entry is None:
+            self._exact.pop(personal_id, None)
+        else:
+            self._exact[personal_id] = (entry["name_key"], entry["birth_date"], entry["status"])
+        if entry is None or entry["status"] == "DECEASED":
             self.index.remove(personal_id)
         else:
             self.index.add({"personal_id": personal_id, **entry})
