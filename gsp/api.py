@@ -1,4 +1,4 @@
-"""The control plane's HTTP API: schema registry, subscriptions, /metrics and /health.
+"""The control plane's HTTP API: schema registry, subscriptions, the stewards' desks, /metrics and /health.
 
 Served by aiohttp on its own thread and event loop, so CLI commands and the
 demo can keep their blocking code. Database calls run in a worker thread.
@@ -18,15 +18,20 @@ from gsp.errors import NotFound, UserError
 from gsp.quarantine import QuarantineDesk
 from gsp.quarantine_api import quarantine_routes
 from gsp.registry import registry_routes
+from gsp.review import ReviewDesk
+from gsp.review_api import review_routes
 
 __all__ = ["ApiServer", "build_app"]
 
 
-def build_app(control: ControlPlane, metrics: CollectorRegistry, *, desk: QuarantineDesk | None = None) -> web.Application:
+def build_app(control: ControlPlane, metrics: CollectorRegistry, *, desk: QuarantineDesk | None = None,
+              review: ReviewDesk | None = None) -> web.Application:
     app = web.Application(client_max_size=4 * 1024 * 1024)
     app.add_routes(registry_routes(control.registry))
     if desk is not None:
         app.add_routes(quarantine_routes(desk))
+    if review is not None:
+        app.add_routes(review_routes(review))
     routes = web.RouteTableDef()
 
     def failure(exc: Exception) -> web.Response:

@@ -66,11 +66,8 @@ def _parser() -> argparse.ArgumentParser:
 
     quarantine = commands.add_parser("quarantine", help="work quarantined records (talks to a running control plane)")
     q_commands = quarantine.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    q_list = q_commands.add_parser("list", help="quarantined records, oldest first, without their values")
-    q_list.add_argument("--dataset", help="e.g. telecom.subscriber")
+    q_list = _desk_list(q_commands, "quarantined records, oldest first, without their values", ["released", "discarded"])
     q_list.add_argument("--rule", help="rule id, e.g. id.prefix")
-    q_list.add_argument("--status", default="open", choices=["open", "released", "discarded", "all"], help="(default open)")
-    q_list.add_argument("--limit", type=int, default=100, help="at most this many (default 100, at most 1000)")
     q_list.add_argument("--counts", action="store_true", help="print open records per dataset and rule instead")
     q_show = q_commands.add_parser("show", help="one quarantined record with its original value")
     q_show.add_argument("event_id")
@@ -85,6 +82,24 @@ def _parser() -> argparse.ArgumentParser:
     q_discard.add_argument("event_id")
     q_discard.add_argument("--reason", required=True, help="why it is discarded (kept and audited)")
     q_discard.add_argument("--by", help="who discards it (default: your user name)")
+
+    review = commands.add_parser("review", help="decide pairs the matcher proposed (talks to a running control plane)")
+    r_commands = review.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    r_list = _desk_list(r_commands, "proposed matches, oldest first: id, dataset, key, personal id, probability, levels",
+                        ["accepted", "rejected"])
+    r_list.add_argument("--json", action="store_true", help="print the items as one JSON array")
+    r_show = r_commands.add_parser("show", help="one proposed match with the subscriber's record")
+    r_show.add_argument("item_id")
+    r_accept = r_commands.add_parser("accept", help="the subscriber is the proposed registry record: share it as MATCHED")
+    r_accept.add_argument("item_id")
+    r_accept.add_argument("--by", required=True, help="who decides (kept and audited)")
+    r_accept.add_argument("--reason", default="", help="why (optional)")
+    r_reject = r_commands.add_parser("reject", help="not the proposed registry record: NO_MATCH (MISMATCH for its own id)")
+    r_reject.add_argument("item_id")
+    r_reject.add_argument("--by", required=True, help="who decides (kept and audited)")
+    r_reject.add_argument("--reason", required=True, help="why (kept and audited)")
+    r_export = r_commands.add_parser("export", help="every decision as CSV, a column per comparison level")
+    r_export.add_argument("--out", type=Path, help="file to write (default: standard output)")
 
     clean = commands.add_parser("clean", help="apply a dataset's cleaning contract to JSON Lines (file or stdin)")
     clean.add_argument("--dataset", required=True, help="e.g. population.citizen or telecom.subscriber")
@@ -119,14 +134,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _api(settings: Settings, method: str, path: str, body: Any = None) -> Any:
+def _desk_list(commands: Any, summary: str, closed: list[str]) -> argparse.ArgumentParser:
+    """A desk's `list` command with the options every desk has."""
+    listing: argparse.ArgumentParser = commands.add_parser("list", help=summary)
+    listing.add_argument("--dataset", help="e.g. telecom.subscriber")
+    listing.add_argument("--status", default="open", choices=["open", *closed, "all"], help="(default open)")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100, at most 1000)")
+    return listing
+
+
+def _api(settings: Settings, method: str, path: str, body: Any = None, *, text: bool = False) -> Any:
+    """The control plane's JSON answer (its text with ``text``); its error message as a UserError."""
     base = settings.api_url or _runtime_api(settings)
     request = urllib.request.Request(base.rstrip("/") + path, method=method,
                                      data=None if body is None else json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
+            return response.read().decode("utf-8") if text else json.load(response)
     except urllib.error.HTTPError as exc:
         try:
             message = json.load(exc).get("error", exc.reason)
@@ -195,6 +220,38 @@ def _quarantine(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _review(args: argparse.Namespace, settings: Settings) -> int:
+    base = "/api/review"
+    if args.action == "list":
+        query = {"dataset": args.dataset, "status": args.status, "limit": args.limit}
+        items = _api(settings, "GET", f"{base}?{urllib.parse.urlencode({k: v for k, v in query.items() if v})}")
+        if args.json:
+            print(json.dumps(items, ensure_ascii=False))
+            return 0
+        for item in items:
+            probability = "-" if item["probability"] is None else f"{item['probability']:.4f}"
+            levels = ",".join(f"{name}={level}" for name, level in sorted(item["levels"].items())) or "-"
+            print(f"{item['item_id']}\t{item['dataset']}\t{item['source_key']}\t{item['personal_id']}\t{probability}\t{levels}")
+    elif args.action == "show":
+        print(json.dumps(_api(settings, "GET", f"{base}/{urllib.parse.quote(args.item_id)}"), ensure_ascii=False, indent=2))
+    elif args.action == "export":
+        csv_text = _api(settings, "GET", f"{base}/decisions.csv", text=True)
+        if args.out is None:
+            sys.stdout.write(csv_text)
+        else:
+            try:
+                args.out.write_text(csv_text, encoding="utf-8")
+            except OSError as exc:
+                raise UserError(f"cannot write {args.out}: {exc.strerror}") from None
+            print(f"decisions written to {args.out}")
+    else:
+        item = _api(settings, "POST", f"{base}/{urllib.parse.quote(args.item_id)}/{args.action}",
+                    {"by": args.by, "reason": args.reason})
+        print(f"{item['status']} {args.item_id}: {item['match_verdict']} published as {item['match_event_id']} "
+              f"to match.{item['dataset']}.v1")
+    return 0
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "demo":
         from gsp.demo import DemoOptions, run_demo
@@ -254,6 +311,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                             seed=args.seed)
     if args.command == "quarantine":
         return _quarantine(args, settings)
+    if args.command == "review":
+        return _review(args, settings)
     if args.command == "quality":
         import sqlalchemy as sa
 

@@ -1,8 +1,8 @@
 """The control plane's running services, shared by `gsp serve` and `gsp demo`.
 
 The control plane (catalog, registry, subscriptions), its HTTP API, the
-quarantine desk and its indexer, and the quality recorder, all on one
-broker and one database.
+quarantine desk and the match review desk with their indexers, and the
+quality recorder, all on one broker and one database.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from gsp.control import ControlPlane
 from gsp.errors import UserError
 from gsp.quality import QualityRecorder
 from gsp.quarantine import AuditLog, QuarantineDesk, QuarantineIndexer
+from gsp.review import ReviewDesk, ReviewIndexer
 from schemas.codec import Codec
 from schemas.registry import RegistryClient, RegistryUnavailable
 from schemas.settings import Settings, kafka_consumer_config, kafka_producer_config
@@ -46,9 +47,12 @@ class ControlServices:
             raise UserError(str(exc)) from None
         self.codec = Codec(resolve=external.schema_by_id if external else (lambda i: self.control.registry.schema_by_id(i).schema))
         self._producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))  # type: ignore[arg-type]
+        audit = AuditLog(self._producer, self.codec, register=self.control.register)
         self.desk = QuarantineDesk(engine, producer=self._producer, codec=self.codec, schema_id_of=self.control.schema_id,
-                                   audit=AuditLog(self._producer, self.codec, register=self.control.register))
-        self.api = ApiServer(build_app(self.control, metrics, desk=self.desk), host=host, port=port)
+                                   audit=audit)
+        self.review = ReviewDesk(engine, producer=self._producer, codec=self.codec, schema_id_of=self.control.schema_id,
+                                 audit=audit)
+        self.api = ApiServer(build_app(self.control, metrics, desk=self.desk, review=self.review), host=host, port=port)
         self.recorder: QualityRecorder | None = None
 
     @property
@@ -60,9 +64,11 @@ class ControlServices:
         self.api.start()
         consumer_config = kafka_consumer_config(self._settings, self._bootstrap)
         indexer = QuarantineIndexer(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
+        reviews = ReviewIndexer(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
         self.recorder = QualityRecorder(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
-        self._closers = [indexer.close, self.recorder.close]
+        self._closers = [indexer.close, reviews.close, self.recorder.close]
         self._threads = [threading.Thread(target=indexer.run, args=(self._stop,), name="quarantine-indexer", daemon=True),
+                         threading.Thread(target=reviews.run, args=(self._stop,), name="review-indexer", daemon=True),
                          threading.Thread(target=self.recorder.run, args=(self._stop,), name="quality-recorder", daemon=True)]
         for thread in self._threads:
             thread.start()

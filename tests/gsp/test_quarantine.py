@@ -8,8 +8,6 @@ import contextlib
 import json
 import random
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from connectors.memory import ListSource
@@ -26,37 +24,25 @@ from connectors.metrics import ConnectorMetrics
 from connectors.offsets import OffsetStore
 from connectors.runner import SourceRunner, Target, event_id
 from gsp.api import ApiServer
-from gsp.control import ControlPlane
 from gsp.errors import NotFound, UserError
-from gsp.quarantine import AuditLog, NotOpen, QuarantineDesk, QuarantineIndexer, quarantine_items
+from gsp.quarantine import NotOpen, QuarantineDesk, QuarantineIndexer, quarantine_items
 from gsp.quarantine_api import quarantine_routes
 from gsp.quarantine_values import apply_fixes, release_version
-from schemas.codec import Codec, contract
+from schemas.codec import contract
 from streams import clean as cleaning
 from streams.stages import CleanStage, Where
+from tests import desks
+from tests.desks import call, msisdn
 
 SUBSCRIBERS, CITIZENS = "telecom.subscriber", "population.citizen"
 GARBAGE = b"\x00\x00\x00\x00\x02\xff\xfe garbage"
 
 
 @dataclass
-class Plane:
-    bootstrap: str
-    control: ControlPlane
-    codec: Codec
-    producer: KafkaProducer
+class Plane(desks.Plane):
     desk: QuarantineDesk
     indexer: QuarantineIndexer
-    engine: sa.Engine
     group: str
-    system: str  # a source system of this test's own, so event ids never collide with other tests'
-
-    def schema_id(self, subject: str) -> int:
-        return self.control.schema_id(subject)
-
-    def send(self, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
-        meta = self.producer.send(topic, key=key, value=value).get(timeout=30)
-        return meta.partition, meta.offset
 
     def quarantine_in_clean(self, dataset: str, key: str, value: bytes) -> str:
         """What the clean stage does with a raw event, published; the quarantined item's event id."""
@@ -97,28 +83,8 @@ class Plane:
             self.indexer.run_once(timeout_ms=200)
 
 
-def msisdn() -> str:
-    # 091 is a current VinaPhone prefix: the number must pass cleaning when a record is released.
-    return "091" + "".join(random.choices("0123456789", k=7))
-
-
-@contextlib.contextmanager
-def running_plane(bootstrap: str, engine: sa.Engine) -> Iterator[Plane]:
-    control = ControlPlane(engine, bootstrap=bootstrap, partitions=4)
-    control.start()
-    codec = Codec(resolve=lambda i: control.registry.schema_by_id(i).schema)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    desk = QuarantineDesk(engine, producer=producer, codec=codec, schema_id_of=control.schema_id,
-                          audit=AuditLog(producer, codec, register=control.registry.register))
-    group = f"test-quarantine-{uuid.uuid4().hex[:8]}"
-    indexer = QuarantineIndexer(bootstrap, engine, codec, group=group)
-    plane = Plane(bootstrap, control, codec, producer, desk, indexer, engine, group, f"telecom.test-{uuid.uuid4().hex[:8]}")
-    try:
-        yield plane
-    finally:
-        plane.indexer.close()
-        producer.close()
-        control.close()
+def running_plane(bootstrap: str, engine: sa.Engine) -> contextlib.AbstractContextManager[Plane]:
+    return desks.running_plane(Plane, QuarantineDesk, QuarantineIndexer, bootstrap, engine)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -323,15 +289,6 @@ def test_discard_requires_a_reason_and_is_audited(plane: Plane) -> None:
     assert (audit["action"], audit["actor"], audit["details"]["reason"]) == ("quarantine.discard", "minh", "broken export of 2025-06-01")
     with pytest.raises(NotOpen, match="already discarded"):
         plane.desk.discard(item_id, reason="again", by="minh")
-
-
-def call(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, Any]:
-    request = urllib.request.Request(url, method=method, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.load(exc)
 
 
 def test_the_http_api_lists_shows_releases_and_discards_with_clear_errors(bootstrap: str, sqlite_engine: sa.Engine) -> None:
