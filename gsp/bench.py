@@ -39,7 +39,15 @@ from connectors.sql_source import SqlSource
 from gsp.bench_faust import measure_all
 from gsp.catalog import DATASETS
 from gsp.control import ControlPlane
-from gsp.demo import CITIZEN, DEMO_SUBSCRIPTION, SOURCES, SUBSCRIBER, DemoOptions, run_demo, write_sources
+from gsp.demo import (
+    CITIZEN,
+    DEMO_SUBSCRIPTION,
+    SOURCES,
+    SUBSCRIBER,
+    DemoOptions,
+    run_demo,
+    write_sources,
+)
 from gsp.errors import UserError
 from gsp.runtime import running_broker
 from gsp.synth import Synthetic, generate

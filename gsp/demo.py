@@ -7,12 +7,12 @@ with what the generator knows the outcome must be.
 
 from __future__ import annotations
 
-from collections import Counter
 import json
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -32,8 +32,9 @@ from gsp.control import ControlPlane
 from gsp.errors import UserError
 from gsp.lag import group_lag
 from gsp.observer import Observer
-from gsp.services import ControlServices
 from gsp.runtime import running_broker
+from gsp.serve import check_linkage_model
+from gsp.services import ControlServices
 from gsp.synth import Synthetic, generate
 from gsp.worker import WorkerProcess
 from schemas import topics
@@ -107,6 +108,7 @@ def run_demo(settings: Settings, options: DemoOptions, *, out: TextIO = sys.stdo
     source_engine = sa.create_engine(f"sqlite:///{workdir / 'sources.db'}")
     write_sources(source_engine, synthetic)
     started = time.monotonic()
+    check_linkage_model(settings)
     with running_broker(settings) as bootstrap:
         summary = _run(settings, options, bootstrap, workdir, synthetic, source_engine, progress, started)
     progress.done()
@@ -183,7 +185,7 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
                 # The matcher's replica is read from the registry table's changelog: let it hold every
                 # cleaned citizen (consumer lag alone is not enough: the embedded broker's end offsets are off).
                 cleaned = state()["cleaned"][CITIZEN]
-                worker.wait_until(lambda h: h["linkage"] is None or (
+                worker.wait_until(lambda h, cleaned=cleaned: h["linkage"] is None or (
                     h["linkage"]["ready"] and h["linkage"]["registry_entries"] >= cleaned),
                     timeout_s=max(1.0, deadline - time.monotonic()), what="caught up with the registry for matching")
         while time.monotonic() < deadline:

@@ -34,6 +34,14 @@ def run_worker(settings: Settings) -> int:
     return 0
 
 
+def check_linkage_model(settings: Settings) -> None:
+    """Refuse a bad GSP_LINKAGE_MODEL in one line before any process starts, not in every worker."""
+    try:
+        load_linker(settings)
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+
+
 def run_platform(settings: Settings, *, workers: int = 1) -> int:
     """`gsp serve`: broker (embedded unless configured), control-plane API and stream workers until Ctrl-C."""
     import json
@@ -52,6 +60,7 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
         engine = sa.create_engine(settings.resolved_database_url)
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise UserError(f"GSP_DATABASE_URL is not usable: {exc}") from None
+    check_linkage_model(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with running_broker(settings) as bootstrap:

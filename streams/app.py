@@ -167,10 +167,10 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> faus
         if key is not None and linker is not None:
             try:
                 # The changelog holds the table's own serialization (JSON for str keys and dict values).
-                personal_id = app.serializers.loads_key(table.key_type, key, serializer=table.key_serializer)
+                personal_id = app.serializers.loads_key(table.key_type, key, serializer=table.key_serializer)  # type: ignore[attr-defined]
                 entry = None if value is None else app.serializers.loads_value(
-                    table.value_type, value, serializer=table.value_serializer)
-                linker.apply_entry(personal_id, entry)
+                    table.value_type, value, serializer=table.value_serializer)  # type: ignore[attr-defined]
+                linker.apply_entry(str(personal_id), entry)
             except (ValueError, TypeError, KeyError, faust.exceptions.DecodeError) as exc:  # one bad changelog entry must not stop the worker
                 metrics.errors.labels("registry", CITIZEN).inc()
                 log.error("registry change not indexed", extra={"stage": "registry", "error": str(exc)})

@@ -7,7 +7,7 @@ from pathlib import Path
 from gsp.bench import run_bench
 from schemas.settings import Settings
 
-FIGURES = {"codec_encode", "codec_decode", "stage_clean", "stage_match", "stage_share", "connector_publish",
+FIGURES = {"codec_encode", "codec_decode", "stage_clean", "stage_match", "stage_match_linked", "stage_match_single", "stage_share", "connector_publish",
            "faust_iterate", "faust_clean", "faust_registry", "end_to_end", "clean_contract_citizen", "clean_contract_subscriber"}
 
 

@@ -9,9 +9,8 @@ from gsp.synth import CITIZEN_DATASET, SUBSCRIBER_DATASET, Synthetic, generate
 from gsp.synth.names import fold_diacritics
 from streams import reference
 from streams.clean import clean_citizen, clean_subscriber, name_key
-from streams.linkage import POSSIBLE
+from streams.linkage import POSSIBLE, Model
 from streams.linking import DEFAULT_MODEL, Linker
-from streams.linkage import Model
 from streams.match import registry_entry
 
 TODAY = date(2025, 9, 1)
