@@ -45,6 +45,7 @@ from gsp.errors import UserError
 from gsp.quarantine_values import readable
 from schemas import topics
 from schemas.codec import Codec, DecodeError
+from streams.linking import decided_verdict
 
 __all__ = ["GROUP", "ReviewDesk", "ReviewIndexer", "review_decisions", "review_items"]
 
@@ -232,7 +233,7 @@ class ReviewDesk:
         log.info("proposed match decided", extra={"stage": "review", "item_id": item_id, "decision": decision,
                                                    "also_closed": len(also_closed)})
         return {**_listed(item), **values, "match_event_id": _match_event_id(item_id, decision),
-                "match_verdict": _verdict(item["verdict"], decision), "also_closed": also_closed}
+                "match_verdict": decided_verdict(item["verdict"], decision), "also_closed": also_closed}
 
 
 def _open_item(conn: sa.Connection, item_id: str) -> dict[str, Any]:
@@ -253,22 +254,14 @@ def _open_siblings(conn: sa.Connection, item: dict[str, Any]) -> list[dict[str, 
 
 def _result(item: dict[str, Any], decision: str, match_event_id: str) -> dict[str, Any]:
     """The MatchResult a decision makes of a proposal: the same record, probability and levels, a verdict
-    (:func:`_verdict`) and the proposed person unless NO_MATCH."""
-    verdict = _verdict(item["verdict"], decision)
+    (:func:`streams.linking.decided_verdict`, as the worker applies it) and the proposed person unless NO_MATCH."""
+    verdict = decided_verdict(item["verdict"], decision)
     return {"header": {**json.loads(item["header"]), "event_id": match_event_id}, "dataset": item["dataset"],
             "source_key": item["source_key"], "verdict": verdict,
             "personal_id": None if verdict == "NO_MATCH" else item["personal_id"],
             "agreeing_fields": json.loads(item["agreeing_fields"]), "disagreeing_fields": json.loads(item["disagreeing_fields"]),
             "score": item["score"], "record": item["record"], "method": "review", "probability": item["probability"],
             "levels": json.loads(item["levels"])}
-
-
-def _verdict(proposed: str, decision: str) -> str:
-    """MATCHED to the proposed person, or not: NO_MATCH for a searched one (POSSIBLE), MISMATCH still for the
-    record of the subscriber's own id, as the worker does with a remembered decision."""
-    if decision == "ACCEPTED":
-        return "MATCHED"
-    return "NO_MATCH" if proposed == "POSSIBLE" else proposed
 
 
 def _decision(item: dict[str, Any], decision: str, values: dict[str, Any]) -> dict[str, Any]:

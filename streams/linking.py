@@ -23,9 +23,18 @@ from schemas import topics
 from schemas.settings import Settings
 from streams.linkage import Link, Model, ModelError, RegistryIndex, score_pairs
 
-__all__ = ["DEFAULT_MODEL", "Linker", "linkage_record", "load_linker"]
+__all__ = ["DEFAULT_MODEL", "Linker", "decided_verdict", "linkage_record", "load_linker"]
 
 DEFAULT_MODEL = Path(__file__).parent / "linkage" / "models" / "vn_identity.model.json"
+
+
+def decided_verdict(proposed: str, decision: str) -> str:
+    """What a steward's decision makes of a proposed pair, here and at the review desk alike:
+    ACCEPTED -> MATCHED; REJECTED -> NO_MATCH for a searched proposal (POSSIBLE), and still
+    MISMATCH for the entry of the subscriber's own id."""
+    if decision == "ACCEPTED":
+        return "MATCHED"
+    return "NO_MATCH" if proposed == "POSSIBLE" else proposed
 
 
 def linkage_record(subscriber: Mapping[str, Any]) -> dict[str, Any]:

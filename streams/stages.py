@@ -21,7 +21,7 @@ from streams import match as matching
 from streams import share as sharing
 from streams.clean import Cleaned
 from streams.linkage import NO_MATCH, POSSIBLE, Link
-from streams.linking import Linker
+from streams.linking import Linker, decided_verdict
 from streams.quality import QualityTally
 
 __all__ = ["CleanStage", "MatchStage", "Out", "RegistryStage", "ShareStage", "Where"]
@@ -188,13 +188,11 @@ class MatchStage:
             if not likely:
                 continue
             decided = linker.decision(result["source_key"], link.personal_id)  # type: ignore[arg-type]
-            if decided == "ACCEPTED":
-                result.update(verdict=matching.MATCHED, method="review", personal_id=link.personal_id)
-            elif decided == "REJECTED":
-                if result["verdict"] == POSSIBLE:
-                    result.update(verdict=NO_MATCH, method="review", personal_id=None)
-            else:
+            if decided is None:
                 review[i] = True
+                continue
+            verdict = decided_verdict(result["verdict"], decided)
+            result.update(verdict=verdict, method="review", personal_id=None if verdict == NO_MATCH else link.personal_id)
 
     def _result(self, subscriber: dict[str, Any], value: bytes, verdict: str, personal_id: str | None,
                 agreeing: Iterable[str], disagreeing: Iterable[str], score: float) -> dict[str, Any]:
