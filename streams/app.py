@@ -19,7 +19,7 @@ the table's changelog (all partitions), and the stewards' decisions from
 the match agent decides anything. Exact lookups use the same replica: on the
 embedded broker Faust's own table recovery stops short (its end offsets are wrong,
 see `streams.follow`) and would forget citizens after a restart. A worker therefore
-holds the whole registry (about 1 kB per citizen, see bench/linkage.py): fine for a
+holds the whole registry (about 1 kB per citizen, see gsp/tools/bench/linkage.py): fine for a
 ministry or a province, not for 100 million; `streams.linkage` describes the
 partitioned alternative. With GSP_LINKAGE_MODEL=off the table is read directly.
 Exactly-once is not used (see DESIGN.md): delivery is at-least-once and every sink

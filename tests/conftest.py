@@ -25,8 +25,9 @@ import pytest
 import sqlalchemy
 from aiohttp import web
 
-from gsp.registry import RegistryStore, registry_routes
-from gsp.runtime import running_broker
+from gsp.governance.registry import RegistryStore
+from gsp.http.registry import registry_routes
+from gsp.runtime.embedded import running_broker
 from schemas.settings import Settings
 
 _PG_MISSING = "PostgreSQL server binaries not found: install Debian package postgresql (make test does)"

@@ -18,7 +18,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from connectors.metrics import ConnectorMetrics
-from gsp.catalog import platform_topics
+from gsp.governance.catalog import platform_topics
 from schemas.settings import Settings
 from streams.metrics import QualityCollector, StageMetrics
 from streams.quality import PROFILES, QualityTally

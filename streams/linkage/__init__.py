@@ -27,7 +27,7 @@ phone, birth date, ...) can hash anywhere. So a probabilistic search needs eithe
     id), or
   - a full replica of the index in every worker (every worker consumes all partitions of the
     registry changelog); records then need no repartition. At about 0.2-0.4 kB per entry
-    (see bench/linkage.py) that is the simpler choice up to tens of millions of entries.
+    (see gsp/tools/bench/linkage.py) that is the simpler choice up to tens of millions of entries.
 Term frequencies are counts over the whole registry: with a partitioned index each worker
 needs the global counts (a small table of name frequencies, broadcast), or scores drift with
 the partition's own counts.

@@ -13,7 +13,7 @@ from connectors.offsets import OffsetStore
 from connectors.runner import SourceRunner, Target
 from connectors.sql_sink import SqlSink
 from connectors.sql_source import SqlSource, SqlSourceConfig
-from gsp.topology import ensure_topics
+from gsp.governance.topology import ensure_topics
 from schemas.codec import Codec, contract
 from tests.topics import read_topic
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.contracts import ContractError, datasets, load_contract, parse_contract
-from streams.contracts.bench import bench_cleaning
+from gsp.tools.bench.cleaning import bench_cleaning
 
 TODAY = date(2025, 9, 1)
 CITIZEN = "population.citizen"

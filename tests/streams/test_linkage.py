@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gsp.synth.linkage import generate_linkage
+from gsp.tools.synth.linkage import generate_linkage
 from streams.linkage import (MATCHED, MISMATCH, NO_MATCH, POSSIBLE, Model, ModelError, RegistryIndex, Settings,
                              SettingsError, load_settings, train, verify_batch)
 from streams.linkage.em import expectation_maximisation, initial_m, u_from_pairs

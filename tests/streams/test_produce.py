@@ -6,7 +6,7 @@ import uuid
 from aiokafka import AIOKafkaProducer
 from kafka.partitioner.default import murmur2
 
-from gsp.topology import ensure_topics
+from gsp.governance.topology import ensure_topics
 from streams.produce import BatchSender
 from tests.topics import read_topic
 

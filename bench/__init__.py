@@ -1,1 +1,0 @@
-"""Benchmarks runnable as modules (`python -m bench.linkage`); `gsp bench` lives in gsp/bench.py."""

@@ -1,0 +1,95 @@
+"""Long-running processes started by the CLI: the whole platform (`gsp serve`) and a stream worker."""
+
+from __future__ import annotations
+
+import logging
+
+from gsp.errors import UserError
+from gsp.runtime.embedded import wait_for_kafka
+from schemas.registry import RegistryUnavailable
+from schemas.settings import Settings
+from streams.linkage import ModelError
+from streams.linking import load_linker
+
+__all__ = ["run_platform", "run_worker"]
+
+log = logging.getLogger("gsp.serve")
+
+
+def run_worker(settings: Settings) -> int:
+    """A Faust worker of the stream app; metrics and health on GSP_WORKER_WEB_PORT."""
+    if settings.kafka_bootstrap is None or settings.schema_registry_url is None:
+        raise UserError("a worker needs GSP_KAFKA_BOOTSTRAP and GSP_SCHEMA_REGISTRY_URL (gsp demo sets them)")
+    wait_for_kafka(settings.kafka_bootstrap, timeout_s=10)
+    from faust.worker import Worker
+
+    from streams.app import create_app
+
+    try:
+        app = create_app(settings, bootstrap=settings.kafka_bootstrap, registry_url=settings.schema_registry_url)
+    except (RegistryUnavailable, ModelError) as exc:
+        raise UserError(str(exc)) from None
+    worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0
+
+
+def check_linkage_model(settings: Settings) -> None:
+    """Refuse a bad GSP_LINKAGE_MODEL in one line before any process starts, not in every worker."""
+    try:
+        load_linker(settings)
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+
+
+def run_platform(settings: Settings, *, workers: int = 1) -> int:
+    """`gsp serve`: broker (embedded unless configured), control-plane API and stream workers until Ctrl-C."""
+    import json
+    import signal
+    import threading
+
+    import sqlalchemy as sa
+    from prometheus_client import CollectorRegistry
+
+    from gsp.runtime.embedded import running_broker
+    from gsp.runtime.services import ControlServices
+    from gsp.runtime.supervisor import WorkerProcess
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = sa.create_engine(settings.resolved_database_url)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise UserError(f"GSP_DATABASE_URL is not usable: {exc}") from None
+    check_linkage_model(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with running_broker(settings) as bootstrap:
+        services = ControlServices(settings, bootstrap=bootstrap, engine=engine, metrics=CollectorRegistry(),
+                                   host="127.0.0.1" if settings.embedded else "0.0.0.0", port=settings.api_port)
+        services.start()
+        runtime = settings.home / "runtime.json"
+        pool = [WorkerProcess(settings, bootstrap=bootstrap, registry_url=services.registry_url, home=settings.home)
+                for _ in range(workers)]
+        try:
+            for worker in pool:
+                worker.start()
+            runtime.write_text(json.dumps({"api_url": services.api.url, "bootstrap": bootstrap,
+                                           "workers": [f"http://127.0.0.1:{w.port}" for w in pool]}))
+            print(f"gsp: control plane {services.api.url}  kafka {bootstrap}  workers "
+                  + " ".join(f"http://127.0.0.1:{w.port}/health" for w in pool), flush=True)
+            while not stop.wait(1.0):
+                for worker in pool:
+                    code = worker.restart_if_dead()
+                    if code is not None:
+                        log.error("stream worker exited; restarted", extra={"exit_code": code, "restarts": worker.restarts,
+                                                                             "log": str(worker.log_path)})
+                        if worker.restarts > 5:
+                            raise UserError(f"stream worker keeps exiting (code {code}); see {worker.log_path}")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            runtime.unlink(missing_ok=True)
+            for worker in pool:
+                worker.stop()
+            services.stop()
+    return 0

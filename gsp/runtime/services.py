@@ -1,0 +1,84 @@
+"""The control plane's running services, shared by `gsp serve` and `gsp demo`.
+
+The control plane (catalog, registry, subscriptions), its HTTP API, the
+quarantine desk and the match review desk with their indexers, and the
+quality recorder, all on one broker and one database.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import sqlalchemy as sa
+from kafka import KafkaProducer
+from prometheus_client import CollectorRegistry
+
+from gsp.http.app import ApiServer, build_app
+from gsp.governance.control import ControlPlane
+from gsp.errors import UserError
+from gsp.desks.quality import QualityRecorder
+from gsp.desks.quarantine import AuditLog, QuarantineDesk, QuarantineIndexer
+from gsp.desks.review import ReviewDesk, ReviewIndexer
+from schemas.codec import Codec
+from schemas.registry import RegistryClient, RegistryUnavailable
+from schemas.settings import Settings, kafka_consumer_config, kafka_producer_config
+
+__all__ = ["ControlServices"]
+
+
+class ControlServices:
+    def __init__(self, settings: Settings, *, bootstrap: str, engine: sa.Engine, metrics: CollectorRegistry,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self._settings = settings
+        self._bootstrap = bootstrap
+        self._engine = engine
+        self._metrics = metrics
+        self._host, self._port = host, port
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        external = RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
+        try:
+            self.control = ControlPlane(engine, bootstrap=bootstrap, partitions=settings.partitions,
+                                        replication_factor=settings.replication_factor, external_registry=external)
+            self.control.start()
+        except sa.exc.DBAPIError as exc:
+            raise UserError(f"control-plane database unreachable: {str(exc.orig).splitlines()[0]}") from None
+        except RegistryUnavailable as exc:
+            raise UserError(str(exc)) from None
+        self.codec = Codec(resolve=external.schema_by_id if external else (lambda i: self.control.registry.schema_by_id(i).schema))
+        self._producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))  # type: ignore[arg-type]
+        audit = AuditLog(self._producer, self.codec, register=self.control.register)
+        self.desk = QuarantineDesk(engine, producer=self._producer, codec=self.codec, schema_id_of=self.control.schema_id,
+                                   audit=audit)
+        self.review = ReviewDesk(engine, producer=self._producer, codec=self.codec, schema_id_of=self.control.schema_id,
+                                 audit=audit)
+        self.api = ApiServer(build_app(self.control, metrics, desk=self.desk, review=self.review), host=host, port=port)
+        self.recorder: QualityRecorder | None = None
+
+    @property
+    def registry_url(self) -> str:
+        """The registry workers use: the configured one, or the control plane's own."""
+        return self._settings.schema_registry_url or self.api.url
+
+    def start(self) -> None:
+        self.api.start()
+        consumer_config = kafka_consumer_config(self._settings, self._bootstrap)
+        indexer = QuarantineIndexer(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
+        reviews = ReviewIndexer(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
+        self.recorder = QualityRecorder(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
+        self._closers = [indexer.close, reviews.close, self.recorder.close]
+        self._threads = [threading.Thread(target=indexer.run, args=(self._stop,), name="quarantine-indexer", daemon=True),
+                         threading.Thread(target=reviews.run, args=(self._stop,), name="review-indexer", daemon=True),
+                         threading.Thread(target=self.recorder.run, args=(self._stop,), name="quality-recorder", daemon=True)]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        for close in getattr(self, "_closers", []):
+            close()
+        self.api.stop()
+        self._producer.close()
+        self.control.close()

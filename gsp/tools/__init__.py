@@ -1,0 +1,1 @@
+"""Tools around the platform: the demo, the synthetic data generator, benchmarks, linkage evaluation."""

@@ -1,0 +1,1 @@
+"""Every benchmark of the platform (`gsp bench`, the linkage benchmark, cleaning figures); see README.md here."""

@@ -1,0 +1,172 @@
+"""The Faust figures of `gsp bench`: one small Faust app per measurement, in a child process.
+
+Faust wants to own its event loop and signals, so each measurement runs as
+``python -m gsp.tools.bench.faust_agents '<spec as JSON>'``. The child consumes a pre-filled
+topic with a fresh consumer group, times the first to the N-th event, prints
+one JSON line and leaves with ``os._exit``: stopping the app from inside an
+agent deadlocks on ``wait_empty``. A timer in the child and a hard timeout in
+the parent make sure it always ends.
+
+Modes (the agents mirror streams/app.py):
+- ``iterate``: ``async for event in stream.events(): pass``, the baseline;
+- ``clean``: CleanStage.process over micro-batches (``take_events``) sent with the batch API, as streams/app.py;
+- ``registry``: RegistryStage.process and a table update per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gsp.errors import UserError
+
+__all__ = ["measure", "measure_all"]
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def measure(spec: dict[str, Any], *, workdir: Path, timeout_s: float) -> dict[str, Any]:
+    """Run one measurement in a child process; its result, or UserError with the child's last words."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
+    spec = {**spec, "timeout_s": timeout_s, "datadir": str(workdir / f"faust-{spec['mode']}")}
+    try:
+        done = subprocess.run([sys.executable, "-m", "gsp.tools.bench.faust_agents", json.dumps(spec)], cwd=workdir, env=env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout_s + 30)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"Faust {spec['mode']} benchmark did not end within {timeout_s + 30:.0f}s") from None
+    # Faust's worker writes terminal control codes to stdout too: the result is the JSON after them.
+    lines = [line[line.index('{"mode"'):] for line in done.stdout.splitlines() if '{"mode"' in line]
+    if done.returncode != 0 or not lines:
+        if lines:
+            raise UserError(f"Faust {spec['mode']} benchmark failed: {lines[-1]}")
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        raise UserError(f"Faust {spec['mode']} benchmark failed (exit {done.returncode}):\n{tail}")
+    return dict(json.loads(lines[-1]))
+
+
+def measure_all(common: dict[str, Any], runs: dict[str, dict[str, Any]], *, workdir: Path, timeout_s: float,
+                say: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """One child process per mode, one after the other: they would compete for the same cores."""
+    results = {}
+    for mode, spec in runs.items():
+        say(f"faust: {mode} agent over {spec['records']} events (child process, consumer-group join first)")
+        results[mode] = measure({**common, **spec, "mode": mode}, workdir=workdir, timeout_s=timeout_s)
+    return results
+
+
+def _child(spec: dict[str, Any]) -> None:
+    import faust
+    from faust.worker import Worker
+
+    from schemas.codec import Codec, contract
+    from streams import clean as cleaning
+    from streams.app import BATCH, BATCH_WITHIN_S
+    from streams.produce import BatchSender
+    from streams.stages import CleanStage, RegistryStage, Where
+
+    mode, wanted = spec["mode"], int(spec["records"])
+    app = faust.App(
+        f"gsp-bench-{mode}-{os.getpid()}", broker=f"kafka://{spec['bootstrap']}", store="memory://",
+        topic_partitions=spec["partitions"], broker_session_timeout=spec["session_timeout_s"],
+        broker_heartbeat_interval=spec["heartbeat_interval_s"], producer_linger_ms=spec["linger_ms"],
+        producer_acks=-1, web_enabled=False, datadir=spec["datadir"], consumer_auto_offset_reset="earliest",
+    )
+    codec = Codec()
+    for schema_id, name in spec["schemas"].items():
+        codec.add(int(schema_id), contract(name))
+    source = app.topic(spec["topic"], key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    started = time.monotonic()
+    clock: dict[str, float] = {}
+    seen = 0
+    failed = 0
+    finished = asyncio.Event()
+
+    def count() -> None:
+        nonlocal seen
+        if seen == 0:
+            clock["first"] = time.perf_counter()
+            clock["join_s"] = time.monotonic() - started
+        seen += 1
+        if seen == wanted:
+            clock["last"] = time.perf_counter()
+            finished.set()
+
+    def on_sent(fut: asyncio.Future[Any]) -> None:
+        nonlocal failed
+        failed += fut.cancelled() or fut.exception() is not None
+
+    if mode == "iterate":
+        async def agent(stream: Any) -> None:
+            async for _ in stream.events():
+                count()
+    elif mode == "clean":
+        ids = spec["ids"]
+        stage = CleanStage(spec["dataset"], codec, clean=cleaning.clean_subscriber, key_of=lambda r: r["id_number"],
+                           clean_schema_id=ids["clean"], issue_schema_id=ids["issue"])
+        renamed = spec["out_topics"]
+
+        sender = BatchSender(app.producer._ensure_producer)  # type: ignore[attr-defined]
+
+        async def agent(stream: Any) -> None:
+            async for events in stream.take_events(BATCH, within=BATCH_WITHIN_S):
+                outs = []
+                for event in events:
+                    m = event.message
+                    topic, key, value = stage.process(event.key, event.value, Where(m.topic, m.partition, m.offset))
+                    outs.append((renamed[topic], key, value))
+                for fut in await sender.send(outs):
+                    fut.add_done_callback(on_sent)
+                for _ in events:
+                    count()
+    elif mode == "registry":
+        registry_stage = RegistryStage(codec)
+        # Only here: a table adds a changelog topic and its recovery to the app.
+        table = app.Table("registry", key_type=str, value_type=None, partitions=spec["partitions"])
+
+        async def agent(stream: Any) -> None:
+            async for event in stream.events():
+                personal_id, entry = registry_stage.process(event.value)
+                table[personal_id] = entry
+                count()
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+
+    async def guarded(stream: Any) -> None:
+        try:
+            await agent(stream)
+        except Exception as exc:  # a crashed agent would leave Faust idling until the timeout
+            _leave({"mode": mode, "error": f"{type(exc).__name__}: {exc}"}, code=3)
+
+    app.agent(source, name=f"bench-{mode}")(guarded)
+
+    @app.task
+    async def finish() -> None:
+        try:
+            await asyncio.wait_for(finished.wait(), spec["timeout_s"])
+        except asyncio.TimeoutError:
+            _leave({"mode": mode, "timed_out": True, "seen": seen, "wanted": wanted}, code=2)
+        await app.producer.flush()  # the figure includes delivering what the stage sent
+        elapsed = time.perf_counter() - clock["first"]
+        _leave({"mode": mode, "timed_out": False, "records": seen, "elapsed_s": round(elapsed, 4),
+                "last_event_s": round(clock["last"] - clock["first"], 4), "join_s": round(clock["join_s"], 2),
+                "records_per_s": round(seen / elapsed, 1), "send_failures": failed}, code=0)
+
+    Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
+
+
+def _leave(result: dict[str, Any], *, code: int) -> None:
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # the only exit that does not wait for Faust's shutdown
+
+
+if __name__ == "__main__":
+    _child(json.loads(sys.argv[1]))

@@ -1,0 +1,298 @@
+"""`gsp demo`: a synthetic population and telecom registry through the whole platform.
+
+Sources (SQLite) -> SQL connectors -> raw topics -> clean -> registry table /
+match -> share -> SQL sink, on the embedded broker; then a summary compared
+with what the generator knows the outcome must be.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import sqlalchemy as sa
+from kafka import KafkaProducer
+from prometheus_client import CollectorRegistry
+
+from connectors.metrics import ConnectorMetrics
+from connectors.offsets import OffsetStore
+from connectors.runner import SourceRunner, Target
+from connectors.sink_runner import SinkRunner
+from connectors.sql_sink import SqlSink
+from connectors.sql_source import SqlSource, SqlSourceConfig
+from gsp.governance.catalog import DATASETS
+from gsp.governance.control import ControlPlane
+from gsp.errors import UserError
+from gsp.runtime.lag import group_lag
+from gsp.tools.observer import Observer
+from gsp.runtime.embedded import running_broker
+from gsp.runtime.serve import check_linkage_model
+from gsp.runtime.services import ControlServices
+from gsp.tools.synth import Synthetic, generate
+from gsp.runtime.supervisor import WorkerProcess
+from schemas import topics
+from schemas.codec import Codec, contract
+from schemas.settings import Settings, kafka_consumer_config, kafka_producer_config
+from streams.share import Subscription
+
+__all__ = ["DemoOptions", "run_demo"]
+
+CITIZEN, SUBSCRIBER = "population.citizen", "telecom.subscriber"
+DEMO_SUBSCRIPTION = {"agency": "bo-cong-an", "dataset": SUBSCRIBER,
+                     "fields": ["msisdn", "carrier", "personal_id", "subscriber_name", "verdict"],
+                     "row_filter": {"carrier": ["Viettel", "VinaPhone"]}}
+SOURCES = {
+    CITIZEN: SqlSourceConfig(name="population-citizen", table="citizen", key_column="personal_id",
+                             columns={"residence.province_code": "province_code", "residence.ward_code": "ward_code",
+                                      "residence.address_line": "address_line"}),
+    SUBSCRIBER: SqlSourceConfig(name="telecom-subscriber", table="subscriber", key_column="msisdn"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoOptions:
+    records: int = 10_000
+    seed: int = 7
+    duration_s: float = 300.0
+    json: bool = False
+    workdir: Path | None = None
+
+
+def write_sources(engine: sa.Engine, synthetic: Synthetic) -> None:
+    """The generated rows as two source tables with timestamp and incrementing columns."""
+    metadata = sa.MetaData()
+    for table, rows in (("citizen", synthetic.citizens), ("subscriber", synthetic.subscribers)):
+        columns = [c for c in rows[0] if c != "updated_at"]
+        t = sa.Table(table, metadata, sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+                     sa.Column("updated_at", sa.BigInteger, nullable=False, index=True),
+                     *[sa.Column(c, sa.Text) for c in columns])
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.insert(t), rows)
+
+
+class _Progress:
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._tty = out.isatty()
+        self._last = 0.0
+
+    def show(self, line: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < (0.5 if self._tty else 5.0):
+            return
+        self._last = now
+        self._out.write(("\r" + line + "\x1b[K") if self._tty else line + "\n")
+        self._out.flush()
+
+    def done(self) -> None:
+        if self._tty:
+            self._out.write("\n")
+
+
+def run_demo(settings: Settings, options: DemoOptions, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    if options.records < 10:
+        raise UserError("--records must be at least 10")
+    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="gsp-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    progress = _Progress(err)
+    progress.show(f"generating {options.records} citizens and subscribers (seed {options.seed}) …", force=True)
+    synthetic = generate(options.records, seed=options.seed)
+    source_engine = sa.create_engine(f"sqlite:///{workdir / 'sources.db'}")
+    write_sources(source_engine, synthetic)
+    started = time.monotonic()
+    check_linkage_model(settings)
+    with running_broker(settings) as bootstrap:
+        summary = _run(settings, options, bootstrap, workdir, synthetic, source_engine, progress, started)
+    progress.done()
+    out.write(json.dumps(summary, ensure_ascii=False) + "\n" if options.json else _render(summary))
+    return 0 if summary["agrees_with_truth"] else 1
+
+
+def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path, synthetic: Synthetic,
+         source_engine: sa.Engine, progress: _Progress, started: float) -> dict[str, Any]:
+    metrics_registry = CollectorRegistry()
+    # The control plane's own database (GSP_DATABASE_URL), so `gsp quality report` sees the demo's scorecards.
+    settings.home.mkdir(parents=True, exist_ok=True)
+    services = ControlServices(settings, bootstrap=bootstrap, engine=sa.create_engine(settings.resolved_database_url),
+                               metrics=metrics_registry)
+    services.start()
+    control, codec = services.control, services.codec
+    worker = WorkerProcess(settings, bootstrap=bootstrap, registry_url=services.registry_url, home=workdir)
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))  # type: ignore[arg-type]
+    try:
+        worker.start()
+        event = control.create_subscription(**DEMO_SUBSCRIPTION)  # type: ignore[arg-type]
+        subscription = Subscription.from_event(event)
+        progress.show("starting the stream worker (consumer-group join) …", force=True)
+        worker.wait_until(lambda h: h["assigned_partitions"] > 0 and h["subscriptions"] >= 1, timeout_s=90, what="ready")
+        conn_metrics = ConnectorMetrics.create(metrics_registry)
+        sink = SqlSink(sa.create_engine(f"sqlite:///{workdir / 'agency.db'}"), name=subscription.topic,
+                       table=subscription.topic.replace(".", "_").replace("-", "_"), schema=json.loads(event["schema"]))
+        sink_runner = SinkRunner(sink, topic=subscription.topic, consumer_config=kafka_consumer_config(settings, bootstrap),
+                                 codec=codec, metrics=conn_metrics)
+        observer = Observer(bootstrap, codec, subscriptions=[subscription])
+        recorder = services.recorder
+        assert recorder is not None
+        threads = [threading.Thread(target=sink_runner.run, args=(stop,), name="sink", daemon=True)]
+        for t in threads:
+            t.start()
+        ready_s = time.monotonic() - started
+        pipeline_started = time.monotonic()
+        offsets = OffsetStore(bootstrap, producer)
+        runners = {d: _source_runner(d, source_engine, control, codec, producer, offsets, conn_metrics) for d in SOURCES}
+        deadline = pipeline_started + options.duration_s
+
+        def state() -> dict[str, Any]:
+            observer.poll(50)
+            worker.check_alive()
+            snap = observer.snapshot()
+            snap["published"] = {d: r.published + r.quarantined for d, r in runners.items()}
+            snap["delivered"] = {subscription.subscription_id: sink_runner.written}
+            return snap
+
+        def show(snap: dict[str, Any], phase: str) -> None:
+            q = sum(sum(c.values()) for c in snap["quarantined"].values())
+            progress.show(f"[{time.monotonic() - pipeline_started:5.1f}s] {phase}: published {sum(snap['published'].values())}"
+                          f"  cleaned {sum(snap['cleaned'].values())}  quarantined {q}"
+                          f"  matched {sum(snap['match'].values())}  delivered {sink_runner.written}")
+
+        # The registry is the master: load it before verifying subscribers against it.
+        for phase, dataset in (("loading the population registry", CITIZEN), ("verifying telecom subscribers", SUBSCRIBER)):
+            runner = runners[dataset]
+            runner.start()
+            while runner.run_once() and time.monotonic() < deadline:
+                show(state(), phase)
+            while time.monotonic() < deadline:
+                snap = state()
+                show(snap, phase)
+                handled = snap["cleaned"][dataset] + sum(snap["quarantined"][dataset].values())
+                if handled >= snap["published"][dataset]:
+                    break
+            if dataset == CITIZEN:
+                while time.monotonic() < deadline and group_lag(bootstrap, settings.app_id, topics.clean(CITIZEN)) > 0:
+                    show(state(), "indexing the registry")
+                    time.sleep(0.2)
+                # The matcher's replica is read from the registry table's changelog: let it hold every
+                # cleaned citizen (consumer lag alone is not enough: the embedded broker's end offsets are off).
+                cleaned = state()["cleaned"][CITIZEN]
+                worker.wait_until(lambda h, cleaned=cleaned: h["linkage"] is None or (
+                    h["linkage"]["ready"] and h["linkage"]["registry_entries"] >= cleaned),
+                    timeout_s=max(1.0, deadline - time.monotonic()), what="caught up with the registry for matching")
+        while time.monotonic() < deadline:
+            snap = state()
+            show(snap, "sharing")
+            if (sum(snap["match"].values()) >= snap["cleaned"][SUBSCRIBER]
+                    and sink_runner.written >= snap["covered"].get(subscription.subscription_id, 0)
+                    and sink.count() >= snap["covered"].get(subscription.subscription_id, 0)):
+                break
+            time.sleep(0.05)
+        elapsed = time.monotonic() - pipeline_started
+        while observer.poll(200) and time.monotonic() < deadline + 10:  # the review topic, written with the results
+            pass
+        snap = state()
+        snap["delivered"] = {subscription.subscription_id: sink.count()}
+        observer.close()
+        # Workers publish quality every 2 s: wait for the tallies of every published record, then snapshot.
+        quality_deadline = time.monotonic() + 15
+        while time.monotonic() < quality_deadline and any(recorder.records(d) < n for d, n in snap["published"].items()):
+            time.sleep(0.2)
+        # And for the stewards' desk to hold every quarantined record.
+        while time.monotonic() < quality_deadline and any(
+                sum(services.desk.counts().get(d, {}).values()) < sum(snap["quarantined"][d].values())
+                for d in snap["published"]):
+            time.sleep(0.2)
+        recorded = {d: recorder.record(d) for d in snap["published"]}
+        snap["quality"] = {d: json.loads(row["scores"]) for d, row in recorded.items()}
+        snap["findings"] = {d: dict(sorted(json.loads(row["rules"]).items())) for d, row in recorded.items()}
+        return _summary(options, snap, synthetic, subscription, elapsed=elapsed, startup_s=ready_s,
+                        timed_out=time.monotonic() >= deadline, workdir=workdir, sink_table=sink.table_name)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+        worker.stop()
+        producer.close()
+        services.stop()
+
+
+def _source_runner(dataset: str, engine: sa.Engine, control: ControlPlane, codec: Codec, producer: KafkaProducer,
+                   offsets: OffsetStore, metrics: ConnectorMetrics) -> SourceRunner:
+    d = DATASETS[dataset]
+    target = Target(dataset=dataset, source_system=d.source_system, topic=topics.raw(dataset),
+                    schema_id=control.schema_id(topics.subject(topics.raw(dataset))), schema=contract(d.contract),
+                    quarantine_topic=topics.quarantine(dataset),
+                    quarantine_schema_id=control.schema_id(topics.subject(topics.quarantine(dataset))))
+    return SourceRunner(SqlSource(engine, SOURCES[dataset]), target, producer=producer, codec=codec,
+                        offsets=offsets, metrics=metrics)
+
+
+def _summary(options: DemoOptions, snap: dict[str, Any], synthetic: Synthetic, subscription: Subscription, *,
+             elapsed: float, startup_s: float, timed_out: bool, workdir: Path, sink_table: str) -> dict[str, Any]:
+    truth = synthetic.truth.to_json()
+    allowed = subscription.row_filter.get("carrier", ())
+    truth["delivered"] = {subscription.subscription_id: sum(n for c, n in synthetic.truth.matched_by_carrier.items()
+                                                            if c in allowed)}
+    truth["published"] = {CITIZEN: synthetic.truth.citizens, SUBSCRIBER: synthetic.truth.subscribers}
+    # The search must propose the very person the generator derived the record from.
+    proposals = Counter("right" if synthetic.links.get(key) == pid else "wrong" for key, pid in snap["proposed"].items())
+    snap["proposals"] = {"right": proposals["right"], "wrong": proposals["wrong"]}
+    truth["proposals"] = {"right": len(synthetic.links), "wrong": 0}
+    differences = [f"{key}: pipeline {snap[key]} != truth {truth[key]}"
+                   for key in ("published", "quarantined", "match", "review", "proposals", "delivered")
+                   if snap[key] != truth[key]]
+    differences += [f"findings of {dataset}: pipeline {rule} {snap['findings'][dataset].get(rule, 0)} != truth {n}"
+                    for dataset, rules in truth["findings"].items() for rule, n in rules.items()
+                    if snap["findings"][dataset].get(rule, 0) != n]
+    published = sum(snap["published"].values())
+    return {
+        "records": options.records, "seed": options.seed,
+        "published": snap["published"], "cleaned": snap["cleaned"], "quarantined": snap["quarantined"],
+        "match": snap["match"], "review": snap["review"], "proposals": snap["proposals"], "delivered": snap["delivered"], "findings": snap["findings"],
+        "quality": snap["quality"], "truth": truth,
+        "agrees_with_truth": not differences and not timed_out, "differences": differences, "timed_out": timed_out,
+        "startup_s": round(startup_s, 2), "elapsed_s": round(elapsed, 2),
+        "records_per_s": round(published / elapsed, 1) if elapsed else 0.0,
+        "agency_database": str(workdir / "agency.db"), "agency_table": sink_table,
+    }
+
+
+def _render(s: dict[str, Any]) -> str:
+    lines = [f"GSP demo: {s['records']} citizens and {s['records']} telecom subscribers (seed {s['seed']})", ""]
+    for dataset, n in s["published"].items():
+        q = s["quarantined"][dataset]
+        lines.append(f"  {dataset:<20} published {n:>7}   cleaned {s['cleaned'][dataset]:>7}   quarantined {sum(q.values()):>5}")
+        lines += [f"      quarantine  {rule:<22} {count:>6}" for rule, count in q.items()]
+    lines.append("")
+    lines.append("  match (telecom.subscriber vs population registry):")
+    lines += [f"      {verdict:<12} {count:>7}" for verdict, count in s["match"].items()]
+    lines.append(f"      review queue {s['review']:>7}  (POSSIBLE, and MISMATCH likely the same person; `gsp review list`)")
+    lines.append(f"      proposals    {s['proposals']['right']:>7} of the right person, {s['proposals']['wrong']} wrong")
+    lines.append("")
+    for sub, n in s["delivered"].items():
+        lines.append(f"  delivered to {sub}: {n} rows in {s['agency_table']} ({s['agency_database']})")
+    lines.append("")
+    lines.append("  findings of the clean stage, by rule (fixes, warnings, rejections):")
+    for dataset, rules in s["findings"].items():
+        lines.append(f"      {dataset:<20} " + ", ".join(f"{rule} {n}" for rule, n in rules.items()))
+    lines.append("")
+    lines.append("  quality (đúng, đủ, sạch, sống):")
+    for dataset, dims in s["quality"].items():
+        lines.append(f"      {dataset:<20} " + "  ".join(f"{d} {v:.3f}" for d, v in dims.items() if v is not None))
+    lines.append("")
+    verdict = "agree exactly with the generator's truth" if s["agrees_with_truth"] else "DO NOT agree with the truth"
+    lines.append(f"  counts {verdict}")
+    lines += [f"      {d}" for d in s["differences"]]
+    if s["timed_out"]:
+        lines.append("      stopped by --duration before every record passed every stage")
+    lines.append(f"  {s['elapsed_s']}s after a {s['startup_s']}s start-up: {s['records_per_s']} records/s end to end")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,201 @@
+"""`gsp serve` as a user runs it, and `gsp subscription create` against it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from kafka import KafkaProducer
+
+from gsp.runtime.embedded import free_port
+from schemas.codec import Codec, contract, schema_id_of
+from schemas.registry import RegistryClient
+from tests.topics import read_topic
+
+
+def gsp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gsp", *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_subscription_created_with_the_cli_reaches_the_worker(tmp_path: Path) -> None:
+    env = {**os.environ, "GSP_HOME": str(tmp_path), "GSP_API_PORT": str(free_port())}
+    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - the server's structured logs
+    server = subprocess.Popen([sys.executable, "-m", "gsp", "serve"], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        line = server.stdout.readline()  # type: ignore[union-attr]
+        assert line.startswith("gsp: control plane"), line
+        runtime = json.loads((tmp_path / "runtime.json").read_text())
+        created = gsp("subscription", "create", "--agency", "so-y-te", "--dataset", "telecom.subscriber",
+                      "--fields", "msisdn,personal_id", "--where", "carrier=Viettel", env=env)
+        assert created.returncode == 0, created.stderr
+        assert "so-y-te:telecom.subscriber v1 -> topic share.so-y-te.subscriber.v1" in created.stdout
+        refused = gsp("subscription", "create", "--agency", "so-y-te", "--dataset", "telecom.subscriber",
+                      "--fields", "msisdn,cccd", env=env)
+        assert refused.returncode == 2 and "unknown field 'cccd'" in refused.stderr and "Traceback" not in refused.stderr
+        listed = gsp("subscription", "list", env=env)
+        assert listed.stdout.startswith("so-y-te:telecom.subscriber\tv1\tshare.so-y-te.subscriber.v1")
+
+        health = {}
+        for _ in range(150):
+            try:
+                with urllib.request.urlopen(runtime["workers"][0] + "/health", timeout=1) as response:
+                    health = json.load(response)
+            except OSError:
+                pass
+            if health.get("subscriptions") == 1:
+                break
+            time.sleep(0.2)
+        assert health.get("subscriptions") == 1
+        with urllib.request.urlopen(runtime["workers"][0] + "/metrics", timeout=5) as response:
+            assert b"gsp_subscriptions 1.0" in response.read()
+        with urllib.request.urlopen(runtime["api_url"] + "/subjects", timeout=5) as response:
+            assert "share.so-y-te.subscriber.v1-value" in json.load(response)
+        check_bad_bytes_are_quarantined_and_the_pipeline_goes_on(runtime)
+        check_a_steward_can_discard_them_with_the_cli(env)
+        check_a_killed_worker_is_restarted_and_nothing_is_lost(runtime)
+        check_a_connector_runs_as_its_own_process(runtime, env, tmp_path)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+        server.stdout.close()  # type: ignore[union-attr]
+        log.close()
+    assert not (tmp_path / "runtime.json").exists()
+
+
+def check_bad_bytes_are_quarantined_and_the_pipeline_goes_on(runtime: dict[str, str]) -> None:
+    bootstrap = runtime["bootstrap"]
+    registry = RegistryClient(runtime["api_url"])
+    schema_id, _, schema = registry.latest("raw.telecom.subscriber.v1-value")
+    codec = Codec(resolve=registry.schema_by_id)
+    header = {"event_id": "e-after-garbage", "source_system": "telecom.test", "source_key": "0987654321",
+              "source_version": "1", "ingested_at": int(time.time() * 1000)}
+    valid = codec.encode(schema_id, {"header": header, "msisdn": "0987654321", "carrier": "Viettel",
+                                     "subscriber_name": "Đỗ Minh Anh", "id_number": "001099000123",
+                                     "birth_date": "1999", "address": None, "updated_at": 1})
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    # Same key, so the same partition: the valid event comes after the garbage in one ordered log.
+    for value in (b"\x00\x00\x00\x00\x01not avro at all", b"plain text", valid):
+        producer.send("raw.telecom.subscriber.v1", key=b"0987654321", value=value)
+    producer.flush()
+    producer.close()
+    issues = [codec.decode(m.value)[1] for m in read_topic(bootstrap, "quarantine.telecom.subscriber.v1",
+                                                           until=lambda ms: len(ms) >= 2)]
+    assert sorted(i["rule"] for i in issues) == ["avro.decode", "avro.decode"]
+    assert {i["original"] for i in issues} == {b"\x00\x00\x00\x00\x01not avro at all", b"plain text"}
+    [cleaned] = [codec.decode(m.value)[1] for m in read_topic(bootstrap, "clean.telecom.subscriber.v1",
+                                                               until=lambda ms: len(ms) >= 1)]
+    assert cleaned["header"]["event_id"] == "e-after-garbage"
+
+
+def check_a_steward_can_discard_them_with_the_cli(env: dict[str, str]) -> None:
+    listed: list[str] = []
+    for _ in range(100):  # the control plane indexes the quarantine topics in the background
+        result = gsp("quarantine", "list", "--dataset", "telecom.subscriber", "--rule", "avro.decode", env=env)
+        listed = result.stdout.splitlines()
+        if len(listed) == 2:
+            break
+        time.sleep(0.2)
+    assert len(listed) == 2, listed
+    event_id = listed[0].split("\t")[0]
+    shown = json.loads(gsp("quarantine", "show", event_id, env=env).stdout)
+    assert shown["rule"] == "avro.decode" and shown["original"]["format"] in ("text", "base64")
+    refused = gsp("quarantine", "discard", event_id, "--reason", "", "--by", "steward", env=env)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    done = gsp("quarantine", "discard", event_id, "--reason", "not an event: sent by a test", "--by", "steward", env=env)
+    assert done.returncode == 0 and f"discarded {event_id}" in done.stdout
+    again = gsp("quarantine", "discard", event_id, "--reason", "twice", "--by", "steward", env=env)
+    assert again.returncode == 2
+    left = gsp("quarantine", "list", "--dataset", "telecom.subscriber", "--rule", "avro.decode", env=env).stdout
+    assert event_id not in left and len(left.splitlines()) == 1
+
+
+def worker_pid(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=1) as response:
+            return int(json.load(response)["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def clean_event_ids(bootstrap: str, prefix: str, want: int, timeout_s: float) -> set[str]:
+    """The distinct event ids with ``prefix`` on the clean topic: a restarted worker may clean a record
+    twice (at least once), so the wait is for ``want`` distinct ids, not ``want`` messages."""
+    codec, seen, read = Codec(), set(), [0]
+
+    def enough(messages: list[Any]) -> bool:
+        for message in messages[read[0]:]:
+            if prefix.encode() in message.value:  # cheap filter before decoding
+                if not codec.knows(schema_id_of(message.value)):
+                    codec.add(schema_id_of(message.value), contract("vn.gsp.telecom.Subscriber"))
+                seen.add(codec.decode(message.value)[1]["header"]["event_id"])
+        read[0] = len(messages)
+        return len(seen) >= want
+
+    enough(read_topic(bootstrap, "clean.telecom.subscriber.v1", until=enough, timeout_s=timeout_s))
+    return seen
+
+
+def check_a_killed_worker_is_restarted_and_nothing_is_lost(runtime: dict[str, Any]) -> None:
+    bootstrap, worker_url = runtime["bootstrap"], runtime["workers"][0]
+    registry = RegistryClient(runtime["api_url"])
+    schema_id, _, _ = registry.latest("raw.telecom.subscriber.v1-value")
+    codec = Codec(resolve=registry.schema_by_id)
+    prefix, count = f"kill-{uuid.uuid4().hex[:6]}", 4000
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    for i in range(count):
+        msisdn = f"09{i:08d}"
+        header = {"event_id": f"{prefix}-{i}", "source_system": "telecom.test", "source_key": msisdn,
+                  "source_version": "1", "ingested_at": int(time.time() * 1000)}
+        producer.send("raw.telecom.subscriber.v1", key=msisdn.encode(), value=codec.encode(schema_id, {
+            "header": header, "msisdn": msisdn, "carrier": "Viettel", "subscriber_name": "Đỗ Minh Anh",
+            "id_number": "001099000123", "birth_date": "1999", "address": None, "updated_at": 1}))
+    producer.flush()
+    producer.close()
+    pid = worker_pid(worker_url)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)  # mid-stream: some records processed, some not, offsets partly committed
+    restarted = None
+    for _ in range(300):
+        restarted = worker_pid(worker_url)
+        if restarted is not None and restarted != pid:
+            break
+        time.sleep(0.2)
+    assert restarted is not None and restarted != pid, "the worker was not restarted"
+    seen = clean_event_ids(bootstrap, prefix, count, timeout_s=120)
+    assert seen == {f"{prefix}-{i}" for i in range(count)}
+
+
+def check_a_connector_runs_as_its_own_process(runtime: dict[str, Any], env: dict[str, str], tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'carrier.db'}")
+    metadata = sa.MetaData()
+    table = sa.Table("thue_bao", metadata, sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("updated_at", sa.BigInteger), sa.Column("so_thue_bao", sa.Text),
+                     *[sa.Column(c, sa.Text) for c in ("carrier", "subscriber_name", "id_number", "birth_date", "address")])
+    metadata.create_all(engine)
+    keys = [f"0912{i:06d}" for i in range(50)]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(table), [{"updated_at": 1000 + i, "so_thue_bao": key, "carrier": "VinaPhone",
+                                         "subscriber_name": "Vũ Thị Lan" if i else None, "id_number": "001185000001",
+                                         "birth_date": "1985", "address": None} for i, key in enumerate(keys)])
+    config = tmp_path / "connector.json"
+    config.write_text(json.dumps({"name": "vinaphone-thue-bao", "dataset": "telecom.subscriber",
+                                  "database_url": f"sqlite:///{tmp_path / 'carrier.db'}", "table": "thue_bao",
+                                  "key_column": "so_thue_bao", "columns": {"msisdn": "so_thue_bao"}}))
+    done = gsp("connect", "run", str(config), "--once", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "vinaphone-thue-bao: published 49, quarantined 1" in done.stderr
+    raw = {m.key.decode() for m in read_topic(runtime["bootstrap"], "raw.telecom.subscriber.v1")} & set(keys)
+    assert raw == set(keys[1:])  # the row with a NULL name went to quarantine instead
+    again = gsp("connect", "run", str(config), "--once", env=env)  # the stored position: nothing to publish twice
+    assert "published 0, quarantined 0" in again.stderr
+    config.write_text(json.dumps({"name": "x", "dataset": "telecom.subscriber", "database_url": "sqlite://",
+                                  "table": "thue_bao", "key_colum": "so_thue_bao"}))
+    bad = gsp("connect", "run", str(config), "--once", env=env)
+    assert bad.returncode == 2 and "unknown keys key_colum; missing keys key_column" in bad.stderr

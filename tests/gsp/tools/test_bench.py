@@ -1,0 +1,26 @@
+"""`gsp bench` end to end with a tiny record count: every figure is produced; speed is not checked."""
+
+import io
+import json
+from pathlib import Path
+
+from gsp.tools.bench.platform import run_bench
+from schemas.settings import Settings
+
+FIGURES = {"codec_encode", "codec_decode", "stage_clean", "stage_match", "stage_match_linked", "stage_match_single", "stage_share", "connector_publish",
+           "faust_iterate", "faust_clean", "faust_registry", "end_to_end", "clean_contract_citizen", "clean_contract_subscriber"}
+
+
+def test_bench_reports_every_figure_next_to_its_baseline(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = run_bench(Settings(home=tmp_path), records=300, as_json=True, out=out, err=err)
+    report = json.loads(out.getvalue())
+    assert code == 0, report["figures"].get("end_to_end")
+    assert set(report["figures"]) == FIGURES
+    for name, figure in report["figures"].items():
+        for key in ("records", "records_per_s", "us_per_record", "baseline_records_per_s", "ratio"):
+            assert isinstance(figure[key], (int, float)) and figure[key] > 0, (name, key, figure)
+        assert figure["baseline"], name
+    assert report["figures"]["end_to_end"]["agrees_with_truth"] is True
+    assert "bench: connector" in err.getvalue()
+
