@@ -30,7 +30,7 @@ from fastavro.validation import ValidationError, validate
 
 __all__ = [
     "Codec", "CodecError", "DecodeError", "EncodeError", "UnknownSchema",
-    "contract", "contract_names", "schema_id_of",
+    "contract", "contract_names", "inline", "schema_id_of",
 ]
 
 _MAGIC = 0
@@ -75,6 +75,11 @@ def contract(fullname: str) -> dict[str, Any]:
     with no schema references to manage.
     """
     return json.loads(_contract_json(fullname))
+
+
+def inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A record schema given as JSON with the shipped named types it refers to inlined once."""
+    return json.loads(json.dumps(_inline(schema, set()), ensure_ascii=False))
 
 
 def _inline(node: Any, seen: set[str]) -> Any:

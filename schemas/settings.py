@@ -52,6 +52,7 @@ class Settings:
     worker_web_port: int = field(default=6066, metadata={"env": "GSP_WORKER_WEB_PORT", "doc": "Port of a stream worker's /metrics and /health"})
     linkage_model: str = field(default="", metadata={"env": "GSP_LINKAGE_MODEL", "doc": "Trained linkage model file for the match stage; default the shipped Vietnamese identity model; 'off' disables probabilistic matching"})
     api_port: int = field(default=8780, metadata={"env": "GSP_API_PORT", "doc": "Port of the control plane's HTTP API (registry, subscriptions, /metrics, /health); 0 picks a free one"})
+    datasets_dir: Path | None = field(default=None, metadata={"env": "GSP_DATASETS_DIR", "doc": "Directory of extra dataset declarations (<domain>.<dataset>.json) beside the shipped ones"})
 
     @property
     def embedded(self) -> bool:
@@ -85,6 +86,7 @@ class Settings:
             worker_web_port=_int("GSP_WORKER_WEB_PORT", 6066),
             api_port=_int("GSP_API_PORT", 8780),
             linkage_model=_env("GSP_LINKAGE_MODEL") or "",
+            datasets_dir=Path(d) if (d := _env("GSP_DATASETS_DIR")) else None,
         )
 
     def to_env(self) -> dict[str, str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from gsp.errors import UserError
+from gsp.http.client import ApiClient
 from schemas.settings import Settings, SettingsError
 
 __all__ = ["main"]
@@ -145,28 +146,7 @@ def _desk_list(commands: Any, summary: str, closed: list[str]) -> argparse.Argum
 
 def _api(settings: Settings, method: str, path: str, body: Any = None, *, text: bool = False) -> Any:
     """The control plane's JSON answer (its text with ``text``); its error message as a UserError."""
-    base = settings.api_url or _runtime_api(settings)
-    request = urllib.request.Request(base.rstrip("/") + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.read().decode("utf-8") if text else json.load(response)
-    except urllib.error.HTTPError as exc:
-        try:
-            message = json.load(exc).get("error", exc.reason)
-        except ValueError:
-            message = exc.reason
-        raise UserError(str(message)) from None
-    except urllib.error.URLError as exc:
-        raise UserError(f"no control plane answering at {base} ({exc.reason}); start one or set GSP_API_URL") from None
-
-
-def _runtime_api(settings: Settings) -> str:
-    runtime = settings.home / "runtime.json"
-    if runtime.exists():
-        return str(json.loads(runtime.read_text())["api_url"])
-    return f"http://127.0.0.1:{settings.api_port}"
+    return ApiClient.for_settings(settings).call(method, path, body, text=text)
 
 
 def _where(clauses: list[str]) -> dict[str, list[str]]:

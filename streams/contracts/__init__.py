@@ -22,9 +22,9 @@ from __future__ import annotations
 import json
 from difflib import get_close_matches
 from functools import cache
-from importlib.resources import files
 from typing import Any
 
+from schemas.datasets import catalog
 from streams.contracts.model import PRESENCES, Contract, FieldSpec
 from streams.contracts.schema import schema_paths
 from streams.rules import FIELD_TYPES, RULES, SEVERITIES
@@ -46,17 +46,19 @@ def _near(word: str, options: list[str] | tuple[str, ...]) -> str:
 
 def datasets() -> tuple[str, ...]:
     """Every dataset with a contract, sorted."""
-    return tuple(sorted(p.name.removesuffix(".json") for p in files(__name__).iterdir() if p.name.endswith(".json")))
+    return tuple(sorted(catalog()))
 
 
 @cache
 def load_contract(dataset: str) -> Contract:
-    """The contract of `dataset`, validated; cached for the life of the process."""
+    """The contract of `dataset` (the cleaning section of its declaration), validated; cached for the life of the process."""
     known = datasets()
     if dataset not in known:
         raise ContractError(f"unknown dataset '{dataset}'{_near(dataset, known)} (known: {', '.join(known)})")
-    return parse_contract(files(__name__).joinpath(f"{dataset}.json").read_text(encoding="utf-8"),
-                          name=f"{dataset}.json")
+    declared = catalog()[dataset]
+    text = json.dumps({"dataset": dataset, "version": declared.cleaning.get("version", 1), "schema": declared.contract,
+                       "doc": declared.doc, "fields": declared.cleaning["fields"]}, ensure_ascii=False)
+    return parse_contract(text, name=f"{dataset}.json")
 
 
 def parse_contract(text: str, *, name: str) -> Contract:

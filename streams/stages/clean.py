@@ -1,0 +1,65 @@
+"""raw.<dataset> -> clean.<dataset> | quarantine.<dataset>."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from schemas import topics
+from schemas.codec import Codec, CodecError
+from streams.clean import Cleaned
+from streams.quality import QualityTally
+from streams.stages.base import Out, Where, quarantine_issue
+
+__all__ = ["CleanStage"]
+
+
+class CleanStage:
+    """raw.<dataset> -> clean.<dataset> | quarantine.<dataset>.
+
+    ``key_of`` picks the output key: the clean topics are keyed by personal id
+    so that citizens and subscribers are co-partitioned for matching.
+    """
+
+    def __init__(self, dataset: str, codec: Codec, *, clean: Callable[[dict[str, Any]], Cleaned],
+                 key_of: Callable[[dict[str, Any]], str], clean_schema_id: int, issue_schema_id: int,
+                 tally: QualityTally | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.dataset = dataset
+        self._tally = tally
+        self._clock = clock
+        self._codec = codec
+        self._clean = clean
+        self._key_of = key_of
+        self._clean_schema_id = clean_schema_id
+        self._issue_schema_id = issue_schema_id
+        self.clean_topic = topics.clean(dataset)
+        self.quarantine_topic = topics.quarantine(dataset)
+
+    def process(self, key: bytes | None, value: bytes, where: Where) -> Out:
+        key_text = key.decode("utf-8", "replace") if key else None
+        try:
+            _, record = self._codec.decode(value)
+        except CodecError as exc:
+            if self._tally is not None:
+                self._tally.observe_connector_issue("avro.decode", None)
+            return self._quarantine(None, key_text, "avro.decode", None, str(exc), value, where)
+        result = self._clean(record)
+        rejection = result.rejection
+        if self._tally is not None:
+            self._tally.observe_clean(result.record, result.findings, rejected=rejection is not None, now_s=self._clock())
+        if rejection is not None:
+            return self._quarantine(record.get("header"), key_text, rejection.rule, rejection.field, rejection.reason, value, where)
+        # Every record leaves the clean stage with its findings (fixes keep the original value).
+        cleaned = {**result.record, "findings": [
+            {"rule": f.rule, "field": f.field, "severity": f.severity, "reason": f.reason, "original": f.original}
+            for f in result.findings]}
+        return self.clean_topic, self._key_of(cleaned).encode(), self._codec.encode(self._clean_schema_id, cleaned)
+
+    def _quarantine(self, header: dict[str, Any] | None, key: str | None, rule: str, field: str | None,
+                    reason: str, value: bytes, where: Where) -> Out:
+        issue = quarantine_issue(self._codec, self._issue_schema_id, dataset=self.dataset, stage="clean", header=header, key=key,
+                       rule=rule, field=field, reason=reason, original=value, where=where)
+        return self.quarantine_topic, (key or "").encode(), issue
+
+
