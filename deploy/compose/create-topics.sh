@@ -3,7 +3,7 @@
 # plane or any stream worker starts.
 #
 # Why not let them be auto-created: a topic's partition count is fixed when it is
-# created (DESIGN.md, "Topics"). The Faust registry table and the clean topics are
+# created (docs/architecture.md). The Faust registry table and the clean topics are
 # co-partitioned by personal id, so every data topic must have exactly
 # GSP_PARTITIONS partitions; adding partitions later moves keys and separates a
 # subscriber from the worker holding their citizen's table partition. Broker
