@@ -314,7 +314,7 @@ def _kafka_figures(settings: Settings, bootstrap: str, synthetic: Synthetic, eve
                                            plain["records"], plain["elapsed_s"], join_s=r["join_s"],
                                            send_failures=r["send_failures"])
     figures["faust_iterate"] = {**_figure("Faust plain iteration", plain["records"], plain["elapsed_s"],
-                                          "DESIGN.md anchor 11-15k (not measured)", 13_000, 1.0), "baseline_measured": False}
+                                          "docs/architecture.md anchor 11-15k (not measured)", 13_000, 1.0), "baseline_measured": False}
     return figures
 
 
