@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 RECORDS ?= 10000
 
-.PHONY: demo test bench install system-deps clean
+.PHONY: demo test lint bench install system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ system-deps:
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
+
+# ruff and mypy, configured in pyproject.toml; CI runs this before the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/gsp bench

@@ -12,7 +12,6 @@ import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,21 +21,18 @@ from kafka import KafkaProducer
 from connectors.base import Source, SourceRecord
 from connectors.metrics import ConnectorMetrics
 from connectors.offsets import OffsetStore
+from schemas import envelope, topics
 from schemas.codec import Codec, EncodeError
+from schemas.datasets import Dataset
+from schemas.envelope import event_id  # re-exported: the desks and tools import it from here
 
 __all__ = ["DeliveryFailed", "SourceRunner", "Target", "event_id"]
 
 log = logging.getLogger("gsp.connector")
-_EVENT_NS = uuid.UUID("6f1c2a4e-3b7d-5e8f-9a0b-1c2d3e4f5a6b")
 
 
 class DeliveryFailed(RuntimeError):
     """The broker did not acknowledge a batch; its position was not stored."""
-
-
-def event_id(source_system: str, source_key: str, source_version: str) -> str:
-    """Stable id of one version of one source record."""
-    return str(uuid.uuid5(_EVENT_NS, f"{source_system}/{source_key}/{source_version}"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +45,15 @@ class Target:
     schema: dict[str, Any]
     quarantine_topic: str
     quarantine_schema_id: int
+
+    @classmethod
+    def of(cls, dataset: Dataset, *, schema_id: int, quarantine_schema_id: int, topic: str | None = None,
+           quarantine_topic: str | None = None) -> Target:
+        """A declared dataset's target: its source system and contract, its raw and quarantine topics unless renamed."""
+        return cls(dataset=dataset.name, source_system=dataset.source_system, topic=topic or topics.raw(dataset.name),
+                   schema_id=schema_id, schema=dataset.avro,
+                   quarantine_topic=quarantine_topic or topics.quarantine(dataset.name),
+                   quarantine_schema_id=quarantine_schema_id)
 
 
 def _required_paths(schema: dict[str, Any], prefix: str = "") -> list[str]:
@@ -126,18 +131,8 @@ class SourceRunner:
         finally:
             self._metrics.up.labels(self._source.name).set(0)
 
-    def _header(self, record: SourceRecord) -> dict[str, Any]:
-        t = self._target
-        return {
-            "event_id": event_id(t.source_system, record.key, record.version),
-            "source_system": t.source_system,
-            "source_key": record.key,
-            "source_version": record.version,
-            "ingested_at": int(self._clock() * 1000),
-        }
-
     def _encode(self, record: SourceRecord) -> tuple[str, bytes, bool]:
-        header = self._header(record)
+        header = envelope.header(self._target.source_system, record.key, record.version, int(self._clock() * 1000))
         missing = [path for path in self._required if _lookup(record.value, path) is None]
         if missing:
             rule, field, reason = "schema.required", missing[0], f"required column for {missing[0]} is NULL"
@@ -148,10 +143,8 @@ class SourceRunner:
                 rule, field, reason = "schema.invalid", None, str(exc)
         log.info("record quarantined", extra={"stage": "connector", "connector": self._source.name,
                                                  "event_id": header["event_id"], "rule": rule})
-        issue = {
-            "header": header, "dataset": self._target.dataset, "stage": "connector", "key": record.key,
-            "rule": rule, "field": field, "reason": reason,
-            "original": json.dumps(record.value, default=str, ensure_ascii=False).encode(),
-            "source_topic": None, "source_partition": None, "source_offset": None,
-        }
+        # Not on any topic yet: the original is the row as mapped to the contract, and there is no source position.
+        issue = envelope.quarantine_issue(header=header, dataset=self._target.dataset, stage="connector", key=record.key,
+                                          rule=rule, field=field, reason=reason,
+                                          original=json.dumps(record.value, default=str, ensure_ascii=False).encode())
         return self._target.quarantine_topic, self._codec.encode(self._target.quarantine_schema_id, issue), False

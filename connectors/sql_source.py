@@ -8,12 +8,13 @@ transaction still committing with an older timestamp is not skipped.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["SqlSource", "SqlSourceConfig"]
+__all__ = ["SqlSource", "SqlSourceConfig", "map_columns"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,15 +77,20 @@ class SqlSource:
         return records
 
     def _map(self, row: dict[str, Any]) -> dict[str, Any]:
-        mapped_columns = set(self._config.columns.values())
-        value: dict[str, Any] = {k: v for k, v in row.items() if k not in mapped_columns}
-        for path, column in self._config.columns.items():
-            target = value
-            *parents, leaf = path.split(".")
-            for parent in parents:
-                target = target.setdefault(parent, {})
-            target[leaf] = row[column]
-        return value
+        return map_columns(row, self._config.columns)
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+def map_columns(row: Mapping[str, Any], columns: Mapping[str, str]) -> dict[str, Any]:
+    """A source row as contract fields: ``columns`` maps a field path ("residence.ward_code") to its column; others keep their name."""
+    mapped_columns = set(columns.values())
+    value: dict[str, Any] = {k: v for k, v in row.items() if k not in mapped_columns}
+    for path, column in columns.items():
+        target = value
+        *parents, leaf = path.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = row[column]
+    return value

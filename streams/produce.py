@@ -12,14 +12,17 @@ included) before it commits offsets.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka.partitioner import murmur2
+from prometheus_client import Counter
 
-__all__ = ["BatchSender"]
+__all__ = ["BatchSender", "Outbox"]
 
+log = logging.getLogger("gsp.streams")
 Out = tuple[str, bytes, bytes]
 
 
@@ -51,3 +54,20 @@ class BatchSender:
                     batch.append(key=key, value=value, timestamp=None)
             futures.append(await producer.send_batch(batch, topic, partition=partition))
         return futures
+
+
+class Outbox:
+    """A stage's events to the broker; a delivery the broker refused is counted and logged, per stage and dataset."""
+
+    def __init__(self, sender: BatchSender, errors: Counter) -> None:
+        self._sender = sender
+        self._errors = errors  # gsp_stage_errors_total: labels stage, dataset
+
+    async def send(self, stage: str, dataset: str, outs: Iterable[Out]) -> None:
+        def done(fut: asyncio.Future[Any]) -> None:
+            if fut.cancelled() or fut.exception() is not None:
+                self._errors.labels(stage, dataset).inc()
+                log.error("delivery failed", extra={"stage": stage, "dataset": dataset})
+
+        for fut in await self._sender.send(outs):
+            fut.add_done_callback(done)

@@ -26,7 +26,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DIMENSIONS", "PROFILES", "QualityProfile", "QualityTally", "merge", "scores", "worst_fields"]
+from schemas.datasets import Dataset
+
+__all__ = ["DIMENSIONS", "QualityProfile", "QualityTally", "merge", "scores", "worst_fields"]
 
 DIMENSIONS = ("correct", "complete", "clean", "live")
 _DAY = 86_400.0
@@ -40,19 +42,14 @@ class QualityProfile:
     expected: tuple[str, ...] = ()
     freshness_s: float = 365 * _DAY           # older updated_at counts as not live
     delivery_s: float = 60.0                  # a shared record later than this counts as not live
-    registry_fields: dict[str, str] = field(default_factory=dict)  # match field name -> dataset field name
+    registry_fields: dict[str, str] = field(default_factory=dict)  # registry field name -> dataset field path
 
-
-PROFILES: dict[str, QualityProfile] = {
-    "population.citizen": QualityProfile(
-        "population.citizen", "personal_id",
-        required=("personal_id", "full_name", "birth_date", "sex", "residence.province_code", "residence.ward_code"),
-        expected=("phone", "residence.address_line")),
-    "telecom.subscriber": QualityProfile(
-        "telecom.subscriber", "msisdn",
-        required=("msisdn", "subscriber_name", "id_number", "birth_date"), expected=("address",),
-        registry_fields={"personal_id": "id_number", "full_name": "subscriber_name", "birth_date": "birth_date"}),
-}
+    @classmethod
+    def of(cls, dataset: Dataset) -> QualityProfile:
+        """The profile a dataset declares: its quality section, its key, its registry mapping."""
+        q = dataset.quality
+        return cls(dataset.name, dataset.key, required=q.required, expected=q.expected, freshness_s=q.freshness_s,
+                   delivery_s=q.delivery_s, registry_fields={name: ref.path for name, ref in dataset.registry.items()})
 
 
 def _value(record: dict[str, Any], path: str) -> Any:
@@ -69,6 +66,11 @@ class QualityTally:
         self.cells: Counter[tuple[str, str, str]] = Counter()   # (field, dimension, "checks"|"failures")
         self.rules: Counter[str] = Counter()
         self._seen: dict[str, tuple[str, int]] = {}              # key -> (content hash, updated_at)
+
+    @classmethod
+    def for_dataset(cls, dataset: Dataset) -> QualityTally:
+        """An empty tally of a declared dataset."""
+        return cls(QualityProfile.of(dataset))
 
     def _check(self, name: str, dimension: str, ok: bool) -> None:
         self.cells[(name, dimension, "checks")] += 1

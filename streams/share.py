@@ -1,7 +1,11 @@
-"""Sharing: which matched records a subscription covers, and the fields it may see.
+"""Sharing: which records a subscription covers, and the fields it may see.
 
 Pure: no Faust or Kafka import. A subscription sees only its approved fields
-(projection) of only the rows its filter and verdicts admit (selection).
+(projection) of only the rows its filter and verdicts admit (selection). What
+may be shared, and as which Avro type, is the dataset's declaration: its
+``fields`` with their sensitivity (`schemas.datasets.Dataset.shared_types`).
+The shared view of a linked dataset is the cleaned record plus the outcome of
+matching; of a plain dataset, the cleaned record as it is (no verdict to filter by).
 """
 
 from __future__ import annotations
@@ -10,29 +14,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SHAREABLE", "ShareError", "Subscription", "covers", "project", "projected_schema", "shareable_fields", "shared_view"]
+from schemas.datasets import Dataset, declared
+from schemas.envelope import Verdict
+
+__all__ = ["ShareError", "Subscription", "check", "covers", "plain_view", "project", "projected_schema",
+           "shareable_fields", "shared_view"]
 
 
 class ShareError(ValueError):
     """A subscription that cannot be honoured (unknown dataset or field)."""
-
-
-# Avro types of the fields an agency may be approved for, per dataset.
-# The shared view of a telecom subscriber is the cleaned subscriber plus the outcome of matching.
-SHAREABLE: dict[str, dict[str, Any]] = {
-    "telecom.subscriber": {
-        "msisdn": "string",
-        "carrier": "string",
-        "subscriber_name": "string",
-        "id_number": "string",
-        "birth_date": "string",
-        "address": ["null", "string"],
-        "updated_at": "long",
-        "personal_id": ["null", "string"],
-        "verdict": "string",
-        "match_score": "double",
-    },
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +34,7 @@ class Subscription:
     topic: str
     schema_id: int
     row_filter: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    verdicts: tuple[str, ...] = ("MATCHED",)
+    verdicts: tuple[str, ...] = (Verdict.MATCHED,)
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Subscription:
@@ -52,25 +42,34 @@ class Subscription:
             subscription_id=event["subscription_id"], agency=event["agency"], dataset=event["dataset"],
             fields=tuple(event["fields"]), topic=event["topic"], schema_id=event["schema_id"],
             row_filter={k: tuple(v) for k, v in event.get("row_filter", {}).items()},
-            verdicts=tuple(event.get("verdicts") or ("MATCHED",)),
+            verdicts=tuple(event.get("verdicts") or (Verdict.MATCHED,)),
         )
 
 
-def shareable_fields(dataset: str) -> dict[str, Any]:
-    try:
-        return SHAREABLE[dataset]
-    except KeyError:
-        raise ShareError(f"dataset {dataset!r} cannot be shared; known: {', '.join(sorted(SHAREABLE))}") from None
+def _shareable(dataset: Dataset | str) -> Dataset:
+    """The declaration of a shareable dataset; a name is looked up among the process's declared datasets."""
+    found = dataset if isinstance(dataset, Dataset) else declared().get(dataset)
+    if found is None or not found.shareable:
+        known = sorted(d.name for d in declared().values() if d.shareable)
+        name = dataset.name if isinstance(dataset, Dataset) else dataset
+        raise ShareError(f"dataset {name!r} cannot be shared; known: {', '.join(known)}")
+    return found
 
 
-def check(dataset: str, fields: list[str], row_filter: dict[str, list[str]]) -> None:
+def shareable_fields(dataset: Dataset | str) -> dict[str, Any]:
+    """Avro type of every field an agency may be approved for, in declaration order."""
+    return _shareable(dataset).shared_types()
+
+
+def check(dataset: Dataset | str, fields: list[str], row_filter: dict[str, list[str]]) -> None:
     """Raise ShareError naming the first unknown field of a subscription request."""
-    known = shareable_fields(dataset)
+    d = _shareable(dataset)
+    known = d.shared_types()
     if not fields:
         raise ShareError("a subscription needs at least one field")
     for name in [*fields, *row_filter]:
         if name not in known:
-            raise ShareError(f"unknown field {name!r} for dataset {dataset}; shareable fields: {', '.join(known)}")
+            raise ShareError(f"unknown field {name!r} for dataset {d.name}; shareable fields: {', '.join(known)}")
 
 
 def shared_view(record: dict[str, Any], *, personal_id: str | None, verdict: str, score: float) -> dict[str, Any]:
@@ -78,8 +77,14 @@ def shared_view(record: dict[str, Any], *, personal_id: str | None, verdict: str
     return {**record, "personal_id": personal_id, "verdict": verdict, "match_score": score}
 
 
-def covers(subscription: Subscription, view: dict[str, Any]) -> bool:
-    if view["verdict"] not in subscription.verdicts:
+def plain_view(record: dict[str, Any]) -> dict[str, Any]:
+    """The full shareable view of one cleaned record of a plain dataset: the record without the clean stage's findings."""
+    return {name: value for name, value in record.items() if name != "findings"}
+
+
+def covers(subscription: Subscription, view: dict[str, Any], *, plain: bool = False) -> bool:
+    """Whether a subscription admits a record: its verdict (not for a plain dataset, which has none) and its row filter."""
+    if not plain and view["verdict"] not in subscription.verdicts:
         return False
     return all(str(view.get(name)) in allowed for name, allowed in subscription.row_filter.items())
 
@@ -91,15 +96,16 @@ def project(subscription: Subscription, view: dict[str, Any]) -> dict[str, Any]:
     return shared
 
 
-def projected_schema(dataset: str, agency: str, fields: list[str], header_schema: dict[str, Any]) -> dict[str, Any]:
+def projected_schema(dataset: Dataset | str, agency: str, fields: list[str], header_schema: dict[str, Any]) -> dict[str, Any]:
     """The Avro contract of a subscription's topic: the header and the approved fields only."""
-    known = shareable_fields(dataset)
-    record_name = "".join(part.capitalize() for part in dataset.split("."))
+    d = _shareable(dataset)
+    known = d.shared_types()
+    record_name = "".join(part.capitalize() for part in re.split(r"[.-]", d.name))
     return {
         "type": "record",
         "name": record_name,
         "namespace": "vn.gsp.share." + re.sub(r"[^a-z0-9]", "_", agency),
-        "doc": f"{dataset} as shared with {agency}: approved fields only",
+        "doc": f"{d.name} as shared with {agency}: approved fields only",
         "fields": [{"name": "header", "type": header_schema}]
         + [{"name": name, "type": known[name]} for name in fields],
     }

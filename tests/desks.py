@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from kafka import KafkaProducer
 
-from gsp.governance.control import ControlPlane
 from gsp.desks.base import AuditLog
+from gsp.governance.control import ControlPlane
 from schemas.codec import Codec
 
 __all__ = ["Plane", "call", "msisdn", "running_plane"]

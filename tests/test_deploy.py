@@ -19,9 +19,10 @@ from prometheus_client import CollectorRegistry
 
 from connectors.metrics import ConnectorMetrics
 from gsp.governance.catalog import platform_topics
+from schemas.datasets import dataset
 from schemas.settings import Settings
 from streams.metrics import QualityCollector, StageMetrics
-from streams.quality import PROFILES, QualityTally
+from streams.quality import QualityTally
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 PARSED_FILES = sorted(p for p in DEPLOY.rglob("*") if p.suffix in {".yaml", ".yml", ".json"})
@@ -40,7 +41,7 @@ def defined_metrics() -> tuple[set[str], set[str]]:
     labels = {"le"} | {name for bundle in bundles for f in fields(bundle)
                        for name in getattr(bundle, f.name)._labelnames}
     # The quality collector reports at scrape time from the tallies, so it needs one observation to show.
-    tally = QualityTally(PROFILES["telecom.subscriber"])
+    tally = QualityTally.for_dataset(dataset("telecom.subscriber"))
     tally.observe_connector_issue("schema.required", "subscriber_name")
     quality = CollectorRegistry()
     quality.register(QualityCollector({"telecom.subscriber": tally}))  # type: ignore[arg-type]

@@ -3,20 +3,26 @@
 Each output line is ``{"record": {...}, "findings": [...], "rejected": bool}`` (plus
 ``"enriched"`` when the contract asks for enrichments), in input order. A line that is not a
 JSON object gets ``"record": null`` and an ``input.json`` finding; the run goes on. Exit status:
-0 when every line was read (rejections are results, not errors), 2 for an unknown dataset.
+0 when every line was read (rejections are results, not errors); an unknown dataset is a UserError.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from dataclasses import asdict
 from datetime import date
+from pathlib import Path
 from typing import Any, TextIO
 
+from gsp.cli._common import Commands, add_command
+from gsp.errors import UserError
+from schemas.settings import Settings
 from streams.contracts import ContractError, load_contract
 from streams.rules import REJECT, Cleaned, Finding
 
-__all__ = ["run_clean"]
+__all__ = ["register", "run", "run_clean"]
 
 _KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
           type(None): "null"}
@@ -41,13 +47,13 @@ def _result(cleaned: Cleaned) -> dict[str, Any]:
     return out
 
 
-def run_clean(dataset: str, source: TextIO, out: TextIO, *, err: TextIO, today: date | None = None) -> int:
+def run_clean(dataset: str, source: TextIO, out: TextIO, *, err: TextIO, today: date | None = None,
+              extra: Path | None = None) -> int:
     """Clean every JSON Lines record of `source` by the contract of `dataset`, writing results to `out`."""
     try:
-        contract = load_contract(dataset)
+        contract = load_contract(dataset, extra)
     except ContractError as exc:
-        print(f"gsp clean: {exc}", file=err)
-        return 2
+        raise UserError(str(exc)) from None
     lines = rejected = fixed = 0
     for lines, line in enumerate(source, start=1):
         try:
@@ -64,3 +70,28 @@ def run_clean(dataset: str, source: TextIO, out: TextIO, *, err: TextIO, today: 
         out.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
     print(f"gsp clean: {dataset}: {lines} records, {rejected} rejected, {fixed} fixed", file=err)
     return 0
+
+
+def register(commands: Commands) -> None:
+    clean = add_command(
+        commands, "clean", summary="apply a dataset's cleaning contract to JSON Lines (a file or standard input)",
+        about="""\
+            Writes one JSON line per input line, in input order: {"record": …, "findings": […], "rejected": …},
+            plus "enriched" when the contract asks for enrichments. A line that is not a JSON object is a
+            finding (input.json), not an error. A summary line goes to standard error. Needs no broker.""",
+        example=["gsp clean --dataset telecom.subscriber subscribers.jsonl > cleaned.jsonl",
+                 "head -100 citizens.jsonl | gsp clean --dataset population.citizen | grep '\"rejected\": true'"])
+    clean.add_argument("--dataset", required=True, help="e.g. population.citizen or telecom.subscriber")
+    clean.add_argument("file", nargs="?", type=Path, help="JSON Lines file (default: standard input)")
+    clean.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.file is None:
+        return run_clean(args.dataset, sys.stdin, sys.stdout, err=sys.stderr, extra=settings.datasets_dir)
+    try:
+        source = args.file.open(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UserError(f"cannot read {args.file}: {exc.strerror}") from None
+    with source:
+        return run_clean(args.dataset, source, sys.stdout, err=sys.stderr, extra=settings.datasets_dir)

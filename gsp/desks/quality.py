@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from kafka import KafkaConsumer
 
+from gsp.errors import UserError
 from schemas import topics
 from schemas.codec import Codec, CodecError
 from streams.quality import DIMENSIONS, merge, scores, worst_fields
@@ -117,10 +118,18 @@ def _quarantine_states(engine: sa.Engine) -> dict[str, dict[str, int]]:
 
 def report(engine: sa.Engine, dataset: str | None = None) -> dict[str, Any]:
     """Per dataset: the four scores, the worst fields and rules, the change since the previous snapshot,
-    and the quarantine left unresolved ("sạch" also means nothing left in quarantine)."""
+    and the quarantine left unresolved ("sạch" also means nothing left in quarantine).
+
+    An unreachable or unusable database is a UserError naming it: the reader can fix the URL or start it."""
+    try:
+        quarantine = _quarantine_states(engine)
+        snapshots = latest_snapshots(engine, dataset)
+    except sa.exc.DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__
+        raise UserError(f"control-plane database {engine.url.render_as_string(hide_password=True)} "
+                        f"unreachable: {reason}") from None
     result: dict[str, Any] = {}
-    quarantine = _quarantine_states(engine)
-    for name, (latest, *previous) in latest_snapshots(engine, dataset).items():
+    for name, (latest, *previous) in snapshots.items():
         before = previous[0]["scores"] if previous else {}
         result[name] = {
             "taken_at": latest["taken_at"], "records": latest["records"], "scores": latest["scores"],

@@ -26,12 +26,12 @@ from kafka import KafkaProducer
 
 from connectors.runner import event_id as event_id_of
 from gsp.desks import base as desk
-from gsp.governance.catalog import DATASETS
 from gsp.desks.base import AuditLog, NotOpen, Unavailable  # re-exported
-from gsp.errors import UserError
 from gsp.desks.quarantine_values import apply_fixes, readable, record_of, release_version
+from gsp.errors import UserError
+from gsp.governance.catalog import DATASETS
 from schemas import topics
-from schemas.codec import Codec, DecodeError, EncodeError, contract
+from schemas.codec import Codec, DecodeError, EncodeError
 
 __all__ = ["GROUP", "AuditLog", "NotOpen", "QuarantineDesk", "QuarantineIndexer", "Unavailable", "quarantine_items"]
 
@@ -141,7 +141,7 @@ class QuarantineDesk:
             if dataset is None or item["source_system"] == "unknown":
                 raise UserError(f"record {event_id} has no known dataset or source to be released to; it can only be discarded")
             record = record_of(self._codec, item["original"])
-            apply_fixes(record, contract(dataset.contract), fixes)
+            apply_fixes(record, dataset.avro, fixes)
             version = release_version(item["source_version"])
             new_id = event_id_of(item["source_system"], item["source_key"], version)
             record["header"] = {"event_id": new_id, "source_system": item["source_system"], "source_key": item["source_key"],

@@ -40,12 +40,13 @@ from kafka import KafkaProducer
 
 from connectors.runner import event_id as event_id_of
 from gsp.desks import base as desk
-from gsp.governance.catalog import DATASETS
-from gsp.errors import UserError
 from gsp.desks.quarantine_values import readable
+from gsp.errors import UserError
+from gsp.governance.catalog import DATASETS
 from schemas import topics
 from schemas.codec import Codec, DecodeError
-from streams.linking import decided_verdict
+from schemas.envelope import Verdict
+from streams.matching import decided_verdict
 
 __all__ = ["GROUP", "ReviewDesk", "ReviewIndexer", "review_decisions", "review_items"]
 
@@ -54,7 +55,7 @@ GROUP = "gsp-control-review"
 STATUSES = ("open", "accepted", "rejected")
 _NS = uuid.UUID("6b1f0e2d-3c4a-5b6c-9d7e-8f9a0b1c2d3e")
 _SOURCE = "gsp.review"  # source system of decision events
-_MATCHED = tuple(d.name for d in DATASETS.values() if d.matched)
+_MATCHED = tuple(d.name for d in DATASETS.values() if d.linked)
 _EXPORTED = ("dataset", "source_key", "personal_id", "decision", "probability", "decided_by", "decided_at")
 
 _metadata = sa.MetaData()
@@ -116,7 +117,7 @@ class ReviewIndexer(desk.Indexer):
         except DecodeError as exc:
             log.error("undecodable review event skipped", extra={**where, "error": str(exc)})
             return None
-        if result["verdict"] not in ("POSSIBLE", "MISMATCH") or not result["personal_id"]:
+        if result["verdict"] not in (Verdict.POSSIBLE, Verdict.MISMATCH) or not result["personal_id"]:
             log.error("review event without a proposed pair skipped", extra={**where, "verdict": result["verdict"]})
             return None
         header = result["header"]
@@ -254,11 +255,11 @@ def _open_siblings(conn: sa.Connection, item: dict[str, Any]) -> list[dict[str, 
 
 def _result(item: dict[str, Any], decision: str, match_event_id: str) -> dict[str, Any]:
     """The MatchResult a decision makes of a proposal: the same record, probability and levels, a verdict
-    (:func:`streams.linking.decided_verdict`, as the worker applies it) and the proposed person unless NO_MATCH."""
+    (:func:`streams.matching.decided_verdict`, as the worker applies it) and the proposed person unless NO_MATCH."""
     verdict = decided_verdict(item["verdict"], decision)
     return {"header": {**json.loads(item["header"]), "event_id": match_event_id}, "dataset": item["dataset"],
             "source_key": item["source_key"], "verdict": verdict,
-            "personal_id": None if verdict == "NO_MATCH" else item["personal_id"],
+            "personal_id": None if verdict is Verdict.NO_MATCH else item["personal_id"],
             "agreeing_fields": json.loads(item["agreeing_fields"]), "disagreeing_fields": json.loads(item["disagreeing_fields"]),
             "score": item["score"], "record": item["record"], "method": "review", "probability": item["probability"],
             "levels": json.loads(item["levels"])}

@@ -1,26 +1,38 @@
-"""The dataset catalog: which datasets exist, their contracts and their source systems."""
+"""The dataset catalog as the control plane sees it: the declared datasets, and the topics and subjects they imply.
+
+Nothing here is written per dataset: `DATASETS` is `schemas.datasets.declared()` (the shipped
+declarations and those in GSP_DATASETS_DIR), and a dataset's role decides its topics.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from schemas import topics
+from schemas.codec import contract
+from schemas.datasets import Dataset, declared
 
-__all__ = ["DATASETS", "Dataset", "platform_topics", "subjects"]
-
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str            # <domain>.<dataset>
-    contract: str        # full name of the Avro record in schemas/avro
-    source_system: str   # system of record
-    matched: bool        # linked to the population registry (has a match topic)
+__all__ = ["DATASETS", "Dataset", "platform_topics", "subject_schemas", "subjects"]
 
 
-DATASETS: dict[str, Dataset] = {
-    "population.citizen": Dataset("population.citizen", "vn.gsp.population.Citizen", "population.csdlqg", matched=False),
-    "telecom.subscriber": Dataset("telecom.subscriber", "vn.gsp.telecom.Subscriber", "telecom.registry", matched=True),
-}
+class _Declared(Mapping[str, Dataset]):
+    """The process's declared datasets, read when first used rather than at import (settings may not be read yet)."""
+
+    def __getitem__(self, name: str) -> Dataset:
+        return declared()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(declared())
+
+    def __len__(self) -> int:
+        return len(declared())
+
+    def __repr__(self) -> str:
+        return f"DATASETS({', '.join(declared())})"
+
+
+DATASETS: Mapping[str, Dataset] = _Declared()
 
 
 def subjects() -> dict[str, str]:
@@ -33,10 +45,19 @@ def subjects() -> dict[str, str]:
         out[topics.subject(topics.raw(d.name))] = d.contract
         out[topics.subject(topics.clean(d.name))] = d.contract
         out[topics.subject(topics.quarantine(d.name))] = "vn.gsp.quality.QualityIssue"
-        if d.matched:
+        if d.linked:
             out[topics.subject(topics.match(d.name))] = "vn.gsp.match.MatchResult"
             out[topics.subject(topics.review(d.name))] = "vn.gsp.match.MatchResult"
     return out
+
+
+def subject_schemas() -> dict[str, dict[str, Any]]:
+    """Registry subject -> its self-contained schema: `subjects` with each contract read, a dataset's from its declaration.
+
+    A declaration in GSP_DATASETS_DIR may carry its record inline, with no file in schemas/avro to read by name.
+    """
+    own = {d.contract: d.avro for d in DATASETS.values()}
+    return {subject: own[name] if name in own else contract(name) for subject, name in subjects().items()}
 
 
 def platform_topics(partitions: int) -> dict[str, tuple[int, dict[str, str]]]:
@@ -52,7 +73,7 @@ def platform_topics(partitions: int) -> dict[str, tuple[int, dict[str, str]]]:
     for d in DATASETS.values():
         for name in (topics.raw(d.name), topics.clean(d.name), topics.quarantine(d.name)):
             out[name] = (partitions, {})
-        if d.matched:
+        if d.linked:
             out[topics.match(d.name)] = (partitions, {})
             out[topics.review(d.name)] = (partitions, {})
     return out

@@ -6,49 +6,54 @@
     POST /api/quarantine/{event_id}/release          {"fixes": {"residence.ward_code": "00004"}, "by": "steward"}
     POST /api/quarantine/{event_id}/discard          {"reason": "duplicate of ...", "by": "steward"}
 
-Errors are ``{"error": "..."}`` with the statuses of :mod:`gsp.desk_api`; 422
-also for an unknown field, a missing reason or a fix that still does not fit
-the contract. Database and Kafka calls run in a worker thread.
+Errors as in :mod:`gsp.http.desk`; 422 also for an unknown field, a missing
+reason or a fix that still does not fit the contract.
 """
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import TYPE_CHECKING, Any
 
-from gsp.http.respond import body, call, error, listed, with_reason
-from gsp.desks.quarantine import QuarantineDesk
+from pydantic import Field
 
-__all__ = ["quarantine_routes"]
+from gsp.http.desk import LIST_QUERY, Decision, decide, listing
+from gsp.http.routes import Body, Call, Query, Route, in_thread
+
+if TYPE_CHECKING:  # the shell needs only the desk's interface; the desk brings the data plane's modules
+    from gsp.desks.quarantine import QuarantineDesk
+
+__all__ = ["Release", "quarantine_routes"]
 
 
-def quarantine_routes(desk: QuarantineDesk) -> web.RouteTableDef:
-    routes = web.RouteTableDef()
+class Release(Body):
+    fixes: dict[str, str | None] = Field(default_factory=dict,
+                                         description="field path -> its corrected value as text, or null to clear it")
+    by: str = Field(description="who is acting, as recorded in the audit log")
 
-    @routes.get("/api/quarantine")
-    async def list_items(request: web.Request) -> web.Response:
-        return await listed(request, desk.list, "dataset", "rule")
 
-    # Registered before /{event_id}, which would otherwise match "counts".
-    @routes.get("/api/quarantine/counts")
-    async def counts(request: web.Request) -> web.Response:
-        return await call(desk.counts)
+def quarantine_routes(desk: QuarantineDesk) -> list[Route]:
+    async def counts(call: Call) -> Any:
+        return await in_thread(desk.counts)
 
-    @routes.get("/api/quarantine/{event_id}")
-    async def show(request: web.Request) -> web.Response:
-        return await call(desk.show, request.match_info["event_id"])
+    async def show(call: Call) -> Any:
+        return await in_thread(desk.show, call.path["event_id"])
 
-    @routes.post("/api/quarantine/{event_id}/release")
-    async def release(request: web.Request) -> web.Response:
-        content = await body(request)
-        if isinstance(content, web.Response):
-            return content
-        fixes = content.get("fixes") or {}
-        if not isinstance(fixes, dict) or not all(isinstance(v, str) or v is None for v in fixes.values()):
-            return error('"fixes" must map field paths to strings or null', 400)
-        return await call(desk.release, request.match_info["event_id"], fixes=fixes, by=str(content.get("by") or ""))
+    async def release(call: Call) -> Any:
+        body: Release = call.body
+        return await in_thread(desk.release, call.path["event_id"], fixes=body.fixes, by=body.by)
 
-    @routes.post("/api/quarantine/{event_id}/discard")
-    async def discard(request: web.Request) -> web.Response:
-        return await with_reason(request, desk.discard, request.match_info["event_id"])
-
-    return routes
+    tag = "quarantine"
+    # /counts is registered before /{event_id}, which would otherwise match "counts".
+    return [
+        Route("GET", "/api/quarantine", listing(desk.list, "dataset", "rule"), summary="Quarantined records",
+              tag=tag, responds="the items, newest first",
+              query=(Query("dataset", "only this dataset"), Query("rule", "only this rule"), *LIST_QUERY)),
+        Route("GET", "/api/quarantine/counts", counts, summary="Open items by dataset and rule", tag=tag,
+              responds="{dataset: {rule: n}}"),
+        Route("GET", "/api/quarantine/{event_id}", show, summary="One item, its original value decoded", tag=tag,
+              responds="the item"),
+        Route("POST", "/api/quarantine/{event_id}/release", release, summary="Fix and release to the raw topic",
+              tag=tag, body=Release, responds="the released item"),
+        Route("POST", "/api/quarantine/{event_id}/discard", decide(desk.discard, "event_id"),
+              summary="Discard, with a reason", tag=tag, body=Decision, responds="the discarded item"),
+    ]

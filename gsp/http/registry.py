@@ -2,7 +2,7 @@
 
 Mount it at the root of the control plane's aiohttp server, beside its other routes::
 
-    app.add_routes(registry_routes(RegistryStore(engine)))
+    application([*registry_routes(RegistryStore(engine)), ...], title=...)
 
 Paths, bodies, status codes and ``error_code`` numbers follow Confluent's, so
 its serializers and third-party clients work unchanged. Only AVRO schemas are
@@ -12,251 +12,232 @@ slow database never stalls the event loop.
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
+from pydantic import BaseModel, ConfigDict, Field
 
 from gsp.governance.registry.errors import InvalidCompatibilityLevel, InvalidSchema, RegistryError, SchemaNotFound
 from gsp.governance.registry.store import RegistryStore
+from gsp.http.errors import BadRequest
+from gsp.http.routes import Call, InvalidBody, NotAnObject, Query, Route, in_thread
 
-__all__ = ["CONTENT_TYPE", "registry_routes"]
+__all__ = ["CONTENT_TYPE", "CompatibilityRequest", "SchemaRequest", "registry_routes"]
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 # aiohttp reports a missing Content-Type as application/octet-stream; Confluent accepts it too.
-_BODY_TYPES = frozenset({
-    CONTENT_TYPE, "application/vnd.schemaregistry+json", "application/json", "application/octet-stream",
-})
+_BODY_TYPES = (CONTENT_TYPE, "application/vnd.schemaregistry+json", "application/json", "application/octet-stream")
 
-_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 logger = logging.getLogger(__name__)
 
 
-class _BadRequest(Exception):
-    """A request the API cannot even read (wrong media type, malformed JSON)."""
+class _RegistryBody(BaseModel):
+    # Strict like every body, but open: Confluent's clients send fields this registry does not use (metadata, ruleSet).
+    model_config = ConfigDict(strict=True, extra="ignore")
+    @classmethod
+    def refused(cls, exc: InvalidBody) -> RegistryError:
+        """The registry error a body of the wrong shape is answered with, as Confluent does."""
+        raise NotImplementedError
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+
+class SchemaRequest(_RegistryBody):
+    """A schema to register, look up or test for compatibility."""
+
+    schema_: str = Field(alias="schema", description="the Avro schema as a JSON-encoded string")
+    schemaType: str | None = Field(default=None, description="AVRO, the only type stored")
+    references: list[Any] | None = Field(default=None, description="not supported; inline referenced types")
+
+    @classmethod
+    def refused(cls, exc: InvalidBody) -> RegistryError:
+        return InvalidSchema(f"Request body needs 'schema': the Avro schema as a JSON-encoded string ({exc})")
+
+
+class CompatibilityRequest(_RegistryBody):
+    """A compatibility level to set."""
+
+    compatibility: str = Field(description="NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL "
+                                           "or FULL_TRANSITIVE")
+
+    @classmethod
+    def refused(cls, exc: InvalidBody) -> RegistryError:
+        return InvalidCompatibilityLevel(exc.given("compatibility"))
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, content_type=CONTENT_TYPE)
 
 
-def _error(status: int, error_code: int, message: str) -> web.Response:
-    return _json({"error_code": error_code, "message": message}, status=status)
+def _confluent(exc: Exception, status: int) -> web.Response:
+    """Errors in Confluent's shape, ``{"error_code": ..., "message": ...}``, which its clients branch on."""
+    if isinstance(exc, InvalidBody) and issubclass(exc.model, _RegistryBody):
+        exc = exc.model.refused(exc)
+    if isinstance(exc, RegistryError):
+        return _json({"error_code": exc.error_code, "message": str(exc)}, status=exc.http_status)
+    if isinstance(exc, NotAnObject):
+        return _json({"error_code": 422, "message": "Request body must be a JSON object"}, status=422)
+    if isinstance(exc, BadRequest):
+        message = str(exc)
+        return _json({"error_code": status, "message": message[:1].upper() + message[1:]}, status=status)
+    # Anything else is the data store failing (the wrapper has logged it); statements hold no records.
+    return _json({"error_code": 50001, "message": "Error in the backend data store"}, status=500)
 
 
-def _handled(handler: _Handler) -> _Handler:
-    """Answer registry and request errors the way Confluent does, never with a traceback."""
-
-    @functools.wraps(handler)
-    async def answer(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except RegistryError as exc:
-            return _error(exc.http_status, exc.error_code, str(exc))
-        except _BadRequest as exc:
-            return _error(exc.status, exc.status, str(exc))
-        except SQLAlchemyError:
-            # Statements hold only subject names and schemas, never records, so the detail may be logged.
-            logger.exception("schema registry data store failed on %s %s", request.method, request.path)
-            return _error(500, 50001, "Error in the backend data store")
-
-    return answer
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_type not in _BODY_TYPES:
-        raise _BadRequest(415, f"Unsupported Content-Type '{request.content_type}'; send {CONTENT_TYPE}")
-    try:
-        body = json.loads(await request.read())
-    except ValueError as exc:
-        raise _BadRequest(400, f"Request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise _BadRequest(422, "Request body must be a JSON object")
-    return body
-
-
-def _schema_of(body: dict[str, Any]) -> tuple[str, str]:
-    """(schema, schemaType) from a registration, lookup or compatibility request body."""
-    schema, schema_type = body.get("schema"), body.get("schemaType") or "AVRO"
-    if not isinstance(schema, str):
-        raise InvalidSchema("Request body needs 'schema': the Avro schema as a JSON-encoded string")
-    if not isinstance(schema_type, str):
-        raise InvalidSchema("'schemaType' must be a string such as \"AVRO\"")
-    if body.get("references"):
+def _schema_of(body: SchemaRequest) -> tuple[str, str]:
+    if body.references:
         raise InvalidSchema("Schema references are not supported; inline the referenced types")
-    return schema, schema_type
+    return body.schema_, body.schemaType or "AVRO"
 
 
-def _flag(request: web.Request, name: str) -> bool:
-    return request.query.get(name, "false").lower() == "true"
-
-
-def _schema_id(request: web.Request) -> int:
-    text = request.match_info["id"]
+def _schema_id(call: Call) -> int:
+    text = call.path["id"]
     if not text.isdigit():
         raise SchemaNotFound(f"Schema {text} not found")
     return int(text)
 
 
-def registry_routes(store: RegistryStore) -> web.RouteTableDef:
-    """The registry's endpoints, to add to an application with ``app.add_routes``."""
-    routes = web.RouteTableDef()
-    run = asyncio.to_thread
+_DELETED = Query("deleted", "include soft-deleted ones", kind="boolean", default=False)
+_PERMANENT = Query("permanent", "delete for good what was soft-deleted before", kind="boolean", default=False)
 
-    @routes.get("/subjects")
-    @_handled
-    async def list_subjects(request: web.Request) -> web.StreamResponse:
-        return _json(await run(store.subjects, include_deleted=_flag(request, "deleted")))
 
-    @routes.get("/subjects/{subject}/versions")
-    @_handled
-    async def list_versions(request: web.Request) -> web.StreamResponse:
-        subject = request.match_info["subject"]
-        return _json(await run(store.versions, subject, include_deleted=_flag(request, "deleted")))
+def registry_routes(store: RegistryStore) -> list[Route]:
+    """The registry's endpoints, in Confluent's paths, bodies and error codes."""
 
-    @routes.get("/subjects/{subject}/versions/{version}")
-    @_handled
-    async def get_version(request: web.Request) -> web.StreamResponse:
-        found = await run(
-            store.get_version, request.match_info["subject"], request.match_info["version"],
-            include_deleted=_flag(request, "deleted"),
-        )
+    async def list_subjects(call: Call) -> web.Response:
+        return _json(await in_thread(store.subjects, include_deleted=call.query["deleted"]))
+
+    async def list_versions(call: Call) -> web.Response:
+        return _json(await in_thread(store.versions, call.path["subject"], include_deleted=call.query["deleted"]))
+
+    async def get_version(call: Call) -> web.Response:
+        found = await in_thread(store.get_version, call.path["subject"], call.path["version"],
+                                include_deleted=call.query["deleted"])
         return _json({"subject": found.subject, "version": found.version, "id": found.id, "schema": found.schema})
 
-    @routes.get("/subjects/{subject}/versions/{version}/schema")
-    @_handled
-    async def get_version_schema(request: web.Request) -> web.StreamResponse:
-        found = await run(store.get_version, request.match_info["subject"], request.match_info["version"])
+    async def get_version_schema(call: Call) -> web.Response:
+        found = await in_thread(store.get_version, call.path["subject"], call.path["version"])
         return web.Response(text=found.schema, content_type=CONTENT_TYPE)
 
-    @routes.post("/subjects/{subject}/versions")
-    @_handled
-    async def register(request: web.Request) -> web.StreamResponse:
-        subject = request.match_info["subject"]
-        schema, schema_type = _schema_of(await _body(request))
-        schema_id = await run(store.register, subject, schema, schema_type)
+    async def register(call: Call) -> web.Response:
+        subject = call.path["subject"]
+        schema_id = await in_thread(store.register, subject, *_schema_of(call.body))
         logger.info("schema id %d is registered under subject %s", schema_id, subject)
         return _json({"id": schema_id})
 
-    @routes.post("/subjects/{subject}")
-    @_handled
-    async def lookup(request: web.Request) -> web.StreamResponse:
-        schema, schema_type = _schema_of(await _body(request))
-        found = await run(store.lookup, request.match_info["subject"], schema, schema_type)
+    async def lookup(call: Call) -> web.Response:
+        found = await in_thread(store.lookup, call.path["subject"], *_schema_of(call.body))
         return _json({"subject": found.subject, "version": found.version, "id": found.id, "schema": found.schema})
 
-    @routes.delete("/subjects/{subject}")
-    @_handled
-    async def delete_subject(request: web.Request) -> web.StreamResponse:
-        subject, permanent = request.match_info["subject"], _flag(request, "permanent")
-        deleted = await run(store.delete_subject, subject, permanent=permanent)
+    async def delete_subject(call: Call) -> web.Response:
+        subject, permanent = call.path["subject"], call.query["permanent"]
+        deleted = await in_thread(store.delete_subject, subject, permanent=permanent)
         logger.info("subject %s deleted (permanent=%s): versions %s", subject, permanent, deleted)
         return _json(deleted)
 
-    @routes.delete("/subjects/{subject}/versions/{version}")
-    @_handled
-    async def delete_version(request: web.Request) -> web.StreamResponse:
-        subject, permanent = request.match_info["subject"], _flag(request, "permanent")
-        deleted = await run(store.delete_version, subject, request.match_info["version"], permanent=permanent)
+    async def delete_version(call: Call) -> web.Response:
+        subject, permanent = call.path["subject"], call.query["permanent"]
+        deleted = await in_thread(store.delete_version, subject, call.path["version"], permanent=permanent)
         logger.info("subject %s version %d deleted (permanent=%s)", subject, deleted, permanent)
         return _json(deleted)
 
-    @routes.get("/schemas/ids/{id}")
-    @_handled
-    async def schema_by_id(request: web.Request) -> web.StreamResponse:
-        return _json({"schema": (await run(store.schema_by_id, _schema_id(request))).schema})
+    async def schema_by_id(call: Call) -> web.Response:
+        return _json({"schema": (await in_thread(store.schema_by_id, _schema_id(call))).schema})
 
-    @routes.get("/schemas/ids/{id}/schema")
-    @_handled
-    async def raw_schema_by_id(request: web.Request) -> web.StreamResponse:
-        found = await run(store.schema_by_id, _schema_id(request))
+    async def raw_schema_by_id(call: Call) -> web.Response:
+        found = await in_thread(store.schema_by_id, _schema_id(call))
         return web.Response(text=found.schema, content_type=CONTENT_TYPE)
 
-    @routes.get("/schemas/ids/{id}/versions")
-    @_handled
-    async def schema_versions(request: web.Request) -> web.StreamResponse:
-        pairs = await run(store.subject_versions_of, _schema_id(request), include_deleted=_flag(request, "deleted"))
+    async def schema_versions(call: Call) -> web.Response:
+        pairs = await in_thread(store.subject_versions_of, _schema_id(call), include_deleted=call.query["deleted"])
         return _json([{"subject": subject, "version": version} for subject, version in pairs])
 
-    @routes.get("/schemas/types")
-    @_handled
-    async def schema_types(request: web.Request) -> web.StreamResponse:
+    async def schema_types(call: Call) -> web.Response:
         return _json(["AVRO"])
 
-    async def compatibility(request: web.Request, version: str | None) -> web.StreamResponse:
-        schema, schema_type = _schema_of(await _body(request))
-        messages = await run(store.test_compatibility, request.match_info["subject"], schema, version, schema_type)
+    async def compatibility(call: Call) -> web.Response:
+        schema, schema_type = _schema_of(call.body)
+        messages = await in_thread(store.test_compatibility, call.path["subject"], schema, call.path.get("version"),
+                                   schema_type)
         answer: dict[str, Any] = {"is_compatible": not messages}
-        if _flag(request, "verbose"):
+        if call.query["verbose"]:
             answer["messages"] = messages
         return _json(answer)
 
-    @routes.post("/compatibility/subjects/{subject}/versions/{version}")
-    @_handled
-    async def compatibility_with_version(request: web.Request) -> web.StreamResponse:
-        return await compatibility(request, request.match_info["version"])
+    async def get_global_config(call: Call) -> web.Response:
+        return _json({"compatibilityLevel": await in_thread(store.get_config)})
 
-    @routes.post("/compatibility/subjects/{subject}/versions")
-    @_handled
-    async def compatibility_with_all(request: web.Request) -> web.StreamResponse:
-        return await compatibility(request, None)
-
-    # python-schema-registry-client asks for the global level at "config/", hence both spellings.
-    @routes.get("/config")
-    @routes.get("/config/")
-    @_handled
-    async def get_global_config(request: web.Request) -> web.StreamResponse:
-        return _json({"compatibilityLevel": await run(store.get_config)})
-
-    @routes.put("/config")
-    @routes.put("/config/")
-    @_handled
-    async def set_global_config(request: web.Request) -> web.StreamResponse:
-        level = await run(store.set_config, _level_of(await _body(request)))
+    async def set_global_config(call: Call) -> web.Response:
+        level = await in_thread(store.set_config, call.body.compatibility)
         logger.info("global compatibility level set to %s", level)
         return _json({"compatibility": level})
 
-    @routes.delete("/config")
-    @routes.delete("/config/")
-    @_handled
-    async def delete_global_config(request: web.Request) -> web.StreamResponse:
-        return _json({"compatibilityLevel": await run(store.delete_config)})
+    async def delete_global_config(call: Call) -> web.Response:
+        return _json({"compatibilityLevel": await in_thread(store.delete_config)})
 
-    @routes.get("/config/{subject}")
-    @_handled
-    async def get_subject_config(request: web.Request) -> web.StreamResponse:
-        level = await run(
-            store.get_config, request.match_info["subject"], default_to_global=_flag(request, "defaultToGlobal"),
-        )
+    async def get_subject_config(call: Call) -> web.Response:
+        level = await in_thread(store.get_config, call.path["subject"],
+                                default_to_global=call.query["defaultToGlobal"])
         return _json({"compatibilityLevel": level})
 
-    @routes.put("/config/{subject}")
-    @_handled
-    async def set_subject_config(request: web.Request) -> web.StreamResponse:
-        subject = request.match_info["subject"]
-        level = await run(store.set_config, _level_of(await _body(request)), subject)
+    async def set_subject_config(call: Call) -> web.Response:
+        subject = call.path["subject"]
+        level = await in_thread(store.set_config, call.body.compatibility, subject)
         logger.info("compatibility level of subject %s set to %s", subject, level)
         return _json({"compatibility": level})
 
-    @routes.delete("/config/{subject}")
-    @_handled
-    async def delete_subject_config(request: web.Request) -> web.StreamResponse:
-        return _json({"compatibilityLevel": await run(store.delete_config, request.match_info["subject"])})
+    async def delete_subject_config(call: Call) -> web.Response:
+        return _json({"compatibilityLevel": await in_thread(store.delete_config, call.path["subject"])})
 
-    return routes
+    def route(method: str, path: str, handler: Any, summary: str, responds: str, *, tag: str = "schema registry",
+              body: type[_RegistryBody] | None = None, query: tuple[Query, ...] = ()) -> Route:
+        return Route(method, path, handler, summary=summary, tag=tag, body=body, responds=responds, query=query,
+                     media_types=_BODY_TYPES if body else (), errors=_confluent)
 
-
-def _level_of(body: dict[str, Any]) -> str:
-    level = body.get("compatibility")
-    if not isinstance(level, str):
-        raise InvalidCompatibilityLevel(level)
-    return level
+    verbose = Query("verbose", "list why the schema is incompatible", kind="boolean", default=False)
+    to_global = Query("defaultToGlobal", "answer the global level when the subject has none", kind="boolean",
+                      default=False)
+    # python-schema-registry-client asks for the global level at "config/", hence both spellings.
+    global_config = [
+        route(method, path, handler, summary, responds, tag="compatibility", body=body)
+        for path in ("/config", "/config/")
+        for method, handler, summary, responds, body in (
+            ("GET", get_global_config, "The global compatibility level", "{compatibilityLevel}", None),
+            ("PUT", set_global_config, "Set the global compatibility level", "{compatibility}", CompatibilityRequest),
+            ("DELETE", delete_global_config, "Reset the global level to BACKWARD", "the level it had", None))
+    ]
+    return [
+        route("GET", "/subjects", list_subjects, "Subjects", "subject names", query=(_DELETED,)),
+        route("GET", "/subjects/{subject}/versions", list_versions, "A subject's versions", "version numbers",
+              query=(_DELETED,)),
+        route("GET", "/subjects/{subject}/versions/{version}", get_version, "One version (a number or latest)",
+              "{subject, version, id, schema}", query=(_DELETED,)),
+        route("GET", "/subjects/{subject}/versions/{version}/schema", get_version_schema, "One version's schema",
+              "the schema itself"),
+        route("POST", "/subjects/{subject}/versions", register, "Register a schema under a subject", "{id}",
+              body=SchemaRequest),
+        route("POST", "/subjects/{subject}", lookup, "Find the version holding a schema",
+              "{subject, version, id, schema}", body=SchemaRequest),
+        route("DELETE", "/subjects/{subject}", delete_subject, "Delete a subject (soft, then permanent)",
+              "the deleted versions", query=(_PERMANENT,)),
+        route("DELETE", "/subjects/{subject}/versions/{version}", delete_version,
+              "Delete a version (soft, then permanent)", "the deleted version", query=(_PERMANENT,)),
+        route("GET", "/schemas/ids/{id}", schema_by_id, "A schema by its global id", "{schema}"),
+        route("GET", "/schemas/ids/{id}/schema", raw_schema_by_id, "A schema by its global id, as itself",
+              "the schema itself"),
+        route("GET", "/schemas/ids/{id}/versions", schema_versions, "Subjects and versions holding a schema id",
+              "[{subject, version}]", query=(_DELETED,)),
+        route("GET", "/schemas/types", schema_types, "Schema types stored", '["AVRO"]'),
+        route("POST", "/compatibility/subjects/{subject}/versions/{version}", compatibility,
+              "Is a schema compatible with one version", "{is_compatible, messages?}", tag="compatibility",
+              body=SchemaRequest, query=(verbose,)),
+        route("POST", "/compatibility/subjects/{subject}/versions", compatibility,
+              "Is a schema compatible with the versions the level checks", "{is_compatible, messages?}",
+              tag="compatibility", body=SchemaRequest, query=(verbose,)),
+        *global_config,
+        route("GET", "/config/{subject}", get_subject_config, "A subject's compatibility level",
+              "{compatibilityLevel}", tag="compatibility", query=(to_global,)),
+        route("PUT", "/config/{subject}", set_subject_config, "Set a subject's compatibility level",
+              "{compatibility}", tag="compatibility", body=CompatibilityRequest),
+        route("DELETE", "/config/{subject}", delete_subject_config, "Remove a subject's own level",
+              "the level it had", tag="compatibility"),
+    ]

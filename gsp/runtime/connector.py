@@ -24,15 +24,15 @@ from prometheus_client import CollectorRegistry
 
 from connectors.metrics import ConnectorMetrics
 from connectors.offsets import OffsetStore
-from connectors.ops import OpsServer
 from connectors.runner import SourceRunner, Target
 from connectors.sql_source import SqlSource, SqlSourceConfig
-from gsp.governance.catalog import DATASETS
 from gsp.errors import UserError
+from gsp.governance.catalog import DATASETS
+from gsp.http.ops import OpsServer
 from gsp.runtime.embedded import wait_for_kafka
 from schemas import topics
-from schemas.codec import Codec, contract
-from schemas.registry import RegistryClientError, RegistryClient
+from schemas.codec import Codec
+from schemas.registry import RegistryClient, RegistryClientError
 from schemas.settings import Settings, kafka_producer_config
 
 __all__ = ["run_connector"]
@@ -72,9 +72,27 @@ def _endpoints(settings: Settings) -> tuple[str, str]:
     return bootstrap, registry
 
 
+def _source(config_path: Path, config: dict[str, Any]) -> SqlSource:
+    try:
+        return SqlSource(sa.create_engine(config["database_url"]), SqlSourceConfig(
+            name=config["name"], table=config["table"], key_column=config["key_column"],
+            timestamp_column=config.get("timestamp_column", "updated_at"),
+            incrementing_column=config.get("incrementing_column", "id"), columns=config.get("columns", {})))
+    except sa.exc.DBAPIError as exc:
+        raise UserError(f"{config_path}: source database unreachable: {_first_line(exc.orig or exc)}") from None
+    except (ValueError, sa.exc.ArgumentError, ImportError) as exc:  # no such table or column; a bad URL or driver
+        raise UserError(f"{config_path}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def run_connector(settings: Settings, config_path: Path, *, once: bool = False, port: int = 0) -> int:
     """Publish the table's rows; with ``once``, stop when the table is drained."""
     config = _config(config_path)
+    # The connector's own database first: a mistake in the config is reported even before a platform runs.
+    source = _source(config_path, config)
     bootstrap, registry_url = _endpoints(settings)
     wait_for_kafka(bootstrap, timeout_s=10)
     dataset = DATASETS[config["dataset"]]
@@ -84,25 +102,15 @@ def run_connector(settings: Settings, config_path: Path, *, once: bool = False, 
         issue_id = registry.latest(topics.subject(topics.quarantine(dataset.name)))[0]
     except RegistryClientError as exc:
         raise UserError(f"schema registry: {exc}") from None
-    try:
-        source = SqlSource(sa.create_engine(config["database_url"]), SqlSourceConfig(
-            name=config["name"], table=config["table"], key_column=config["key_column"],
-            timestamp_column=config.get("timestamp_column", "updated_at"),
-            incrementing_column=config.get("incrementing_column", "id"), columns=config.get("columns", {})))
-    except (ValueError, sa.exc.ArgumentError, sa.exc.OperationalError) as exc:
-        raise UserError(f"{config_path}: {str(exc).splitlines()[0]}") from None
     metrics_registry = CollectorRegistry()
-    producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))  # type: ignore[arg-type]
-    runner = SourceRunner(source, Target(dataset=dataset.name, source_system=dataset.source_system,
-                                         topic=topics.raw(dataset.name), schema_id=schema_id,
-                                         schema=contract(dataset.contract), quarantine_topic=topics.quarantine(dataset.name),
-                                         quarantine_schema_id=issue_id),
+    producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))
+    runner = SourceRunner(source, Target.of(dataset, schema_id=schema_id, quarantine_schema_id=issue_id),
                           producer=producer, codec=Codec(resolve=registry.schema_by_id),
                           offsets=OffsetStore(bootstrap, producer), metrics=ConnectorMetrics.create(metrics_registry),
                           batch_size=int(config.get("batch_size", 2000)))
     ops = OpsServer(metrics_registry, lambda: {"status": "ok", "connector": config["name"],
                                                "published": runner.published, "quarantined": runner.quarantined},
-                    port=port)
+                    port=port, title=f"GSP connector {config['name']}")
     ops.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -110,12 +118,17 @@ def run_connector(settings: Settings, config_path: Path, *, once: bool = False, 
           file=sys.stderr, flush=True)
     try:
         runner.start()
-        last = 0.0
+        # Progress only when rows moved (every 2 s while they do, the totals once the table is drained): an
+        # idle connector polling all night stays quiet; /health and /metrics answer for it.
+        shown, last = (0, 0), time.monotonic()
         while not stop.is_set():
             handled = runner.run_once()
-            if time.monotonic() - last > 2 or (handled == 0 and once):
-                last = time.monotonic()
-                print(f"gsp: {config['name']}: published {runner.published}, quarantined {runner.quarantined}",
+            counts = (runner.published, runner.quarantined)
+            drained = handled == 0 and (counts != shown or once)
+            if drained or (counts != shown and time.monotonic() - last >= 2):
+                shown, last = counts, time.monotonic()
+                print(f"gsp: {config['name']}: published {runner.published}, quarantined {runner.quarantined}"
+                      + ("; the table is drained" + ("" if once else ", waiting for new rows") if drained else ""),
                       file=sys.stderr, flush=True)
             if handled == 0:
                 if once:
@@ -123,6 +136,8 @@ def run_connector(settings: Settings, config_path: Path, *, once: bool = False, 
                 stop.wait(float(config.get("poll_interval_s", 1.0)))
     except KeyboardInterrupt:
         pass
+    except sa.exc.DBAPIError as exc:
+        raise UserError(f"{config['name']}: source database failed: {_first_line(exc.orig or exc)}") from None
     finally:
         ops.stop()
         producer.close()

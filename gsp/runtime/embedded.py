@@ -113,7 +113,7 @@ class Broker:
         if not _port_free(self.port):
             raise UserError(f"port {self.port} on 127.0.0.1 is already in use; choose another or unset it")
         url = f"tcp://127.0.0.1:{self.port}"
-        out = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
+        out = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL
         self._process = subprocess.Popen(
             [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--storage-engine", "memory://tansu/"],

@@ -9,7 +9,7 @@ from gsp.runtime.embedded import wait_for_kafka
 from schemas.registry import RegistryUnavailable
 from schemas.settings import Settings
 from streams.linkage import ModelError
-from streams.linking import load_linker
+from streams.matching import load_linker
 
 __all__ = ["run_platform", "run_worker"]
 
@@ -23,14 +23,22 @@ def run_worker(settings: Settings) -> int:
     wait_for_kafka(settings.kafka_bootstrap, timeout_s=10)
     from faust.worker import Worker
 
+    from gsp.http.ops import OpsServer
     from streams.app import create_app
 
     try:
         app = create_app(settings, bootstrap=settings.kafka_bootstrap, registry_url=settings.schema_registry_url)
     except (RegistryUnavailable, ModelError) as exc:
         raise UserError(str(exc)) from None
-    worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False)
-    worker.execute_from_commandline()
+    # The worker's operations endpoints are on the platform's one HTTP stack, not Faust's web server.
+    ops = OpsServer(app.metrics, app.health, host="127.0.0.1" if settings.embedded else "0.0.0.0",
+                    port=settings.worker_web_port, title="GSP stream worker")
+    ops.start()
+    worker = Worker(app.faust, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()  # exits the process when the worker stops
+    finally:
+        ops.stop()
     return 0
 
 

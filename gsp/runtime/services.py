@@ -13,12 +13,12 @@ import sqlalchemy as sa
 from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
 
-from gsp.http.app import ApiServer, build_app
-from gsp.governance.control import ControlPlane
-from gsp.errors import UserError
 from gsp.desks.quality import QualityRecorder
 from gsp.desks.quarantine import AuditLog, QuarantineDesk, QuarantineIndexer
 from gsp.desks.review import ReviewDesk, ReviewIndexer
+from gsp.errors import UserError
+from gsp.governance.control import ControlPlane, PublishFailed
+from gsp.http.app import ApiServer, build_app
 from schemas.codec import Codec
 from schemas.registry import RegistryClient, RegistryUnavailable
 from schemas.settings import Settings, kafka_consumer_config, kafka_producer_config
@@ -43,10 +43,10 @@ class ControlServices:
             self.control.start()
         except sa.exc.DBAPIError as exc:
             raise UserError(f"control-plane database unreachable: {str(exc.orig).splitlines()[0]}") from None
-        except RegistryUnavailable as exc:
+        except (RegistryUnavailable, PublishFailed) as exc:
             raise UserError(str(exc)) from None
         self.codec = Codec(resolve=external.schema_by_id if external else (lambda i: self.control.registry.schema_by_id(i).schema))
-        self._producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))  # type: ignore[arg-type]
+        self._producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))
         audit = AuditLog(self._producer, self.codec, register=self.control.register)
         self.desk = QuarantineDesk(engine, producer=self._producer, codec=self.codec, schema_id_of=self.control.schema_id,
                                    audit=audit)

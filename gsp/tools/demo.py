@@ -7,12 +7,16 @@ with what the generator knows the outcome must be.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shlex
+import shutil
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,33 +31,37 @@ from connectors.runner import SourceRunner, Target
 from connectors.sink_runner import SinkRunner
 from connectors.sql_sink import SqlSink
 from connectors.sql_source import SqlSource, SqlSourceConfig
+from gsp.errors import UserError
 from gsp.governance.catalog import DATASETS
 from gsp.governance.control import ControlPlane
-from gsp.errors import UserError
-from gsp.runtime.lag import group_lag
-from gsp.tools.observer import Observer
 from gsp.runtime.embedded import running_broker
+from gsp.runtime.lag import group_lag
 from gsp.runtime.serve import check_linkage_model
 from gsp.runtime.services import ControlServices
-from gsp.tools.synth import Synthetic, generate
 from gsp.runtime.supervisor import WorkerProcess
+from gsp.tools.observer import Observer
+from gsp.tools.synth import Synthetic, generate
 from schemas import topics
-from schemas.codec import Codec, contract
+from schemas.codec import Codec
 from schemas.settings import Settings, kafka_consumer_config, kafka_producer_config
 from streams.share import Subscription
 
-__all__ = ["DemoOptions", "run_demo"]
+__all__ = ["DemoOptions", "demo_workdir", "run_demo"]
 
 CITIZEN, SUBSCRIBER = "population.citizen", "telecom.subscriber"
 DEMO_SUBSCRIPTION = {"agency": "bo-cong-an", "dataset": SUBSCRIBER,
                      "fields": ["msisdn", "carrier", "personal_id", "subscriber_name", "verdict"],
                      "row_filter": {"carrier": ["Viettel", "VinaPhone"]}}
-SOURCES = {
-    CITIZEN: SqlSourceConfig(name="population-citizen", table="citizen", key_column="personal_id",
-                             columns={"residence.province_code": "province_code", "residence.ward_code": "ward_code",
-                                      "residence.address_line": "address_line"}),
-    SUBSCRIBER: SqlSourceConfig(name="telecom-subscriber", table="subscriber", key_column="msisdn"),
-}
+
+
+def _source(dataset: str, table: str) -> SqlSourceConfig:
+    """The demo's source table of a dataset; which column holds which field is the dataset's declaration."""
+    d = DATASETS[dataset]
+    return SqlSourceConfig(name=dataset.replace(".", "-"), table=table, key_column=d.source_columns.get(d.key, d.key),
+                           columns=dict(d.source_columns))
+
+
+SOURCES = {CITIZEN: _source(CITIZEN, "citizen"), SUBSCRIBER: _source(SUBSCRIBER, "subscriber")}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +71,7 @@ class DemoOptions:
     duration_s: float = 300.0
     json: bool = False
     workdir: Path | None = None
+    keep: bool = False  # keep the temporary workdir (a given workdir is always kept)
 
 
 def write_sources(engine: sa.Engine, synthetic: Synthetic) -> None:
@@ -97,20 +106,46 @@ class _Progress:
             self._out.write("\n")
 
 
+@contextlib.contextmanager
+def demo_workdir(options: DemoOptions) -> Iterator[tuple[Path, bool]]:
+    """The folder of the demo's source and agency databases and worker log, and whether it stays afterwards.
+
+    A given ``workdir`` is the user's and stays. A temporary one is removed when the demo ends unless
+    ``keep``, and stays when the demo fails: the error may point at the worker's log in it."""
+    if options.workdir is not None:
+        try:
+            options.workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot use --workdir {options.workdir}: {exc.strerror}") from None
+        yield options.workdir, True
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="gsp-demo-"))
+    remove = not options.keep
+    try:
+        yield workdir, options.keep
+    except Exception:
+        remove = False  # the error may point at the worker's log in it (Ctrl-C and SIGTERM still remove it)
+        raise
+    finally:
+        if remove:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
 def run_demo(settings: Settings, options: DemoOptions, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     if options.records < 10:
         raise UserError("--records must be at least 10")
-    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="gsp-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    progress = _Progress(err)
-    progress.show(f"generating {options.records} citizens and subscribers (seed {options.seed}) …", force=True)
-    synthetic = generate(options.records, seed=options.seed)
-    source_engine = sa.create_engine(f"sqlite:///{workdir / 'sources.db'}")
-    write_sources(source_engine, synthetic)
-    started = time.monotonic()
     check_linkage_model(settings)
-    with running_broker(settings) as bootstrap:
-        summary = _run(settings, options, bootstrap, workdir, synthetic, source_engine, progress, started)
+    progress = _Progress(err)
+    with demo_workdir(options) as (workdir, kept):
+        progress.show(f"generating {options.records} citizens and subscribers (seed {options.seed}) …", force=True)
+        synthetic = generate(options.records, seed=options.seed)
+        source_engine = sa.create_engine(f"sqlite:///{workdir / 'sources.db'}")
+        write_sources(source_engine, synthetic)
+        started = time.monotonic()
+        with running_broker(settings) as bootstrap:
+            summary = _run(settings, options, bootstrap, workdir, synthetic, source_engine, progress, started)
+        source_engine.dispose()
+    summary.update(workdir=str(workdir), workdir_kept=kept, home=str(settings.home.resolve()))
     progress.done()
     out.write(json.dumps(summary, ensure_ascii=False) + "\n" if options.json else _render(summary))
     return 0 if summary["agrees_with_truth"] else 1
@@ -128,7 +163,7 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
     worker = WorkerProcess(settings, bootstrap=bootstrap, registry_url=services.registry_url, home=workdir)
     stop = threading.Event()
     threads: list[threading.Thread] = []
-    producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))  # type: ignore[arg-type]
+    producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))
     try:
         worker.start()
         event = control.create_subscription(**DEMO_SUBSCRIPTION)  # type: ignore[arg-type]
@@ -227,11 +262,8 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
 
 def _source_runner(dataset: str, engine: sa.Engine, control: ControlPlane, codec: Codec, producer: KafkaProducer,
                    offsets: OffsetStore, metrics: ConnectorMetrics) -> SourceRunner:
-    d = DATASETS[dataset]
-    target = Target(dataset=dataset, source_system=d.source_system, topic=topics.raw(dataset),
-                    schema_id=control.schema_id(topics.subject(topics.raw(dataset))), schema=contract(d.contract),
-                    quarantine_topic=topics.quarantine(dataset),
-                    quarantine_schema_id=control.schema_id(topics.subject(topics.quarantine(dataset))))
+    target = Target.of(DATASETS[dataset], schema_id=control.schema_id(topics.subject(topics.raw(dataset))),
+                       quarantine_schema_id=control.schema_id(topics.subject(topics.quarantine(dataset))))
     return SourceRunner(SqlSource(engine, SOURCES[dataset]), target, producer=producer, codec=codec,
                         offsets=offsets, metrics=metrics)
 
@@ -275,11 +307,12 @@ def _render(s: dict[str, Any]) -> str:
     lines.append("")
     lines.append("  match (telecom.subscriber vs population registry):")
     lines += [f"      {verdict:<12} {count:>7}" for verdict, count in s["match"].items()]
-    lines.append(f"      review queue {s['review']:>7}  (POSSIBLE, and MISMATCH likely the same person; `gsp review list`)")
+    lines.append(f"      review queue {s['review']:>7}  (POSSIBLE, and MISMATCH likely the same person)")
     lines.append(f"      proposals    {s['proposals']['right']:>7} of the right person, {s['proposals']['wrong']} wrong")
     lines.append("")
+    where = s["agency_database"] if s["workdir_kept"] else "removed with the demo's temporary folder; --keep keeps it"
     for sub, n in s["delivered"].items():
-        lines.append(f"  delivered to {sub}: {n} rows in {s['agency_table']} ({s['agency_database']})")
+        lines.append(f"  delivered to {sub}: {n} rows in {s['agency_table']} ({where})")
     lines.append("")
     lines.append("  findings of the clean stage, by rule (fixes, warnings, rejections):")
     for dataset, rules in s["findings"].items():
@@ -295,4 +328,11 @@ def _render(s: dict[str, Any]) -> str:
     if s["timed_out"]:
         lines.append("      stopped by --duration before every record passed every stage")
     lines.append(f"  {s['elapsed_s']}s after a {s['startup_s']}s start-up: {s['records_per_s']} records/s end to end")
+    # Commands that work once the demo has stopped: the scorecards and the desks live in GSP_HOME.
+    home = f"GSP_HOME={shlex.quote(s['home'])}"
+    lines += ["", f"  the scorecards and the stewards' queues are kept in {s['home']}:",
+              f"      {home} gsp quality report",
+              f"      {home} gsp serve        and in another shell:  {home} gsp review list"]
+    if s["workdir_kept"]:
+        lines.append(f"  sources, agency database and worker log: {s['workdir']}")
     return "\n".join(lines) + "\n"

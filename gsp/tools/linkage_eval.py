@@ -23,7 +23,8 @@ from typing import Any
 
 from gsp.errors import UserError
 from gsp.tools.synth.linkage import generate_linkage, write_linkage
-from streams.linkage import MATCHED, POSSIBLE, LinkageError, Model, RegistryIndex, Settings, load_settings, train
+from schemas.envelope import Verdict
+from streams.linkage import LinkageError, Model, RegistryIndex, Settings, load_settings, score_batch, train
 
 __all__ = ["evaluate", "evaluate_rows", "run_evaluate", "run_generate"]
 
@@ -62,13 +63,13 @@ def evaluate_rows(settings: Settings, left: Sequence[Mapping[str, Any]], right: 
     trained = time.perf_counter()
     links = []
     for start in range(0, len(right), batch_size):
-        links.extend(index.score_batch(right[start:start + batch_size], model))
+        links.extend(score_batch(index, model, right[start:start + batch_size]))
     scored = time.perf_counter()
 
     true = dict(truth)
-    matched = [link for link in links if link.verdict == MATCHED]
+    matched = [link for link in links if link.verdict is Verdict.MATCHED]
     tp = sum(1 for link in matched if true.get(link.record_id or "") == link.personal_id)
-    reviewed = sum(1 for link in links if link.verdict in (MATCHED, POSSIBLE)
+    reviewed = sum(1 for link in links if link.verdict in (Verdict.MATCHED, Verdict.POSSIBLE)
                    and true.get(link.record_id or "") == link.personal_id)
     precision = tp / len(matched) if matched else 1.0
     recall = tp / len(true) if true else 1.0
@@ -84,7 +85,7 @@ def evaluate_rows(settings: Settings, left: Sequence[Mapping[str, Any]], right: 
         "records": len(right),
         "true_links": len(true),
         "matched": len(matched),
-        "possible": sum(1 for link in links if link.verdict == POSSIBLE),
+        "possible": sum(1 for link in links if link.verdict is Verdict.POSSIBLE),
         "true_positives": tp,
         "false_positives": len(matched) - tp,
         "false_negatives": len(true) - tp,

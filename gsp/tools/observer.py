@@ -15,6 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 from gsp.governance.catalog import DATASETS
 from schemas import topics
 from schemas.codec import Codec, CodecError
+from schemas.envelope import Verdict
 from streams import share as sharing
 
 __all__ = ["Observer"]
@@ -33,7 +34,7 @@ class Observer:
         self.undecodable = 0
         names = [t for d in DATASETS.values() for t in
                  (topics.clean(d.name), topics.quarantine(d.name),
-                  *([topics.match(d.name), topics.review(d.name)] if d.matched else []))]
+                  *([topics.match(d.name), topics.review(d.name)] if d.linked else []))]
         self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="gsp-observer")
         tps = [TopicPartition(t, p) for t in names for p in sorted(self._consumer.partitions_for_topic(t) or [])]
         self._consumer.assign(tps)
@@ -65,7 +66,7 @@ class Observer:
             self.quarantined[dataset][event["rule"]] += 1
         elif layer == "match":
             self.verdicts[event["verdict"]] += 1
-            if event["verdict"] == "POSSIBLE":
+            if event["verdict"] == Verdict.POSSIBLE:
                 self.proposed[event["source_key"]] = event["personal_id"]
             _, record = self._codec.decode(event["record"])
             view = sharing.shared_view(record, personal_id=event["personal_id"], verdict=event["verdict"], score=event["score"])
@@ -84,7 +85,7 @@ class Observer:
                 "quarantined": {d: dict(sorted(c.items())) for d, c in self.quarantined.items()},
                 "match": dict(sorted(self.verdicts.items())),
                 "covered": dict(self.covered),
-                "review": sum(len(self._seen[topics.review(d.name)]) for d in DATASETS.values() if d.matched),
+                "review": sum(len(self._seen[topics.review(d.name)]) for d in DATASETS.values() if d.linked),
                 "proposed": dict(self.proposed),
             }
 

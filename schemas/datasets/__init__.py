@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from schemas.codec import UnknownSchema, contract, inline
+from schemas.settings import settings
 
 __all__ = [
     "OUTCOME_TYPES", "Dataset", "DatasetError", "FieldRef", "Quality", "Role", "Sensitivity",
-    "catalog", "dataset", "parse_declaration", "registry_dataset",
+    "catalog", "dataset", "declared", "parse_declaration", "registry_dataset",
 ]
 
 _SHIPPED = Path(__file__).parent
@@ -255,6 +256,11 @@ def catalog(extra: Path | None = None) -> dict[str, Dataset]:
     if len(registries) > 1:
         raise DatasetError(f"more than one registry dataset: {', '.join(registries)}")
     return out
+
+
+def declared() -> dict[str, Dataset]:
+    """The datasets of this process: the shipped ones and those in its GSP_DATASETS_DIR (`schemas.settings`)."""
+    return catalog(settings().datasets_dir)
 
 
 def dataset(name: str, extra: Path | None = None) -> Dataset:

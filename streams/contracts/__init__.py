@@ -1,9 +1,8 @@
 """Cleaning contracts: which fields a dataset has, which rules run on them, with which severity.
 
-One JSON file per dataset, ``streams/contracts/<dataset>.json``::
+A contract is the ``cleaning`` section of a dataset's declaration (`schemas.datasets`)::
 
-    {"dataset": "telecom.subscriber", "version": 1, "schema": "vn.gsp.telecom.Subscriber", "doc": "...",
-     "fields": [
+    "cleaning": {"version": 1, "fields": [
        {"field": "id_number", "type": "personal_id", "presence": "required",
         "links": {"birth_date": "birth_date"},
         "rules": {"id.shape": "reject", "id.legacy_cmnd": "warn", "id.birthyear": "warn"},
@@ -12,24 +11,26 @@ One JSON file per dataset, ``streams/contracts/<dataset>.json``::
 
 ``type`` is one of `streams.rules.FIELD_TYPES`; ``rules`` maps rule ids of that type to
 ``reject``, ``fix`` or ``warn``; ``presence`` is ``required``, ``expected`` or ``optional``;
-``links`` names the other fields a type reads. Every field path must exist in the Avro schema.
-The loader refuses a contract with a one-line `ContractError` naming the file and, for a typo,
-the nearest valid name.
+``links`` names the other fields a type reads. Every field path must exist in the dataset's
+Avro record (its own, for a declaration that carries the record inline). The loader refuses a
+contract with a one-line `ContractError` naming the file and, for a typo, the nearest valid name.
+`parse_contract` also reads a contract standing alone, ``{"dataset", "version", "schema", "doc",
+"fields"}``, its schema a record in ``schemas/avro``.
 """
 
 from __future__ import annotations
 
 import json
 from difflib import get_close_matches
-from functools import cache
+from pathlib import Path
 from typing import Any
 
-from schemas.datasets import catalog
+from schemas.datasets import Dataset, catalog
 from streams.contracts.model import PRESENCES, Contract, FieldSpec
-from streams.contracts.schema import schema_paths
+from streams.contracts.schema import record_paths, schema_paths
 from streams.rules import FIELD_TYPES, RULES, SEVERITIES
 
-__all__ = ["Contract", "ContractError", "FieldSpec", "datasets", "load_contract", "parse_contract"]
+__all__ = ["Contract", "ContractError", "FieldSpec", "contract_of", "datasets", "load_contract", "parse_contract"]
 
 _TOP_KEYS = ("dataset", "version", "schema", "doc", "fields")
 _FIELD_KEYS = ("field", "type", "presence", "rules", "links", "enrich")
@@ -44,25 +45,40 @@ def _near(word: str, options: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def datasets() -> tuple[str, ...]:
-    """Every dataset with a contract, sorted."""
-    return tuple(sorted(catalog()))
+def datasets(extra: Path | None = None) -> tuple[str, ...]:
+    """Every declared dataset (each has a contract), sorted; ``extra`` is GSP_DATASETS_DIR."""
+    return tuple(sorted(catalog(extra)))
 
 
-@cache
-def load_contract(dataset: str) -> Contract:
-    """The contract of `dataset` (the cleaning section of its declaration), validated; cached for the life of the process."""
-    known = datasets()
+# By name and declaration file: two directories may declare different datasets of one name in turn (tests do).
+_CONTRACTS: dict[tuple[str, str], Contract] = {}
+
+
+def contract_of(dataset: Dataset) -> Contract:
+    """The cleaning contract of a declared dataset, validated against its own Avro record; cached for the process."""
+    cached = _CONTRACTS.get((dataset.name, dataset.path))
+    if cached is None:
+        text = json.dumps({"dataset": dataset.name, "version": dataset.cleaning.get("version", 1),
+                           "schema": dataset.contract, "doc": dataset.doc, "fields": dataset.cleaning["fields"]},
+                          ensure_ascii=False)
+        cached = _CONTRACTS[(dataset.name, dataset.path)] = parse_contract(
+            text, name=f"{dataset.name}.json", avro=dataset.avro)
+    return cached
+
+
+def load_contract(dataset: str, extra: Path | None = None) -> Contract:
+    """The contract of the declared dataset called ``dataset`` (shipped, or in ``extra``), validated."""
+    known = datasets(extra)
     if dataset not in known:
         raise ContractError(f"unknown dataset '{dataset}'{_near(dataset, known)} (known: {', '.join(known)})")
-    declared = catalog()[dataset]
-    text = json.dumps({"dataset": dataset, "version": declared.cleaning.get("version", 1), "schema": declared.contract,
-                       "doc": declared.doc, "fields": declared.cleaning["fields"]}, ensure_ascii=False)
-    return parse_contract(text, name=f"{dataset}.json")
+    return contract_of(catalog(extra)[dataset])
 
 
-def parse_contract(text: str, *, name: str) -> Contract:
-    """Validate the JSON text of a contract file called `name` and build it."""
+def parse_contract(text: str, *, name: str, avro: dict[str, Any] | None = None) -> Contract:
+    """Validate the JSON text of a contract file called `name` and build it.
+
+    ``avro`` is the record its fields belong to, when it is not a file in ``schemas/avro``.
+    """
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -78,7 +94,8 @@ def parse_contract(text: str, *, name: str) -> Contract:
         raise ContractError(f"version in {name} must be a positive integer")
     if not isinstance(doc, str):
         raise ContractError(f"doc in {name} must be a string")
-    if not isinstance(schema, str) or (paths := schema_paths(schema)) is None:
+    paths = record_paths(avro) if avro is not None and isinstance(schema, str) else None
+    if not isinstance(schema, str) or (paths is None and (paths := schema_paths(schema)) is None):
         raise ContractError(f"schema {schema!r} in {name} is not an Avro record in schemas/avro")
     if not isinstance(fields, list) or not fields:
         raise ContractError(f"fields in {name} must be a non-empty list")

@@ -29,7 +29,7 @@ class FieldSpec:
 
 @dataclass(frozen=True, slots=True)
 class Contract:
-    """The cleaning contract of one dataset, loaded from ``streams/contracts/<dataset>.json``."""
+    """The cleaning contract of one dataset: the ``cleaning`` section of ``schemas/datasets/<dataset>.json``."""
 
     dataset: str  # "population.citizen"
     version: int

@@ -1,4 +1,7 @@
-"""The field paths of an Avro record in ``schemas/avro``, read as plain JSON (no Avro library)."""
+"""The field paths of an Avro record, read as plain JSON (no Avro library).
+
+The record is either named (a file in ``schemas/avro``) or given whole (a declaration's own contract).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-__all__ = ["schema_paths"]
+__all__ = ["record_paths", "schema_paths"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
@@ -44,8 +47,11 @@ def _walk(schema: Any, prefix: str, out: set[str], depth: int) -> None:
 def schema_paths(full_name: str) -> frozenset[str] | None:
     """Every field path ("residence", "residence.ward_code") of the record `full_name`, or None."""
     record = _record(full_name)
-    if record is None:
-        return None
+    return None if record is None else record_paths(record)
+
+
+def record_paths(record: dict[str, Any]) -> frozenset[str]:
+    """Every field path of a record given as JSON; named types it refers to are read from ``schemas/avro``."""
     out: set[str] = set()
     _walk(record, "", out, 0)
     return frozenset(out)

@@ -11,8 +11,10 @@ today scores tomorrow's stream.
     index = RegistryIndex(settings)
     index.add_many(citizens)                      # add / update / remove as the registry changes
     model = train(index, records)                 # or Model.load("model.json")
-    links = index.score_batch(records, model)     # MATCHED / POSSIBLE / NO_MATCH per record
-    checks = verify_batch(index, model, records)  # three-field check, search when the id fails
+    links = score_batch(index, model, records)    # Verdict MATCHED / POSSIBLE / NO_MATCH per record
+
+The three-field check and what a record of a dataset becomes here are `streams.matching`'s;
+this package knows no dataset, only the columns its settings name.
 
 Partitioning for streaming. A Faust table, like a Kafka topic, is partitioned by its key, and
 an agent only sees the partitions it owns. Exact lookups are keyed by personal id: a record
@@ -33,16 +35,27 @@ needs the global counts (a small table of name frequencies, broadcast), or score
 the partition's own counts.
 """
 
+from streams.linkage.config import Comparison, Field, Level, Settings, load_settings
 from streams.linkage.errors import LinkageError, ModelError, SettingsError
 from streams.linkage.index import RegistryIndex
 from streams.linkage.model import MODEL_FORMAT_VERSION, Model
-from streams.linkage.score import MATCHED, MISMATCH, NO_MATCH, POSSIBLE, Link, score_batch, score_pairs
-from streams.linkage.config import Comparison, Field, Level, Settings, load_settings
+from streams.linkage.score import Link, score_batch, score_pairs
 from streams.linkage.train import train
-from streams.linkage.verify import verify, verify_batch
 
 __all__ = [
-    "MATCHED", "MISMATCH", "MODEL_FORMAT_VERSION", "NO_MATCH", "POSSIBLE",
-    "Comparison", "Field", "Level", "LinkageError", "Link", "Model", "ModelError", "RegistryIndex",
-    "Settings", "SettingsError", "load_settings", "score_batch", "score_pairs", "train", "verify", "verify_batch",
+    "MODEL_FORMAT_VERSION",
+    "Comparison",
+    "Field",
+    "Level",
+    "Link",
+    "LinkageError",
+    "Model",
+    "ModelError",
+    "RegistryIndex",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "score_batch",
+    "score_pairs",
+    "train",
 ]

@@ -20,35 +20,14 @@ from collections.abc import Mapping
 import numpy as np
 from rapidfuzz.distance import JaroWinkler
 
-from streams.linkage.errors import SettingsError
-from streams.linkage.fields import MISSING, Encoder
 from streams.linkage.config import Comparison, Level
+from streams.linkage.fields import MISSING, Encoder
 
-__all__ = ["LEVELS", "JaroWinklerCache", "check_levels", "compare"]
+__all__ = ["JaroWinklerCache", "compare"]
 
-LEVELS: dict[str, tuple[str, ...]] = {
-    "name": ("exact", "tone", "folded", "jaro_winkler"),
-    "date": ("exact", "day_month_swapped", "year_only", "month_day", "year_month", "same_year", "within_years"),
-    "id": ("exact", "one_digit", "transposed"),
-    "phone": ("exact",), "province": ("exact",), "exact": ("exact",),
-}
-_NEEDS_THRESHOLD = ("jaro_winkler", "within_years")
 _POW10 = 10 ** np.arange(12, dtype=np.int64)
 
 Arrays = Mapping[str, np.ndarray]
-
-
-def check_levels(kind: str, comparison: Comparison) -> None:
-    for lv in comparison.levels:
-        if lv.level not in LEVELS[kind]:
-            raise SettingsError(f"comparison {comparison.name!r}: level {lv.level!r} is not one of "
-                                f"{', '.join(LEVELS[kind])} for a {kind} field")
-        if (lv.threshold is None) == (lv.level in _NEEDS_THRESHOLD):
-            raise SettingsError(f"comparison {comparison.name!r}: level {lv.level!r} "
-                                f"{'needs' if lv.level in _NEEDS_THRESHOLD else 'takes no'} threshold")
-        if lv.tf and (kind not in ("name", "exact") or lv.level != "exact"):
-            raise SettingsError(f"comparison {comparison.name!r}: only exact levels of name or exact "
-                                "fields can be term-frequency adjusted")
 
 
 class JaroWinklerCache:

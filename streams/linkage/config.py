@@ -14,8 +14,8 @@ A settings file is JSON (see ``settings/vn_identity.json``)::
 "left" is the registry, "right" the records linked to it; column names may be dotted paths
 into nested records ("residence.province_code"). Every comparison has an implicit first level
 "null" (a side is missing or the values are not comparable: weight 0) and an implicit last
-level "else". The levels a kind accepts and the blocking keys a field offers are listed in
-`streams.linkage.comparators.LEVELS` and `streams.linkage.fields.BLOCK_KEYS`.
+level "else". The levels a kind accepts and the blocking keys a field offers (`LEVELS`,
+`BLOCK_KEYS`) are part of this grammar, declared here; `comparators` and `fields` implement them.
 """
 
 from __future__ import annotations
@@ -28,13 +28,26 @@ from typing import Any
 
 from streams.linkage.errors import SettingsError
 
-__all__ = ["DEFAULT_SETTINGS", "FORMAT_VERSION", "Comparison", "Field", "Level", "Settings", "Thresholds", "Training",
-           "load_settings"]
+__all__ = ["BLOCK_KEYS", "DEFAULT_SETTINGS", "FORMAT_VERSION", "FORMS", "KINDS", "LEVELS", "PARTS", "Comparison",
+           "Field", "Level", "Settings", "Thresholds", "Training", "load_settings"]
 
 FORMAT_VERSION = 1
 DEFAULT_SETTINGS = Path(__file__).with_name("settings") / "vn_identity.json"  # Vietnamese identity data
 KINDS = ("name", "date", "id", "phone", "province", "exact")
 PARTS = ("family", "middle", "given", "full")
+FORMS = ("exact", "tone", "folded")  # a name token as written, with tone placement ignored, without marks
+LEVELS: dict[str, tuple[str, ...]] = {
+    "name": ("exact", "tone", "folded", "jaro_winkler"),
+    "date": ("exact", "day_month_swapped", "year_only", "month_day", "year_month", "same_year", "within_years"),
+    "id": ("exact", "one_digit", "transposed"),
+    "phone": ("exact",), "province": ("exact",), "exact": ("exact",),
+}
+_NEEDS_THRESHOLD = ("jaro_winkler", "within_years")
+BLOCK_KEYS: dict[str, tuple[str, ...]] = {
+    "name": tuple(f"{p}_{f}" for p in PARTS for f in (*FORMS, "initial")),
+    "date": ("date", "year", "year_month", "month_day", "unordered"),
+    "id": ("",), "phone": ("",), "province": ("",), "exact": ("",),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,15 +191,33 @@ def _parse(data: Mapping[str, Any]) -> Settings:
         tf_minimum=float(data.get("tf_minimum", 1e-4)),
         name=str(data.get("name", "")),
     )
-    from streams.linkage.comparators import check_levels  # noqa: PLC0415 (comparators import settings)
-    from streams.linkage.fields import check_block_key  # noqa: PLC0415
-
     for c in settings.comparisons:
-        check_levels(settings.field_named(c.field).kind, c)
+        _check_levels(settings.field_named(c.field).kind, c)
     for rule in (*settings.blocking_rules, *settings.training.blocking_rules):
         for key in rule:
-            check_block_key(settings, key)
+            _check_block_key(settings, key)
     return settings
+
+
+def _check_levels(kind: str, comparison: Comparison) -> None:
+    for lv in comparison.levels:
+        if lv.level not in LEVELS[kind]:
+            raise SettingsError(f"comparison {comparison.name!r}: level {lv.level!r} is not one of "
+                                f"{', '.join(LEVELS[kind])} for a {kind} field")
+        if (lv.threshold is None) == (lv.level in _NEEDS_THRESHOLD):
+            raise SettingsError(f"comparison {comparison.name!r}: level {lv.level!r} "
+                                f"{'needs' if lv.level in _NEEDS_THRESHOLD else 'takes no'} threshold")
+        if lv.tf and (kind not in ("name", "exact") or lv.level != "exact"):
+            raise SettingsError(f"comparison {comparison.name!r}: only exact levels of name or exact "
+                                "fields can be term-frequency adjusted")
+
+
+def _check_block_key(settings: Settings, key: str) -> None:
+    name, _, suffix = key.partition(".")
+    kind = settings.field_named(name).kind
+    if suffix not in BLOCK_KEYS[kind]:
+        offered = ", ".join(f"{name}.{k}" if k else name for k in BLOCK_KEYS[kind])
+        raise SettingsError(f"blocking key {key!r} is not one of {offered}")
 
 
 def load_settings(path: str | Path) -> Settings:

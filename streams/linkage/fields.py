@@ -25,18 +25,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from streams.linkage import text
-from streams.linkage.errors import SettingsError
-from streams.linkage.config import PARTS, Field, Settings
+from streams.linkage.config import FORMS, PARTS, Field, Settings
 
-__all__ = ["BLOCK_KEYS", "MISSING", "Encoder", "FieldLayout", "check_block_key", "layouts"]
+__all__ = ["MISSING", "Encoder", "FieldLayout", "block_value", "layouts"]
 
 MISSING = -1
-FORMS = ("exact", "tone", "folded")
-BLOCK_KEYS: dict[str, tuple[str, ...]] = {
-    "name": tuple(f"{p}_{f}" for p in PARTS for f in (*FORMS, "initial")),
-    "date": ("date", "year", "year_month", "month_day", "unordered"),
-    "id": ("",), "phone": ("",), "province": ("",), "exact": ("",),
-}
 
 
 class Encoder(Protocol):
@@ -129,14 +122,6 @@ def layouts(settings: Settings) -> tuple[FieldLayout, ...]:
         parts = tuple(p for p in PARTS if p in used[f.name])
         out.append(_name_layout(f, parts) if f.kind == "name" else _simple_layout(f))
     return tuple(out)
-
-
-def check_block_key(settings: Settings, key: str) -> None:
-    name, _, suffix = key.partition(".")
-    kind = settings.field_named(name).kind
-    if suffix not in BLOCK_KEYS[kind]:
-        offered = ", ".join(f"{name}.{k}" if k else name for k in BLOCK_KEYS[kind])
-        raise SettingsError(f"blocking key {key!r} is not one of {offered}")
 
 
 BlockValue = Callable[[dict[str, int], Encoder], int | None]

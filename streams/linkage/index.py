@@ -10,18 +10,14 @@ Term frequencies of the values a comparison adjusts for are counted as entries c
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from streams.linkage.comparators import JaroWinklerCache
-from streams.linkage.fields import MISSING, block_value, layouts
 from streams.linkage.config import Settings
+from streams.linkage.fields import MISSING, block_value, layouts
 from streams.linkage.vocab import BatchEncoder, Interner, Vocab
-
-if TYPE_CHECKING:
-    from streams.linkage.model import Model
-    from streams.linkage.score import Link
 
 __all__ = ["Batch", "RegistryIndex", "column_value"]
 
@@ -238,9 +234,3 @@ class RegistryIndex:
                     slots.extend(held)
         pairs = np.unique(np.array(rows, dtype=np.int64) << 32 | np.array(slots, dtype=np.int64))
         return (pairs >> 32).astype(np.int64), (pairs & 0xFFFFFFFF).astype(np.int64)
-
-    def score_batch(self, records: Sequence[Mapping[str, Any]], model: Model) -> list[Link]:
-        """The best registry entry for every record, with its verdict (see `streams.linkage.score`)."""
-        from streams.linkage.score import score_batch  # noqa: PLC0415 (score imports index)
-
-        return score_batch(self, model, records)

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from streams.linkage.errors import ModelError, SettingsError
 from streams.linkage.config import Settings
+from streams.linkage.errors import ModelError, SettingsError
 
 __all__ = ["MODEL_FORMAT_VERSION", "Model"]
 

@@ -22,14 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from schemas.envelope import Verdict
 from streams.linkage.comparators import compare
 from streams.linkage.index import Batch, RegistryIndex
 from streams.linkage.model import Model
 
-__all__ = ["MATCHED", "MISMATCH", "NO_MATCH", "POSSIBLE", "Link", "pair_levels", "pair_weights",
-           "probability", "score_batch", "score_pairs", "verdict"]
-
-MATCHED, POSSIBLE, NO_MATCH, MISMATCH = "MATCHED", "POSSIBLE", "NO_MATCH", "MISMATCH"
+__all__ = ["Link", "best_pairs", "level_labels", "pair_levels", "pair_weights", "probability", "score_batch",
+           "score_pairs", "verdict"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +36,7 @@ class Link:
     """A record's verdict against the registry and the evidence for it."""
 
     record_id: str | None
-    verdict: str  # MATCHED | POSSIBLE | NO_MATCH (| MISMATCH from the exact three-field check)
+    verdict: Verdict  # MATCHED | POSSIBLE | NO_MATCH, by the thresholds
     personal_id: str | None  # the best registry entry, None when no entry was a candidate
     match_weight: float  # log2 of the posterior odds
     match_probability: float
@@ -111,9 +110,10 @@ def probability(weight: float) -> float:
     return float(1.0 / (1.0 + np.exp2(-np.clip(weight, -60.0, 60.0))))
 
 
-def verdict(p: float, model: Model) -> str:
+def verdict(p: float, model: Model) -> Verdict:
     t = model.settings.thresholds
-    return MATCHED if p >= t.match_probability else POSSIBLE if p >= t.review_probability else NO_MATCH
+    return (Verdict.MATCHED if p >= t.match_probability else Verdict.POSSIBLE if p >= t.review_probability
+            else Verdict.NO_MATCH)
 
 
 class _Labels:
@@ -163,7 +163,7 @@ def score_batch(index: RegistryIndex, model: Model, records: Sequence[Mapping[st
     links = []
     for i, at in enumerate(best.tolist()):
         if at < 0:
-            links.append(Link(batch.record_ids[i], NO_MATCH, None, prior, float(probability(prior)), (), 0))
+            links.append(Link(batch.record_ids[i], Verdict.NO_MATCH, None, prior, float(probability(prior)), (), 0))
             continue
         p = float(probabilities[i])
         links.append(Link(batch.record_ids[i], verdict(p, model), index.unique_id(int(slots[at])),

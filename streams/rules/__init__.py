@@ -12,8 +12,16 @@ from streams.rules.base import FIX, REJECT, SEVERITIES, WARN, Cleaned, FieldType
 from streams.rules.dates import DATE, ParsedDate, parse_date
 from streams.rules.encodings import looks_legacy_encoded, repair_mojibake
 from streams.rules.ids import ID_PREFIX, PERSONAL_ID, PersonalId, birth_province, decode_personal_id
-from streams.rules.names import (NAME, NameParts, folded_key, lacks_diacritics, name_key, normalize_name,
-                                 regional_variant, split_name)
+from streams.rules.names import (
+                                 NAME,
+                                 NameParts,
+                                 folded_key,
+                                 lacks_diacritics,
+                                 name_key,
+                                 normalize_name,
+                                 regional_variant,
+                                 split_name,
+)
 from streams.rules.phones import PHONE, normalize_phone, phone_problem
 from streams.rules.units import ProvinceMatch, resolve_province, resolve_province_code
 

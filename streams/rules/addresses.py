@@ -18,8 +18,15 @@ from dataclasses import dataclass
 from streams import reference
 from streams.reference import LegacyWard, Ward
 from streams.rules.base import Check, Context, FieldType, Rule
-from streams.rules.units import (ProvinceMatch, legacy_districts_named, legacy_wards_named, resolve_province,
-                                 resolve_province_code, unit_name, wards_named)
+from streams.rules.units import (
+    ProvinceMatch,
+    legacy_districts_named,
+    legacy_wards_named,
+    resolve_province,
+    resolve_province_code,
+    unit_name,
+    wards_named,
+)
 
 __all__ = ["ADDRESS", "PROVINCE_CODE", "WARD_CODE", "AddressMatch", "parse_address"]
 

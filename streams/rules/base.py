@@ -77,7 +77,7 @@ class Context:
 class Check:
     """One field of one record under its contract: the value and the severities declared for it."""
 
-    __slots__ = ("enriched", "field", "findings", "required", "value", "_enrich", "_severities")
+    __slots__ = ("_enrich", "_severities", "enriched", "field", "findings", "required", "value")
 
     def __init__(self, field_path: str, value: Any, severities: Mapping[str, str], *, required: bool = False,
                  enrich: frozenset[str] = frozenset()) -> None:

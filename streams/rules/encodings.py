@@ -14,6 +14,7 @@ Two cases are told apart:
 from __future__ import annotations
 
 import unicodedata
+from itertools import pairwise
 
 __all__ = ["VIETNAMESE_LETTERS", "looks_legacy_encoded", "repair_mojibake"]
 
@@ -78,4 +79,4 @@ def looks_legacy_encoded(text: str) -> bool:
     if _LATIN1_CAPITALS.isdisjoint(text):
         return False
     # TCVN3's "NguyÔn": a Latin-1 capital inside a word
-    return any(c in _LATIN1_CAPITALS and p.islower() for p, c in zip(text, text[1:]))
+    return any(c in _LATIN1_CAPITALS and p.islower() for p, c in pairwise(text))

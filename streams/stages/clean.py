@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from schemas import topics
+from schemas import envelope, topics
 from schemas.codec import Codec, CodecError
+from schemas.datasets import Dataset, FieldRef
 from streams.clean import Cleaned
+from streams.contracts import contract_of
 from streams.quality import QualityTally
-from streams.stages.base import Out, Where, quarantine_issue
+from streams.stages.base import Out, Where
 
 __all__ = ["CleanStage"]
+
+log = logging.getLogger("gsp.streams")
 
 
 class CleanStage:
     """raw.<dataset> -> clean.<dataset> | quarantine.<dataset>.
 
-    ``key_of`` picks the output key: the clean topics are keyed by personal id
-    so that citizens and subscribers are co-partitioned for matching.
+    ``key_of`` picks the output key; `for_dataset` keys by the declaration's partition key,
+    the personal id for a linked dataset, so that it and the registry are co-partitioned for matching.
     """
 
     def __init__(self, dataset: str, codec: Codec, *, clean: Callable[[dict[str, Any]], Cleaned],
@@ -35,6 +40,20 @@ class CleanStage:
         self._issue_schema_id = issue_schema_id
         self.clean_topic = topics.clean(dataset)
         self.quarantine_topic = topics.quarantine(dataset)
+
+    @classmethod
+    def for_dataset(cls, dataset: Dataset, codec: Codec, *, clean_schema_id: int, issue_schema_id: int,
+                    tally: QualityTally | None = None, clock: Callable[[], float] = time.time) -> CleanStage:
+        """The clean stage of a declared dataset: its cleaning contract, keyed by its partition key."""
+        contract = contract_of(dataset)
+        key = FieldRef(dataset.partition_key)
+
+        def key_of(record: dict[str, Any]) -> str:
+            value = key.value(record)
+            return "" if value is None else str(value)
+
+        return cls(dataset.name, codec, clean=contract.clean, key_of=key_of,
+                   clean_schema_id=clean_schema_id, issue_schema_id=issue_schema_id, tally=tally, clock=clock)
 
     def process(self, key: bytes | None, value: bytes, where: Where) -> Out:
         key_text = key.decode("utf-8", "replace") if key else None
@@ -58,8 +77,11 @@ class CleanStage:
 
     def _quarantine(self, header: dict[str, Any] | None, key: str | None, rule: str, field: str | None,
                     reason: str, value: bytes, where: Where) -> Out:
-        issue = quarantine_issue(self._codec, self._issue_schema_id, dataset=self.dataset, stage="clean", header=header, key=key,
-                       rule=rule, field=field, reason=reason, original=value, where=where)
-        return self.quarantine_topic, (key or "").encode(), issue
-
-
+        if header is None:
+            header = envelope.unknown_header(where.topic, where.partition, where.offset)
+        log.info("record quarantined", extra={"stage": "clean", "dataset": self.dataset, "event_id": header["event_id"],
+                                              "rule": rule})
+        issue = envelope.quarantine_issue(header=header, dataset=self.dataset, stage="clean", key=key, rule=rule,
+                                          field=field, reason=reason, original=value, source_topic=where.topic,
+                                          source_partition=where.partition, source_offset=where.offset)
+        return self.quarantine_topic, (key or "").encode(), self._codec.encode(self._issue_schema_id, issue)

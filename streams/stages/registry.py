@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from schemas.codec import Codec
-from streams import match as matching
+from schemas.datasets import Dataset
+from streams.matching import RegistryEntries
 
 __all__ = ["RegistryStage"]
 
 
 class RegistryStage:
-    """clean.population.citizen -> (personal_id, registry entry) for the registry table."""
+    """clean.<registry dataset> -> (personal id, entry): what every worker's matcher keeps per person.
 
-    def __init__(self, codec: Codec) -> None:
+    The entry holds the registry fields the ``linked`` datasets map (`streams.matching.registry`).
+    """
+
+    def __init__(self, codec: Codec, registry: Dataset, linked: Iterable[Dataset]) -> None:
+        self.dataset = registry.name
         self._codec = codec
+        self._entries = RegistryEntries(registry, linked)
 
     def process(self, value: bytes) -> tuple[str, dict[str, Any]]:
-        _, citizen = self._codec.decode(value)
-        return citizen["personal_id"], matching.registry_entry(citizen)
-
-
+        _, record = self._codec.decode(value)
+        return self._entries.entry(record)

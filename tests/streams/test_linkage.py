@@ -8,12 +8,15 @@ import numpy as np
 import pytest
 
 from gsp.tools.synth.linkage import generate_linkage
-from streams.linkage import (MATCHED, MISMATCH, NO_MATCH, POSSIBLE, Model, ModelError, RegistryIndex, Settings,
-                             SettingsError, load_settings, train, verify_batch)
-from streams.linkage.em import expectation_maximisation, initial_m, u_from_pairs
+from schemas.datasets import dataset
+from schemas.envelope import Verdict
+from streams.clean import name_key
+from streams.linkage import Model, ModelError, RegistryIndex, Settings, SettingsError, load_settings, score_batch, train
 from streams.linkage.config import DEFAULT_SETTINGS
+from streams.linkage.em import expectation_maximisation, initial_m, u_from_pairs
 from streams.linkage.score import pair_levels, pair_weights
 from streams.linkage.text import parse_date, province_code, token_forms
+from streams.matching import Linker, Matcher
 
 SETTINGS = load_settings(DEFAULT_SETTINGS)
 FAST = replace(SETTINGS, training=replace(SETTINGS.training, random_pairs=200_000))
@@ -188,7 +191,7 @@ def test_model_file_round_trip_scores_identically(tmp_path: Path) -> None:
     loaded = Model.load(path)
     assert loaded == model
     records = labelled().records[:500]
-    assert index.score_batch(records, loaded) == index.score_batch(records, model)
+    assert score_batch(index, loaded, records) == score_batch(index, model, records)
     assert json.loads(path.read_text(encoding="utf-8"))["format_version"] == 1
 
 
@@ -220,22 +223,22 @@ def test_index_add_update_remove() -> None:
                                        birth_date="1985-01-01", province_code="79")])
     model = trained()[1]
     assert len(index) == 2
-    assert index.score_batch([record()], model)[0].personal_id == "001090012345"
+    assert score_batch(index, model, [record()])[0].personal_id == "001090012345"
 
     index.update(citizen(province_code="79"))  # moved to Ho Chi Minh City
     assert len(index) == 2
-    assert dict(index.score_batch([record(province="TP Hồ Chí Minh")], model)[0].levels)["province"] == "exact"
+    assert dict(score_batch(index, model, [record(province="TP Hồ Chí Minh")])[0].levels)["province"] == "exact"
 
     assert index.remove("001090012345")  # died
     assert not index.remove("001090012345")
     assert "001090012345" not in index and len(index) == 1
-    link = index.score_batch([record()], model)[0]
-    assert (link.verdict, link.personal_id, link.candidates) == (NO_MATCH, None, 0)
+    link = score_batch(index, model, [record()])[0]
+    assert (link.verdict, link.personal_id, link.candidates) == (Verdict.NO_MATCH, None, 0)
     family = index.column("full_name.family.exact")[index.slot("001185054321")]
     assert index.term_frequency("full_name.family.exact", np.array([family]))[0] == 1.0
 
     index.add(citizen(personal_id="001090011111"))  # reuses the freed slot
-    assert len(index) == 2 and index.score_batch([record()], model)[0].personal_id == "001090011111"
+    assert len(index) == 2 and score_batch(index, model, [record()])[0].personal_id == "001090011111"
     with pytest.raises(ValueError, match="personal_id"):
         index.add(citizen(personal_id=""))
 
@@ -244,24 +247,37 @@ def test_score_batch_verdicts() -> None:
     index, model = trained()
     data = labelled()
     truth = dict(data.links)
-    links = index.score_batch(data.records[:300], model)
+    links = score_batch(index, model, data.records[:300])
     assert [link.record_id for link in links] == [r["record_id"] for r in data.records[:300]]
-    matched = [link for link in links if link.verdict == MATCHED]
+    matched = [link for link in links if link.verdict is Verdict.MATCHED]
     assert len(matched) > 200
     assert sum(truth.get(link.record_id or "") == link.personal_id for link in matched) >= len(matched) - 1
-    assert all(link.match_probability < 0.99 for link in links if link.verdict != MATCHED)
+    assert all(link.match_probability < 0.99 for link in links if link.verdict is not Verdict.MATCHED)
 
 
-def test_three_field_verification_with_probabilistic_fallback() -> None:
-    index, model = trained()
+def test_three_field_check_with_probabilistic_fallback() -> None:
+    """The matcher over a trained model: the id decides the exact check, a search the rest; a search never says MATCHED."""
+    _, model = trained()
+    linker = Linker(model)
+    for person in labelled().registry:
+        linker.apply_entry(person["personal_id"], {**person, "name_key": name_key(person["full_name"]), "status": "ALIVE"})
     person = labelled().registry[0]
-    exact = record(id_number=person["personal_id"], subscriber_name=person["full_name"],
-                   birth_date=person["birth_date"], msisdn=person["phone"])
-    other_name = exact | {"subscriber_name": "Phùng Thị Yến"}
-    cmnd = exact | {"id_number": "123456789"}
-    stranger = record(id_number="", subscriber_name="Quách Đàm Lò", birth_date="1931-01-01", msisdn="0599999999")
-    found = verify_batch(index, model, [exact, other_name, cmnd, stranger])
-    assert [link.verdict for link in found] == [MATCHED, MISMATCH, POSSIBLE, NO_MATCH]
-    assert [link.personal_id for link in found[:3]] == [person["personal_id"]] * 3
-    assert dict(found[1].levels)["given_name"] == "else"
-    assert found[2].match_probability >= SETTINGS.thresholds.review_probability
+
+    def subscriber(key: str, **changes: Any) -> dict[str, Any]:
+        return {"header": {"source_key": key}, "id_number": person["personal_id"], "subscriber_name": person["full_name"],
+                "birth_date": person["birth_date"], "msisdn": person["phone"], "address": None} | changes
+
+    exact = subscriber("exact")
+    other_name = subscriber("other-name", subscriber_name="Phùng Thị Yến")
+    cmnd = subscriber("cmnd", id_number="123456789")
+    stranger = subscriber("stranger", id_number="", subscriber_name="Quách Đàm Lò", birth_date="1931-01-01",
+                          msisdn="0599999999")
+    found = Matcher(dataset("telecom.subscriber"), linker=linker).match([exact, other_name, cmnd, stranger], linker.entry)
+    assert [m.verdict for m in found] == [Verdict.MATCHED, Verdict.MISMATCH, Verdict.POSSIBLE, Verdict.NO_MATCH]
+    assert [m.result["personal_id"] for m in found] == [person["personal_id"]] * 3 + [None]
+    assert [m.result["method"] for m in found] == ["exact", "exact", "search", "search"]
+    # Id, birth date and phone agree with the MISMATCH's entry: likely that person, so a steward is asked.
+    assert [m.review for m in found] == [False, True, True, False]
+    assert found[1].result["disagreeing_fields"] == ["full_name"] and found[1].result["levels"]["given_name"] == "else"
+    assert found[2].result["probability"] >= SETTINGS.thresholds.review_probability
+    assert [m.check.found for m in found] == [True, True, False, False]

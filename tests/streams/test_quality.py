@@ -1,5 +1,6 @@
+from schemas.datasets import dataset
 from streams.clean import Finding
-from streams.quality import PROFILES, QualityTally, merge, scores, worst_fields
+from streams.quality import QualityTally, merge, scores, worst_fields
 
 NOW_S = 1_800_000_000.0
 SUBSCRIBER = {"msisdn": "0912345678", "subscriber_name": "Lê Thị Thu", "id_number": "001185000001",
@@ -7,7 +8,7 @@ SUBSCRIBER = {"msisdn": "0912345678", "subscriber_name": "Lê Thị Thu", "id_nu
 
 
 def tally() -> QualityTally:
-    return QualityTally(PROFILES["telecom.subscriber"])
+    return QualityTally.for_dataset(dataset("telecom.subscriber"))
 
 
 def test_a_clean_fresh_complete_record_scores_one_except_the_missing_expected_field() -> None:

@@ -3,9 +3,23 @@ from datetime import date
 
 from streams import reference
 from streams.clean import clean_citizen, clean_subscriber
-from streams.rules import (birth_province, decode_personal_id, folded_key, lacks_diacritics, looks_legacy_encoded,
-                           name_key, normalize_name, parse_address, parse_date, phone_problem, regional_variant,
-                           repair_mojibake, resolve_province, resolve_province_code, split_name)
+from streams.rules import (
+    birth_province,
+    decode_personal_id,
+    folded_key,
+    lacks_diacritics,
+    looks_legacy_encoded,
+    name_key,
+    normalize_name,
+    parse_address,
+    parse_date,
+    phone_problem,
+    regional_variant,
+    repair_mojibake,
+    resolve_province,
+    resolve_province_code,
+    split_name,
+)
 from streams.rules.units import wards_named
 
 TODAY = date(2025, 9, 1)

@@ -2,9 +2,11 @@ from typing import Any
 
 from schemas import topics
 from schemas.codec import Codec, contract
+from schemas.datasets import dataset
+from schemas.envelope import Verdict
 from streams import clean as cleaning
 from streams.linkage import Model
-from streams.linking import DEFAULT_MODEL, Linker, linkage_record
+from streams.matching import DEFAULT_MODEL, Linker, Lookup, Matcher, RegistryEntries
 from streams.share import Subscription
 from streams.stages import CleanStage, MatchStage, ShareStage, Where
 
@@ -26,8 +28,7 @@ def codec() -> Codec:
 
 
 def stage(c: Codec) -> CleanStage:
-    return CleanStage("telecom.subscriber", c, clean=cleaning.clean_subscriber, key_of=lambda r: r["id_number"],
-                      clean_schema_id=SUBSCRIBER_ID, issue_schema_id=ISSUE_ID)
+    return CleanStage.for_dataset(dataset("telecom.subscriber"), c, clean_schema_id=SUBSCRIBER_ID, issue_schema_id=ISSUE_ID)
 
 
 def test_clean_stage_fixes_and_keys_by_id_number() -> None:
@@ -70,23 +71,51 @@ def subscriber_event(c: Codec, **changes: Any) -> tuple[dict[str, Any], bytes]:
 
 
 ENTRY = {"name_key": cleaning.name_key("Nguyễn Văn Hòa"), "birth_date": "1985-03-02", "status": "ALIVE", "province_code": "01"}
+SUBSCRIBERS = dataset("telecom.subscriber")
+
+
+def registry_of(entry: dict[str, Any] | None) -> Lookup:
+    """A registry holding ``entry`` for the subscriber's id, or nobody."""
+    held: dict[str, dict[str, Any]] = {} if entry is None else {"001085012345": entry}
+    return held.get
+
+
+def match_stage(c: Codec, entry: dict[str, Any] | None = None, **kwargs: Any) -> MatchStage:
+    linker = kwargs.get("linker")
+    lookup = linker.entry if linker is not None and entry is None else registry_of(entry)
+    return MatchStage(c, SUBSCRIBERS, result_schema_id=RESULT_ID, lookup=lookup, **kwargs)
 
 
 def test_match_stage_verdicts() -> None:
     c = codec()
-    m = MatchStage(c, result_schema_id=RESULT_ID)
     for changes, entry, verdict, disagreeing in [
-        ({}, ENTRY, "MATCHED", []),
-        ({"subscriber_name": "Nguyen Van Hoa"}, ENTRY, "MISMATCH", ["full_name"]),
-        ({"birth_date": "1986-03-02"}, ENTRY, "MISMATCH", ["birth_date"]),
-        ({}, None, "NOT_FOUND", []),
+        ({}, ENTRY, Verdict.MATCHED, []),
+        ({"subscriber_name": "Nguyen Van Hoa"}, ENTRY, Verdict.MISMATCH, ["full_name"]),
+        ({"birth_date": "1986-03-02"}, ENTRY, Verdict.MISMATCH, ["birth_date"]),
+        ({}, None, Verdict.NOT_FOUND, []),
     ]:
-        record, value = subscriber_event(c, **changes)
-        _, key, out, got = m.process(record, value, entry)
-        assert got == verdict
+        _, value = subscriber_event(c, **changes)
+        [(topic, key, out)], got = match_stage(c, entry).process(value)
+        assert got is verdict and topic == "match.telecom.subscriber.v1"
         result = c.decode(out)[1]
         assert (result["verdict"], result["disagreeing_fields"]) == (verdict, disagreeing)
-        assert key == b"0912345678"
+        assert key == b"0912345678" and result["record"] == value
+
+
+def test_a_batch_keeps_its_order_and_looks_up_only_personal_ids() -> None:
+    c = codec()
+    asked: list[str] = []
+
+    def lookup(personal_id: str) -> dict[str, Any] | None:
+        asked.append(personal_id)
+        return ENTRY if personal_id == "001085012345" else None
+
+    values = [subscriber_event(c, id_number=n, header={**HEADER, "source_key": f"k{i}"})[1]
+              for i, n in enumerate(["001085012345", "012345678", "001085099999"])]
+    out = MatchStage(c, SUBSCRIBERS, result_schema_id=RESULT_ID, lookup=lookup).process_batch(values)
+    assert [verdict for _, verdict in out] == [Verdict.MATCHED, Verdict.NOT_FOUND, Verdict.NOT_FOUND]
+    assert [events[0][1] for events, _ in out] == [b"k0", b"k1", b"k2"]
+    assert asked == ["001085012345", "001085099999"]  # a 9-digit CMND is not a registry key
 
 
 def test_share_stage_projects_approved_fields_of_covered_rows_only() -> None:
@@ -98,16 +127,16 @@ def test_share_stage_projects_approved_fields_of_covered_rows_only() -> None:
                        fields=("msisdn",), topic="share.a.subscriber.v1", schema_id=SHARE_ID,
                        row_filter={"carrier": ("Viettel",)})
     share = ShareStage(c, lambda dataset: [sub])
-    m = MatchStage(c, result_schema_id=RESULT_ID)
-    record, value = subscriber_event(c)
-    matched = m.process(record, value, ENTRY)[2]
-    [((topic, _, shared), _)] = share.process(matched)
+    m = match_stage(c, ENTRY)
+
+    def matched(**changes: Any) -> bytes:
+        return m.process(subscriber_event(c, **changes)[1])[0][0][2]
+
+    [((topic, _, shared), _)] = share.process(matched())
     assert topic == "share.a.subscriber.v1"
     assert c.decode(shared)[1] == {"header": HEADER, "msisdn": "0912345678"}
-    record, value = subscriber_event(c, carrier="MobiFone")
-    assert share.process(m.process(record, value, ENTRY)[2]) == []
-    record, value = subscriber_event(c, subscriber_name="Nguyen Van Hoa")
-    assert share.process(m.process(record, value, ENTRY)[2]) == []
+    assert share.process(matched(carrier="MobiFone")) == []
+    assert share.process(matched(subscriber_name="Nguyen Van Hoa")) == []
 
 
 def test_cleaned_records_carry_their_findings_with_the_original_values() -> None:
@@ -134,9 +163,9 @@ def linker_with_registry() -> Linker:
     return linker
 
 
-def linked(m: MatchStage, c: Codec, entry: dict[str, Any] | None, **changes: Any) -> tuple[dict[str, Any], list[str]]:
-    record, value = subscriber_event(c, **changes)
-    [(outs, verdict)] = m.process_batch([(record, value, entry)])
+def linked(m: MatchStage, c: Codec, **changes: Any) -> tuple[dict[str, Any], list[str]]:
+    _, value = subscriber_event(c, **changes)
+    [(outs, verdict)] = m.process_batch([value])
     result = c.decode(outs[0][2])[1]
     assert result["verdict"] == verdict and outs[0][0] == "match.telecom.subscriber.v1"
     assert all(out[2] == outs[0][2] for out in outs)  # the review copy is the same result
@@ -145,22 +174,22 @@ def linked(m: MatchStage, c: Codec, entry: dict[str, Any] | None, **changes: Any
 
 def test_an_old_cmnd_is_searched_for_and_the_person_proposed_for_review() -> None:
     c, linker = codec(), linker_with_registry()
-    m = MatchStage(c, result_schema_id=RESULT_ID, linker=linker)
-    result, sent = linked(m, c, None, id_number="012345678")  # a 9-digit CMND: not a registry key
+    m = match_stage(c, linker=linker)
+    result, sent = linked(m, c, id_number="012345678")  # a 9-digit CMND: not a registry key
     assert (result["verdict"], result["method"], result["personal_id"]) == ("POSSIBLE", "search", "001085012345")
     assert sent == ["match.telecom.subscriber.v1", "review.telecom.subscriber.v1"]
     # A 9-digit CMND cannot be compared with a 12-digit id: no evidence either way ("null"), not a disagreement.
     assert result["levels"]["given_name"] == "exact" and result["levels"]["id_number"] == "null"
     assert result["probability"] >= 0.2  # likely enough to ask; a search alone never says MATCHED
-    nobody, sent = linked(m, c, None, id_number="012345678", subscriber_name="Hoàng Quốc Việt", birth_date="1961-08-19",
+    nobody, sent = linked(m, c, id_number="012345678", subscriber_name="Hoàng Quốc Việt", birth_date="1961-08-19",
                           msisdn="0977123456")
     assert (nobody["verdict"], nobody["personal_id"], sent) == ("NO_MATCH", None, ["match.telecom.subscriber.v1"])
 
 
 def test_a_mismatch_that_is_the_same_person_goes_to_review_with_its_probability() -> None:
     c = codec()
-    m = MatchStage(c, result_schema_id=RESULT_ID, linker=linker_with_registry())
-    result, sent = linked(m, c, ENTRY, subscriber_name="Nguyen Van Hoa")  # typed without diacritics
+    m = match_stage(c, linker=linker_with_registry())
+    result, sent = linked(m, c, subscriber_name="Nguyen Van Hoa")  # typed without diacritics
     assert (result["verdict"], result["method"], result["disagreeing_fields"]) == ("MISMATCH", "exact", ["full_name"])
     assert result["probability"] > 0.99 and result["levels"]["family_name"] == "folded"
     assert sent[-1] == "review.telecom.subscriber.v1"
@@ -168,39 +197,52 @@ def test_a_mismatch_that_is_the_same_person_goes_to_review_with_its_probability(
 
 def test_a_stewards_decision_is_applied_instead_of_asking_again() -> None:
     c, linker = codec(), linker_with_registry()
-    m = MatchStage(c, result_schema_id=RESULT_ID, linker=linker)
+    m = match_stage(c, linker=linker)
     linker.apply_decision(topics.decision_key("telecom.subscriber", "0912345678", "001085012345"), "ACCEPTED")
-    accepted, sent = linked(m, c, None, id_number="012345678")
+    accepted, sent = linked(m, c, id_number="012345678")
     assert (accepted["verdict"], accepted["method"], accepted["personal_id"]) == ("MATCHED", "review", "001085012345")
     assert sent == ["match.telecom.subscriber.v1"]
     linker.apply_decision(topics.decision_key("telecom.subscriber", "0912345678", "001085012345"), "REJECTED")
-    rejected, sent = linked(m, c, None, id_number="012345678")
+    rejected, sent = linked(m, c, id_number="012345678")
     assert (rejected["verdict"], rejected["method"], rejected["personal_id"], sent) == (
         "NO_MATCH", "review", None, ["match.telecom.subscriber.v1"])
     linker.apply_decision(topics.decision_key("telecom.subscriber", "0912345678", "001085012345"), None)  # tombstone
-    assert linked(m, c, None, id_number="012345678")[0]["verdict"] == "POSSIBLE"
+    assert linked(m, c, id_number="012345678")[0]["verdict"] == "POSSIBLE"
 
 
 def test_the_dead_are_not_proposed_and_a_death_takes_an_entry_out() -> None:
     c, linker = codec(), linker_with_registry()
-    m = MatchStage(c, result_schema_id=RESULT_ID, linker=linker)
-    ghost, _ = linked(m, c, None, id_number="012345670", subscriber_name="Lê Văn Tám", birth_date="1970-05-05",
+    m = match_stage(c, linker=linker)
+    ghost, _ = linked(m, c, id_number="012345670", subscriber_name="Lê Văn Tám", birth_date="1970-05-05",
                       msisdn="0903000222")
     assert ghost["verdict"] == "NO_MATCH"
-    assert linked(m, c, None, id_number="012345678")[0]["personal_id"] == "001085012345"
+    assert linked(m, c, id_number="012345678")[0]["personal_id"] == "001085012345"
     linker.apply_entry("001085012345", {**ENTRY, "full_name": "Nguyễn Văn Hòa", "phone": "0912345678", "status": "DECEASED"})
-    assert linked(m, c, None, id_number="012345678")[0]["verdict"] == "NO_MATCH"
+    assert linked(m, c, id_number="012345678")[0]["verdict"] == "NO_MATCH"
     assert "001085012345" not in linker.index and linker.entries == 43
 
 
 def test_without_a_matcher_an_unknown_id_is_not_found() -> None:
     c = codec()
-    result, sent = linked(MatchStage(c, result_schema_id=RESULT_ID), c, None, id_number="012345678")
+    result, sent = linked(match_stage(c), c, id_number="012345678")
     assert (result["verdict"], result["method"], sent) == ("NOT_FOUND", "exact", ["match.telecom.subscriber.v1"])
 
 
-def test_linkage_record_takes_the_province_from_the_address() -> None:
+def test_the_linkage_record_follows_the_declaration_and_the_models_columns() -> None:
+    matcher = Matcher(SUBSCRIBERS, linker=Linker(Model.load(DEFAULT_MODEL)))
     record, _ = subscriber_event(codec(), address="12 Hàng Bạc, Phường Hoàn Kiếm, Hà Nội")
-    assert linkage_record(record)["province"] == "Hà Nội" and linkage_record(record)["record_id"] == "0912345678"
+    assert matcher.linkage_record(record) == {
+        "record_id": "0912345678", "subscriber_name": "Nguyễn Văn Hòa", "birth_date": "1985-03-02",
+        "id_number": "001085012345", "msisdn": "0912345678", "province": "Hà Nội"}
     record, _ = subscriber_event(codec(), address=None)
-    assert linkage_record(record)["province"] is None
+    assert matcher.linkage_record(record)["province"] is None
+
+
+def test_a_registry_entry_keeps_the_fields_linked_datasets_map() -> None:
+    citizen = {"personal_id": "001085012345", "full_name": "Nguyễn Văn Hòa", "birth_date": "1985-03-02",
+               "phone": "0912345678", "status": "ALIVE",
+               "residence": {"province_code": "01", "ward_code": "00004", "address_line": None}}
+    entries = RegistryEntries(dataset("population.citizen"), [SUBSCRIBERS])
+    assert entries.entry(citizen) == ("001085012345", {
+        "name_key": cleaning.name_key("Nguyễn Văn Hòa"), "full_name": "Nguyễn Văn Hòa", "birth_date": "1985-03-02",
+        "phone": "0912345678", "province_code": "01", "status": "ALIVE"})

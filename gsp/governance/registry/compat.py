@@ -80,7 +80,7 @@ def check(candidate: str, previous: Sequence[tuple[int, str]], level: str) -> li
 
 def _problems(*, reader: avro.schema.Schema, writer: avro.schema.Schema, pair: str) -> list[str]:
     # A fresh checker per pair: it memoises by object identity.
-    result = ReaderWriterCompatibilityChecker().get_compatibility(reader, writer)  # type: ignore[no-untyped-call]
+    result = ReaderWriterCompatibilityChecker().get_compatibility(reader, writer)
     if result.compatibility is not SchemaCompatibilityType.incompatible:
         return []
     kinds = ", ".join(sorted({kind.value.upper() for kind in result.incompatibilities}))

@@ -26,8 +26,14 @@ from sqlalchemy.exc import IntegrityError
 
 from gsp.governance.registry import compat
 from gsp.governance.registry.errors import (
-    ConfigNotFound, DeletionRefused, IncompatibleSchema, InvalidSchema, InvalidVersion,
-    SchemaNotFound, SubjectNotFound, VersionNotFound,
+    ConfigNotFound,
+    DeletionRefused,
+    IncompatibleSchema,
+    InvalidSchema,
+    InvalidVersion,
+    SchemaNotFound,
+    SubjectNotFound,
+    VersionNotFound,
 )
 from gsp.governance.registry.tables import GLOBAL, config_table, metadata, schemas_table, versions_table
 

@@ -66,8 +66,8 @@ def _child(spec: dict[str, Any]) -> None:
     from faust.worker import Worker
 
     from schemas.codec import Codec, contract
-    from streams import clean as cleaning
-    from streams.app import BATCH, BATCH_WITHIN_S
+    from schemas.datasets import catalog, dataset, registry_dataset
+    from streams.agents import BATCH, BATCH_WITHIN_S
     from streams.produce import BatchSender
     from streams.stages import CleanStage, RegistryStage, Where
 
@@ -108,8 +108,8 @@ def _child(spec: dict[str, Any]) -> None:
                 count()
     elif mode == "clean":
         ids = spec["ids"]
-        stage = CleanStage(spec["dataset"], codec, clean=cleaning.clean_subscriber, key_of=lambda r: r["id_number"],
-                           clean_schema_id=ids["clean"], issue_schema_id=ids["issue"])
+        stage = CleanStage.for_dataset(dataset(spec["dataset"]), codec, clean_schema_id=ids["clean"],
+                                       issue_schema_id=ids["issue"])
         renamed = spec["out_topics"]
 
         sender = BatchSender(app.producer._ensure_producer)  # type: ignore[attr-defined]
@@ -126,7 +126,9 @@ def _child(spec: dict[str, Any]) -> None:
                 for _ in events:
                     count()
     elif mode == "registry":
-        registry_stage = RegistryStage(codec)
+        registry = registry_dataset()
+        assert registry is not None
+        registry_stage = RegistryStage(codec, registry, [d for d in catalog().values() if d.linked])
         # Only here: a table adds a changelog topic and its recovery to the app.
         table = app.Table("registry", key_type=str, value_type=None, partitions=spec["partitions"])
 
@@ -150,7 +152,7 @@ def _child(spec: dict[str, Any]) -> None:
     async def finish() -> None:
         try:
             await asyncio.wait_for(finished.wait(), spec["timeout_s"])
-        except asyncio.TimeoutError:
+        except TimeoutError:
             _leave({"mode": mode, "timed_out": True, "seen": seen, "wanted": wanted}, code=2)
         await app.producer.flush()  # the figure includes delivering what the stage sent
         elapsed = time.perf_counter() - clock["first"]

@@ -34,11 +34,15 @@ from prometheus_client import CollectorRegistry
 
 from connectors.metrics import ConnectorMetrics
 from connectors.offsets import OffsetStore
-from connectors.runner import SourceRunner, Target, event_id
-from connectors.sql_source import SqlSource
-from gsp.tools.bench.faust_agents import measure_all
+from connectors.runner import SourceRunner, Target
+from connectors.sql_source import SqlSource, map_columns
+from gsp.errors import UserError
 from gsp.governance.catalog import DATASETS
 from gsp.governance.control import ControlPlane
+from gsp.governance.topology import ensure_topics
+from gsp.runtime.embedded import running_broker
+from gsp.tools.bench.cleaning import bench_cleaning
+from gsp.tools.bench.faust_agents import measure_all
 from gsp.tools.demo import (
     CITIZEN,
     DEMO_SUBSCRIPTION,
@@ -48,18 +52,15 @@ from gsp.tools.demo import (
     run_demo,
     write_sources,
 )
-from gsp.errors import UserError
-from gsp.runtime.embedded import running_broker
 from gsp.tools.synth import Synthetic, generate
-from gsp.governance.topology import ensure_topics
-from schemas import topics
+from schemas import envelope, topics
 from schemas.codec import Codec, CodecError, contract
+from schemas.datasets import dataset as declared
+from schemas.envelope import Verdict
 from schemas.settings import Settings, kafka_producer_config
-from streams import clean as cleaning
 from streams import share as sharing
-from gsp.tools.bench.cleaning import bench_cleaning
 from streams.linkage import Model
-from streams.linking import DEFAULT_MODEL, Linker
+from streams.matching import DEFAULT_MODEL, Linker
 from streams.stages import CleanStage, MatchStage, Out, RegistryStage, ShareStage, Where
 
 __all__ = ["run_bench"]
@@ -95,21 +96,20 @@ def _best(work: Callable[[], Any]) -> tuple[float, Any]:
         gc.enable()
 
 
-def _header(source_system: str, key: str, row: dict[str, Any], i: int) -> dict[str, Any]:
-    version = f"{row['updated_at']}:{i + 1}"
-    return {"event_id": event_id(source_system, key, version), "source_system": source_system, "source_key": key,
-            "source_version": version, "ingested_at": int(time.time() * 1000)}
+def _event(dataset: str, row: dict[str, Any], i: int) -> dict[str, Any]:
+    """A generated row as its dataset's contract, mapped and stamped as the connector does: events of the same size."""
+    d = DATASETS[dataset]
+    key = str(row[d.source_columns.get(d.key, d.key)])
+    header = envelope.header(d.source_system, key, f"{row['updated_at']}:{i + 1}", int(time.time() * 1000))
+    return {**map_columns(row, d.source_columns), "header": header}
 
 
 def _citizen(row: dict[str, Any], i: int) -> dict[str, Any]:
-    """A generated row as the Citizen contract, mapped and stamped as the connector does: events of the same size."""
-    residence = {k: row[k] for k in ("province_code", "ward_code", "address_line")}
-    return {**{k: v for k, v in row.items() if k not in residence}, "residence": residence,
-            "header": _header(DATASETS[CITIZEN].source_system, row["personal_id"], row, i)}
+    return _event(CITIZEN, row, i)
 
 
 def _subscriber(row: dict[str, Any], i: int) -> dict[str, Any]:
-    return {**row, "header": _header(DATASETS[SUBSCRIBER].source_system, row["msisdn"], row, i)}
+    return _event(SUBSCRIBER, row, i)
 
 
 def _encoded(codec: Codec, schema_id: int, records: list[dict[str, Any]]) -> list[Out]:
@@ -180,21 +180,19 @@ def _stage_figures(codec: Codec, synthetic: Synthetic) -> tuple[dict[str, dict[s
     """Stage logic over pre-encoded events, no Kafka; also the events, to pre-fill topics for the Kafka figures."""
     citizens = _encoded(codec, _IDS["citizen"], [_citizen(r, i) for i, r in enumerate(synthetic.citizens)])
     subscribers = _encoded(codec, _IDS["subscriber"], [_subscriber(r, i) for i, r in enumerate(synthetic.subscribers)])
-    clean_c = CleanStage(CITIZEN, codec, clean=cleaning.clean_citizen, key_of=lambda r: r["personal_id"],
-                         clean_schema_id=_IDS["citizen"], issue_schema_id=_IDS["issue"])
-    clean_s = CleanStage(SUBSCRIBER, codec, clean=cleaning.clean_subscriber, key_of=lambda r: r["id_number"],
-                         clean_schema_id=_IDS["subscriber"], issue_schema_id=_IDS["issue"])
+    clean_c = CleanStage.for_dataset(DATASETS[CITIZEN], codec, clean_schema_id=_IDS["citizen"], issue_schema_id=_IDS["issue"])
+    clean_s = CleanStage.for_dataset(DATASETS[SUBSCRIBER], codec, clean_schema_id=_IDS["subscriber"],
+                                     issue_schema_id=_IDS["issue"])
     clean_s_time, cleaned = _best(lambda: [clean_c.process(k, v, _WHERE) for _, k, v in citizens]
                                    + [clean_s.process(k, v, _WHERE) for _, k, v in subscribers])
     raw = [v for *_, v in citizens + subscribers]
     clean_citizens = [out for out in cleaned if out[0] == clean_c.clean_topic]
     clean_subscribers = [v for t, _, v in cleaned if t == clean_s.clean_topic]
-    registry = dict(RegistryStage(codec).process(v) for _, _, v in clean_citizens)
-    match_stage = MatchStage(codec, result_schema_id=_IDS["result"])
+    registry = dict(RegistryStage(codec, declared(CITIZEN), [declared(SUBSCRIBER)]).process(v) for _, _, v in clean_citizens)
+    match_stage = MatchStage(codec, declared(SUBSCRIBER), result_schema_id=_IDS["result"], lookup=registry.get)
 
     def match(value: bytes) -> bytes:
-        subscriber, personal_id = match_stage.id_of(value)
-        return match_stage.process(subscriber, value, registry.get(personal_id))[2]
+        return match_stage.process(value)[0][0][2]
     match_s, results = _best(lambda: [match(v) for v in clean_subscribers])
     linked = _linked_match_figures(codec, registry, clean_subscribers)
     request = {k: v for k, v in DEMO_SUBSCRIPTION.items() if k != "dataset"}
@@ -227,20 +225,17 @@ def _linked_match_figures(codec: Codec, registry: dict[str, dict[str, Any]], val
         linker.apply_entry(personal_id, entry)
     held = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    stage = MatchStage(codec, result_schema_id=_IDS["result"], linker=linker)
-    items = []
-    for value in values:
-        subscriber, personal_id = stage.id_of(value)
-        items.append((subscriber, value, linker.entry(personal_id)))
+    stage = MatchStage(codec, declared(SUBSCRIBER), result_schema_id=_IDS["result"], lookup=linker.entry, linker=linker)
+    items = values
 
     def batched(size: int) -> list[Any]:
         return [out for at in range(0, len(items), size) for out in stage.process_batch(items[at:at + size])]
 
-    exact = MatchStage(codec, result_schema_id=_IDS["result"])
+    exact = MatchStage(codec, declared(SUBSCRIBER), result_schema_id=_IDS["result"], lookup=linker.entry)
     exact_s, _ = _best(lambda: [out for at in range(0, len(items), 500) for out in exact.process_batch(items[at:at + 500])])
     batch_s, out = _best(lambda: batched(500))
     single_s, _ = _best(lambda: batched(1))
-    searched = sum(1 for _, verdict in out if verdict in ("POSSIBLE", "NO_MATCH"))
+    searched = sum(1 for _, verdict in out if verdict in (Verdict.POSSIBLE, Verdict.NO_MATCH))
     return {
         "stage_match_linked": _figure("match stage + matcher, micro-batches of 500", len(out), batch_s,
                                       "the same, exact check only (no matcher)", len(out), exact_s, searched=searched,
@@ -263,7 +258,7 @@ def _kafka_figures(settings: Settings, bootstrap: str, synthetic: Synthetic, eve
     control = ControlPlane(sa.create_engine(f"sqlite:///{workdir / 'control.db'}"), bootstrap=bootstrap,
                            partitions=settings.partitions)
     # The connector's producer, and a fresh one with the same configuration for the baseline.
-    producer, raw_producer = (KafkaProducer(**kafka_producer_config(settings, bootstrap)) for _ in range(2))  # type: ignore[arg-type]
+    producer, raw_producer = (KafkaProducer(**kafka_producer_config(settings, bootstrap)) for _ in range(2))
     renamed = {t: f"bench.{t}" for t in (topics.raw(SUBSCRIBER), topics.quarantine(SUBSCRIBER), topics.clean(SUBSCRIBER))}
     produced, clean_citizens = "bench.producer.telecom.subscriber.v1", f"bench.{topics.clean(CITIZEN)}"
     try:
@@ -273,9 +268,8 @@ def _kafka_figures(settings: Settings, bootstrap: str, synthetic: Synthetic, eve
         write_sources(engine, synthetic)
         raw, issue = (control.registry.get_version(topics.subject(t(SUBSCRIBER)), "latest").id
                       for t in (topics.raw, topics.quarantine))
-        target = Target(dataset=SUBSCRIBER, source_system=d.source_system, topic=renamed[topics.raw(SUBSCRIBER)],
-                        schema_id=raw, schema=contract(d.contract), quarantine_topic=renamed[topics.quarantine(SUBSCRIBER)],
-                        quarantine_schema_id=issue)
+        target = Target.of(d, schema_id=raw, quarantine_schema_id=issue, topic=renamed[topics.raw(SUBSCRIBER)],
+                           quarantine_topic=renamed[topics.quarantine(SUBSCRIBER)])
         runner = SourceRunner(SqlSource(engine, replace(SOURCES[SUBSCRIBER], name="bench-telecom-subscriber")), target,
                               producer=producer, codec=Codec(resolve=lambda i: control.registry.schema_by_id(i).schema),
                               offsets=OffsetStore(bootstrap, producer), metrics=ConnectorMetrics.create(CollectorRegistry()))

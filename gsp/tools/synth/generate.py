@@ -11,13 +11,14 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from random import Random
 from typing import Any
 
 from gsp.tools.synth import dirt
 from gsp.tools.synth.names import fold_diacritics
 from gsp.tools.synth.population import Person, World
+from schemas.envelope import Verdict
 from streams import reference
 from streams.clean import name_key
 
@@ -25,14 +26,15 @@ __all__ = ["CITIZEN_DATASET", "SUBSCRIBER_DATASET", "Synthetic", "Truth", "gener
 
 CITIZEN_DATASET = "population.citizen"
 SUBSCRIBER_DATASET = "telecom.subscriber"
-MATCHED, MISMATCH, POSSIBLE, NO_MATCH, QUARANTINED = "MATCHED", "MISMATCH", "POSSIBLE", "NO_MATCH", "QUARANTINED"
+MATCHED, MISMATCH, POSSIBLE, NO_MATCH = Verdict.MATCHED, Verdict.MISMATCH, Verdict.POSSIBLE, Verdict.NO_MATCH
+QUARANTINED = "QUARANTINED"  # not a verdict: the subscriber never reaches matching
 
 _HISTORY_MS = 500 * 86_400_000  # source rows were last updated over the 500 days before `today`
 
 
 def _updated_at(world: World, i: int, records: int) -> int:
     """Increasing timestamps spread over the history window, so freshness ("sống") has something to measure."""
-    end_ms = int(datetime.combine(world.today, datetime.min.time(), tzinfo=timezone.utc).timestamp() * 1000)
+    end_ms = int(datetime.combine(world.today, datetime.min.time(), tzinfo=UTC).timestamp() * 1000)
     return end_ms - _HISTORY_MS + (i * _HISTORY_MS) // max(records, 1) + world.rng.randrange(1000)
 
 # Citizen rows: share of each kind of dirt; the rest are clean.

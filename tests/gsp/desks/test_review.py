@@ -20,10 +20,10 @@ from aiohttp import web
 from kafka import KafkaProducer
 
 from connectors.runner import event_id
-from gsp.http.app import ApiServer
 from gsp.desks.base import NotOpen, Unavailable
-from gsp.errors import NotFound, UserError
 from gsp.desks.review import ReviewDesk, ReviewIndexer, review_decisions
+from gsp.errors import NotFound, UserError
+from gsp.http.app import ApiServer
 from gsp.http.review import review_routes
 from schemas import topics
 from tests import desks

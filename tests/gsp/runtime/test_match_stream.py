@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from kafka import KafkaProducer
 
-from gsp.tools.demo import SOURCES, write_sources
 from gsp.runtime.embedded import free_port
+from gsp.tools.demo import SOURCES, write_sources
 from gsp.tools.synth import Synthetic, generate
 from schemas import topics
 from schemas.codec import Codec
@@ -76,7 +76,7 @@ def test_the_registry_index_survives_a_worker_restart_and_decisions_reach_the_wo
     write_sources(sa.create_engine(f"sqlite:///{database}"), Synthetic(data.citizens, [first], data.truth))
 
     env = {**os.environ, "GSP_HOME": str(tmp_path), "GSP_API_PORT": str(free_port())}
-    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - the server's structured logs
+    log = open(tmp_path / "serve.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "gsp", "serve"], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
         assert server.stdout.readline().startswith("gsp: control plane")  # type: ignore[union-attr]

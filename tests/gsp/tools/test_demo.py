@@ -10,8 +10,8 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from gsp.tools.demo import DemoOptions, run_demo
 from gsp.runtime.embedded import running_broker
+from gsp.tools.demo import DemoOptions, run_demo
 from gsp.tools.synth import generate
 from schemas.codec import Codec, contract, schema_id_of
 from schemas.settings import Settings

@@ -7,11 +7,12 @@ import pytest
 
 from gsp.tools.synth import CITIZEN_DATASET, SUBSCRIBER_DATASET, Synthetic, generate
 from gsp.tools.synth.names import fold_diacritics
+from schemas.datasets import dataset as declared
+from schemas.envelope import Verdict
 from streams import reference
 from streams.clean import clean_citizen, clean_subscriber, name_key
-from streams.linkage import POSSIBLE, Model
-from streams.linking import DEFAULT_MODEL, Linker
-from streams.match import registry_entry
+from streams.linkage import Model
+from streams.matching import DEFAULT_MODEL, Linker, Matcher, RegistryEntries
 
 TODAY = date(2025, 9, 1)
 
@@ -39,8 +40,10 @@ def pipeline_counts(data: Synthetic) -> dict[str, Any]:
         else:
             registry[cleaned.record["personal_id"]] = cleaned.record
     linker = Linker(Model.load(DEFAULT_MODEL))
-    for personal_id, citizen in registry.items():
-        linker.apply_entry(personal_id, registry_entry(citizen))
+    entries = RegistryEntries(declared(CITIZEN_DATASET), [declared(SUBSCRIBER_DATASET)])
+    for person in registry.values():
+        linker.apply_entry(*entries.entry(person))
+    matcher = Matcher(declared(SUBSCRIBER_DATASET), linker=linker)
     unknown: list[dict[str, Any]] = []
     match: Counter[str] = Counter()
     by_carrier: Counter[str] = Counter()
@@ -69,9 +72,9 @@ def pipeline_counts(data: Synthetic) -> dict[str, Any]:
             match["MATCHED"] += 1
             by_carrier[subscriber["carrier"]] += 1
     proposed = {}
-    for subscriber, link in zip(unknown, linker.search(unknown), strict=True):
+    for subscriber, link in zip(unknown, linker.search([matcher.linkage_record(s) for s in unknown]), strict=True):
         likely = link.personal_id is not None and link.match_probability >= linker.review_probability
-        match[POSSIBLE if likely else "NO_MATCH"] += 1
+        match[Verdict.POSSIBLE if likely else Verdict.NO_MATCH] += 1
         if likely:
             proposed[subscriber["header"]["source_key"]] = link.personal_id
     return {

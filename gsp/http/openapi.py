@@ -1,0 +1,46 @@
+"""The OpenAPI 3.1 document of an application, derived from its route declarations.
+
+Request bodies are the routes' pydantic models as JSON Schema 2020-12, which
+OpenAPI 3.1 takes as it is; models shared by several routes appear once under
+``components.schemas``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from gsp.http.routes import Route
+
+__all__ = ["openapi"]
+
+_PATH_PARAMETER = re.compile(r"{(\w+)}")
+_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+
+
+def openapi(routes: Iterable[Route], *, title: str, version: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {"Error": _ERROR}
+    for route in routes:
+        operation: dict[str, Any] = {"summary": route.summary, "tags": [route.tag],
+                                     "responses": {str(route.status): {"description": route.responds}}}
+        parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                      for name in _PATH_PARAMETER.findall(route.path)]
+        parameters += [{"name": q.name, "in": "query", "required": False, "description": q.description,
+                        "schema": {"type": q.kind} | ({} if q.default is None else {"default": q.default})}
+                       for q in route.query]
+        if parameters:
+            operation["parameters"] = parameters
+        if route.body is not None:
+            schema = route.body.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas[route.body.__name__] = schema
+            ref = {"$ref": f"#/components/schemas/{route.body.__name__}"}
+            operation["requestBody"] = {"required": True, "content": {
+                media: {"schema": ref} for media in (route.media_types or ("application/json",))}}
+            operation["responses"]["400"] = {"description": "the body is not JSON, or a field is missing, unknown or "
+                                                             "of the wrong type; the message names it"}
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
+    return {"openapi": "3.1.0", "info": {"title": title, "version": version}, "paths": paths,
+            "components": {"schemas": schemas}}

@@ -1,0 +1,86 @@
+"""What every worker reads whole before it matches: the registry and the stewards' decisions.
+
+The registry table spreads the writing of the registry over the workers, but the search cannot
+use personal-id partitions (blocking keys are not personal ids), so every worker keeps a full
+replica in its `Linker`, read from the table's changelog (all partitions), and the stewards'
+decisions from ``gsp.review.decisions``. Both are rebuilt from those topics after a restart
+before the match agents decide anything (`wait_ready`). Exact lookups use the same replica: on
+the embedded broker Faust's own table recovery stops short (its end offsets are wrong, see
+`streams.follow`) and would forget citizens after a restart.
+
+A worker therefore holds the whole registry (about 1 kB per citizen, see
+gsp/tools/bench/linkage.py): fine for a ministry or a province, not for 100 million;
+`streams.linkage` describes the partitioned alternative.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from schemas import topics
+from schemas.codec import Codec, CodecError
+from streams.follow import follow_topic
+from streams.matching import Linker
+
+__all__ = ["DecodeChange", "Replica"]
+
+log = logging.getLogger("gsp.streams.replica")
+
+# A changelog record (key, value) -> (personal id, entry or None for a deletion), in the table's own serialization.
+DecodeChange = Callable[[bytes, bytes | None], tuple[str, Mapping[str, Any] | None]]
+
+
+class Replica:
+    """The linker's registry and decisions, kept current from their topics by `follow`."""
+
+    def __init__(self, linker: Linker, codec: Codec, *, decode_change: DecodeChange,
+                 on_error: Callable[[], None] = lambda: None) -> None:
+        self.linker = linker
+        self._codec = codec
+        self._decode_change = decode_change
+        self._on_error = on_error
+        self._registry_ready = asyncio.Event()
+        self._decisions_ready = asyncio.Event()
+
+    @property
+    def ready(self) -> bool:
+        """Both topics read up to where they ended when the worker started."""
+        return self._registry_ready.is_set() and self._decisions_ready.is_set()
+
+    async def wait_ready(self) -> None:
+        if not self.ready:
+            await asyncio.gather(self._registry_ready.wait(), self._decisions_ready.wait())
+
+    def apply_registry_change(self, key: bytes | None, value: bytes | None) -> None:
+        if key is None:
+            return
+        try:
+            personal_id, entry = self._decode_change(key, value)
+            self.linker.apply_entry(personal_id, entry)
+        except (ValueError, TypeError, KeyError) as exc:  # one bad changelog record must not stop the worker
+            self._on_error()
+            log.error("registry change not indexed", extra={"stage": "registry", "error": str(exc)})
+
+    def apply_decision(self, key: bytes | None, value: bytes | None) -> None:
+        if key is None:
+            return
+        try:
+            self.linker.apply_decision(key.decode(), None if value is None else self._codec.decode(value)[1]["decision"])
+        except CodecError as exc:
+            log.error("unreadable review decision ignored", extra={"stage": "match", "error": str(exc)})
+
+    async def follow(self, bootstrap: str, changelog: str, stopped: asyncio.Event) -> None:
+        """Read the registry changelog and the decisions until ``stopped``."""
+        await asyncio.gather(
+            follow_topic(bootstrap, changelog, self.apply_registry_change, stopped, caught_up=self._registry_ready,
+                         client_id="gsp-registry-replica"),
+            follow_topic(bootstrap, topics.REVIEW_DECISIONS, self.apply_decision, stopped,
+                         caught_up=self._decisions_ready, client_id="gsp-review-decisions"))
+
+    def health(self) -> dict[str, Any]:
+        """Plain counters only: safe to read from the ops server's thread."""
+        return {"ready": self.ready, "registry_entries": self.linker.entries, "indexed": len(self.linker.index),
+                "decisions": self.linker.decisions}

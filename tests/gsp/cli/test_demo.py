@@ -1,0 +1,44 @@
+"""`gsp demo` leaves no temporary folder behind unless asked to; a --workdir is the user's and stays."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gsp.tools.demo import DemoOptions, demo_workdir
+
+
+def test_the_temporary_folder_is_removed_when_the_demo_ends() -> None:
+    with demo_workdir(DemoOptions()) as (workdir, kept):
+        (workdir / "agency.db").write_bytes(b"rows")
+        (workdir / "worker-data").mkdir()
+        assert workdir.name.startswith("gsp-demo-") and not kept
+    assert not workdir.exists()
+
+
+def test_keep_keeps_the_temporary_folder() -> None:
+    with demo_workdir(DemoOptions(keep=True)) as (workdir, kept):
+        (workdir / "agency.db").write_bytes(b"rows")
+    try:
+        assert kept and (workdir / "agency.db").read_bytes() == b"rows"
+    finally:
+        shutil.rmtree(workdir)
+
+
+def test_a_given_workdir_is_created_and_kept(tmp_path: Path) -> None:
+    with demo_workdir(DemoOptions(workdir=tmp_path / "demo-run")) as (workdir, kept):
+        (workdir / "agency.db").write_bytes(b"rows")
+    assert kept and workdir == tmp_path / "demo-run" and (workdir / "agency.db").exists()
+
+
+def test_a_failed_demo_keeps_its_logs_and_ctrl_c_does_not() -> None:
+    with pytest.raises(RuntimeError), demo_workdir(DemoOptions()) as (failed, _):
+        (failed / "worker-1.log").write_text("Traceback …")
+        raise RuntimeError("stream worker keeps exiting")
+    try:
+        assert (failed / "worker-1.log").exists()
+    finally:
+        shutil.rmtree(failed)
+    with pytest.raises(KeyboardInterrupt), demo_workdir(DemoOptions()) as (interrupted, _):
+        raise KeyboardInterrupt
+    assert not interrupted.exists()
