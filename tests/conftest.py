@@ -46,6 +46,23 @@ def _pg_bin_dir() -> Path:
     return Path(found[-1]).parent
 
 
+def _kafka_io_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("kafka-io")}
+
+
+@pytest.fixture(autouse=True)
+def no_kafka_client_left_open() -> Iterator[None]:
+    """A test closes every kafka-python client it opened. A leaked client's I/O thread keeps reconnecting with
+    random jitter, which made later hypothesis tests fail ("Do not use the random module inside strategies")."""
+    before = _kafka_io_threads()
+    yield
+    leaked = _kafka_io_threads() - before
+    for thread in leaked:
+        thread.join(timeout=2.0)  # a client closed at the very end may still be winding down
+    still = [t.name for t in leaked if t.is_alive()]
+    assert not still, f"kafka-python clients left open: {still}"
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """SQLAlchemy URL of a PostgreSQL database the tests may create databases in."""

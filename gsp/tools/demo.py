@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -163,6 +163,7 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
     worker = WorkerProcess(settings, bootstrap=bootstrap, registry_url=services.registry_url, home=workdir)
     stop = threading.Event()
     threads: list[threading.Thread] = []
+    closers: list[Callable[[], None]] = []  # clients opened below, closed however the run ends
     producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))
     try:
         worker.start()
@@ -175,7 +176,9 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
                        table=subscription.topic.replace(".", "_").replace("-", "_"), schema=json.loads(event["schema"]))
         sink_runner = SinkRunner(sink, topic=subscription.topic, consumer_config=kafka_consumer_config(settings, bootstrap),
                                  codec=codec, metrics=conn_metrics)
+        closers.append(sink_runner.close)
         observer = Observer(bootstrap, codec, subscriptions=[subscription])
+        closers.append(observer.close)
         recorder = services.recorder
         assert recorder is not None
         threads = [threading.Thread(target=sink_runner.run, args=(stop,), name="sink", daemon=True)]
@@ -236,7 +239,6 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
             pass
         snap = state()
         snap["delivered"] = {subscription.subscription_id: sink.count()}
-        observer.close()
         # Workers publish quality every 2 s: wait for the tallies of every published record, then snapshot.
         quality_deadline = time.monotonic() + 15
         while time.monotonic() < quality_deadline and any(recorder.records(d) < n for d, n in snap["published"].items()):
@@ -255,6 +257,8 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
         stop.set()
         for t in threads:
             t.join(timeout=10)
+        for close in closers:
+            close()
         worker.stop()
         producer.close()
         services.stop()
