@@ -52,6 +52,8 @@ class Settings:
     worker_web_port: int = field(default=6066, metadata={"env": "GSP_WORKER_WEB_PORT", "doc": "Port of a stream worker's /metrics and /health"})
     linkage_model: str = field(default="", metadata={"env": "GSP_LINKAGE_MODEL", "doc": "Trained linkage model file for the match stage; default the shipped Vietnamese identity model; 'off' disables probabilistic matching"})
     api_port: int = field(default=8780, metadata={"env": "GSP_API_PORT", "doc": "Port of the control plane's HTTP API (registry, subscriptions, /metrics, /health); 0 picks a free one"})
+    api_host: str = field(default="127.0.0.1", metadata={"env": "GSP_API_HOST", "doc": "Address the control plane's HTTP API binds; 0.0.0.0 to serve other hosts (a pod behind a Service)"})
+    ops_host: str = field(default="127.0.0.1", metadata={"env": "GSP_OPS_HOST", "doc": "Address the workers' and connectors' /metrics and /health bind; 0.0.0.0 for probes and Prometheus from other hosts"})
     datasets_dir: Path | None = field(default=None, metadata={"env": "GSP_DATASETS_DIR", "doc": "Directory of extra dataset declarations (<domain>.<dataset>.json) beside the shipped ones"})
 
     @property
@@ -86,6 +88,8 @@ class Settings:
             worker_web_port=_int("GSP_WORKER_WEB_PORT", 6066),
             api_port=_int("GSP_API_PORT", 8780),
             linkage_model=_env("GSP_LINKAGE_MODEL") or "",
+            api_host=_env("GSP_API_HOST") or "127.0.0.1",
+            ops_host=_env("GSP_OPS_HOST") or "127.0.0.1",
             datasets_dir=Path(d) if (d := _env("GSP_DATASETS_DIR")) else None,
         )
 

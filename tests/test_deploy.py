@@ -221,6 +221,17 @@ def test_topics_are_created_as_the_catalog_declares_them_before_anything_uses_th
         assert services[name]["depends_on"]["kafka-topics"]["condition"] == "service_completed_successfully", name
 
 
+def test_deployed_servers_bind_an_address_their_probes_and_prometheus_reach() -> None:
+    # Every server binds 127.0.0.1 by default; a pod or a container is probed and scraped from elsewhere.
+    (env,) = k8s("ConfigMap", "gsp-env")
+    assert env["data"]["GSP_API_HOST"] == env["data"]["GSP_OPS_HOST"] == "0.0.0.0"
+    (compose,) = load_yaml(DEPLOY / "compose" / "compose.yaml")
+    for name in ("control-plane", "worker-1", "worker-2"):
+        environment = compose["services"][name]["environment"]
+        assert environment["GSP_API_HOST"] == environment["GSP_OPS_HOST"] == "0.0.0.0", name
+    assert (Settings().api_host, Settings().ops_host) == ("127.0.0.1", "127.0.0.1")
+
+
 def test_deployments_probe_health_on_their_port() -> None:
     deployments = k8s("Deployment")
     assert {d["metadata"]["name"] for d in deployments} == {"gsp-control-plane", "gsp-worker"}

@@ -20,7 +20,7 @@ from schemas import topics
 from schemas.codec import Codec, CodecError
 from streams.quality import DIMENSIONS, merge, scores, worst_fields
 
-__all__ = ["QualityRecorder", "latest_snapshots", "render_report", "report"]
+__all__ = ["QualityRecorder", "latest_scores", "latest_snapshots", "render_report", "report"]
 
 _metadata = sa.MetaData()
 _snapshots = sa.Table(
@@ -101,6 +101,16 @@ def latest_snapshots(engine: sa.Engine, dataset: str | None = None) -> dict[str,
                 rows.append({"taken_at": row.taken_at, "records": row.records, "scores": json.loads(row.scores),
                              "cells": json.loads(row.cells), "rules": json.loads(row.rules)})
     return out
+
+
+def latest_scores(engine: sa.Engine) -> dict[str, dict[str, float | None]]:
+    """Dataset -> the scores of its latest snapshot. One row per dataset is read, however long the history: the
+    catalog asks on every request, while `latest_snapshots` walks every snapshot ever taken."""
+    _metadata.create_all(engine)
+    newest = sa.select(sa.func.max(_snapshots.c.id)).group_by(_snapshots.c.dataset)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(_snapshots.c.dataset, _snapshots.c.scores).where(_snapshots.c.id.in_(newest)))
+        return {row.dataset: json.loads(row.scores) for row in rows}
 
 
 def _quarantine_states(engine: sa.Engine) -> dict[str, dict[str, int]]:

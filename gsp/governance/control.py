@@ -67,6 +67,11 @@ class ControlPlane:
         self._producer = producer
         self._owns_producer = producer is None
 
+    @property
+    def engine(self) -> sa.Engine:
+        """The control-plane database, which the desks and the quality recorder of `gsp serve` write to as well."""
+        return self._engine
+
     def start(self) -> None:
         """Create the platform's topics, register its schemas and publish what was stored unpublished (idempotent)."""
         ensure_topics(self._bootstrap, platform_topics(self._partitions), replication_factor=self._replication)

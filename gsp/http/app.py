@@ -1,4 +1,4 @@
-"""The control plane's HTTP API: schema registry, subscriptions, the stewards' desks, /metrics, /health and
+"""The control plane's HTTP API: schema registry, subscriptions, the catalog, the stewards' desks, /metrics, /health and
 /openapi.json, as one aiohttp application built from each area's route declarations.
 
 Served by :class:`ApiServer` on its own thread and event loop, so CLI commands
@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from gsp.desks.quality import latest_scores
 from gsp.governance.control import ControlPlane
+from gsp.http.catalog import catalog_routes
 from gsp.http.ops import ops_routes
 from gsp.http.quarantine import quarantine_routes
 from gsp.http.registry import registry_routes
@@ -34,6 +36,7 @@ def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: Q
     return [
         *registry_routes(control.registry),
         *subscription_routes(control),
+        *catalog_routes(control, scores=lambda: latest_scores(control.engine)),
         *(quarantine_routes(desk) if desk is not None else []),
         *(review_routes(review) if review is not None else []),
         *ops_routes(metrics, lambda: {"status": "ok"}),

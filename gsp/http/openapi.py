@@ -16,15 +16,20 @@ from gsp.http.routes import Route
 __all__ = ["openapi"]
 
 _PATH_PARAMETER = re.compile(r"{(\w+)}")
-_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
 
 
 def openapi(routes: Iterable[Route], *, title: str, version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    schemas: dict[str, Any] = {"Error": _ERROR}
+    schemas: dict[str, Any] = {}
     for route in routes:
+        # Every route can refuse a request (404, 409, 422, 503, ...), always in its error body: "default" says so
+        # without listing, per route, statuses that the one mapping in gsp.http.errors decides.
+        schemas[route.error_body.__name__] = route.error_body.model_json_schema()
+        error = {"description": "an error; the body says what was wrong", "content": {
+            route.error_media_type: {"schema": {"$ref": f"#/components/schemas/{route.error_body.__name__}"}}}}
         operation: dict[str, Any] = {"summary": route.summary, "tags": [route.tag],
-                                     "responses": {str(route.status): {"description": route.responds}}}
+                                     "responses": {str(route.status): {"description": route.responds},
+                                                   "default": error}}
         parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                       for name in _PATH_PARAMETER.findall(route.path)]
         parameters += [{"name": q.name, "in": "query", "required": False, "description": q.description,
@@ -39,8 +44,8 @@ def openapi(routes: Iterable[Route], *, title: str, version: str) -> dict[str, A
             ref = {"$ref": f"#/components/schemas/{route.body.__name__}"}
             operation["requestBody"] = {"required": True, "content": {
                 media: {"schema": ref} for media in (route.media_types or ("application/json",))}}
-            operation["responses"]["400"] = {"description": "the body is not JSON, or a field is missing, unknown or "
-                                                             "of the wrong type; the message names it"}
+            operation["responses"]["400"] = error | {"description": "the body is not JSON, or a field is missing, "
+                                                                     "unknown or of the wrong type; the message names it"}
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     return {"openapi": "3.1.0", "info": {"title": title, "version": version}, "paths": paths,
             "components": {"schemas": schemas}}

@@ -23,7 +23,7 @@ from gsp.governance.registry.store import RegistryStore
 from gsp.http.errors import BadRequest
 from gsp.http.routes import Call, InvalidBody, NotAnObject, Query, Route, in_thread
 
-__all__ = ["CONTENT_TYPE", "CompatibilityRequest", "SchemaRequest", "registry_routes"]
+__all__ = ["CONTENT_TYPE", "CompatibilityRequest", "ConfluentError", "SchemaRequest", "registry_routes"]
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 # aiohttp reports a missing Content-Type as application/octet-stream; Confluent accepts it too.
@@ -64,6 +64,13 @@ class CompatibilityRequest(_RegistryBody):
         return InvalidCompatibilityLevel(exc.given("compatibility"))
 
 
+class ConfluentError(BaseModel):
+    """The registry's error body, in Confluent's shape: its clients branch on ``error_code``."""
+
+    error_code: int
+    message: str
+
+
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, content_type=CONTENT_TYPE)
 
@@ -91,7 +98,8 @@ def _schema_of(body: SchemaRequest) -> tuple[str, str]:
 
 def _schema_id(call: Call) -> int:
     text = call.path["id"]
-    if not text.isdigit():
+    # isdigit alone takes "²" and other Unicode digits, which int() refuses.
+    if not (text.isascii() and text.isdigit()):
         raise SchemaNotFound(f"Schema {text} not found")
     return int(text)
 
@@ -191,7 +199,8 @@ def registry_routes(store: RegistryStore) -> list[Route]:
     def route(method: str, path: str, handler: Any, summary: str, responds: str, *, tag: str = "schema registry",
               body: type[_RegistryBody] | None = None, query: tuple[Query, ...] = ()) -> Route:
         return Route(method, path, handler, summary=summary, tag=tag, body=body, responds=responds, query=query,
-                     media_types=_BODY_TYPES if body else (), errors=_confluent)
+                     media_types=_BODY_TYPES if body else (), errors=_confluent, error_body=ConfluentError,
+                     error_media_type=CONTENT_TYPE)
 
     verbose = Query("verbose", "list why the schema is incompatible", kind="boolean", default=False)
     to_global = Query("defaultToGlobal", "answer the global level when the subject has none", kind="boolean",

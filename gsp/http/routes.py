@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gsp.http.errors import BadRequest, UnsupportedMediaType, answer, status_of
 
-__all__ = ["Body", "Call", "ErrorAnswer", "InvalidBody", "NotAnObject", "Query", "Route", "in_thread"]
+__all__ = ["Body", "Call", "ErrorAnswer", "ErrorBody", "InvalidBody", "NotAnObject", "Query", "Route", "in_thread"]
 
 log = logging.getLogger("gsp.api")
 
@@ -37,6 +37,12 @@ class Body(BaseModel):
     and closed, so a misspelt field is refused rather than silently ignored."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class ErrorBody(BaseModel):
+    """How :func:`gsp.http.errors.answer` answers an error: one line saying what was wrong."""
+
+    error: str
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,11 @@ class Route(web.AbstractRouteDef):
     query: tuple[Query, ...] = ()
     # Media types a body may come in; empty: any (aiohttp calls a missing Content-Type application/octet-stream).
     media_types: tuple[str, ...] = ()
-    # How an error is answered; the registry answers in Confluent's shape.
+    # How an error is answered, and the body and media type it answers with (documented in /openapi.json);
+    # the registry answers in Confluent's shape.
     errors: ErrorAnswer = field(default=answer)
+    error_body: type[BaseModel] = ErrorBody
+    error_media_type: str = "application/json"
 
     def register(self, router: UrlDispatcher) -> list[AbstractRoute]:
         return [router.add_route(self.method, self.path, self._answer, name=None)]

@@ -110,7 +110,7 @@ def run_connector(settings: Settings, config_path: Path, *, once: bool = False, 
                           batch_size=int(config.get("batch_size", 2000)))
     ops = OpsServer(metrics_registry, lambda: {"status": "ok", "connector": config["name"],
                                                "published": runner.published, "quarantined": runner.quarantined},
-                    port=port, title=f"GSP connector {config['name']}")
+                    host=settings.ops_host, port=port, title=f"GSP connector {config['name']}")
     ops.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

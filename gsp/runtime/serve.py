@@ -31,7 +31,7 @@ def run_worker(settings: Settings) -> int:
     except (RegistryUnavailable, ModelError) as exc:
         raise UserError(str(exc)) from None
     # The worker's operations endpoints are on the platform's one HTTP stack, not Faust's web server.
-    ops = OpsServer(app.metrics, app.health, host="127.0.0.1" if settings.embedded else "0.0.0.0",
+    ops = OpsServer(app.metrics, app.health, host=settings.ops_host,
                     port=settings.worker_web_port, title="GSP stream worker")
     ops.start()
     worker = Worker(app.faust, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False)
@@ -73,7 +73,7 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with running_broker(settings) as bootstrap:
         services = ControlServices(settings, bootstrap=bootstrap, engine=engine, metrics=CollectorRegistry(),
-                                   host="127.0.0.1" if settings.embedded else "0.0.0.0", port=settings.api_port)
+                                   host=settings.api_host, port=settings.api_port)
         services.start()
         runtime = settings.home / "runtime.json"
         pool = [WorkerProcess(settings, bootstrap=bootstrap, registry_url=services.registry_url, home=settings.home)

@@ -53,6 +53,9 @@ def test_subscription_created_with_the_cli_reaches_the_worker(tmp_path: Path) ->
                 break
             time.sleep(0.2)
         assert health.get("subscriptions") == 1
+        # Every server binds the loopback address unless GSP_API_HOST / GSP_OPS_HOST say otherwise.
+        for url in (runtime["api_url"], runtime["workers"][0]):
+            assert listening_address(int(url.rsplit(":", 1)[1].split("/")[0])) == "127.0.0.1", url
         scraped = b""
         for _ in range(50):  # the worker sets its gauges every second, on its own loop
             with urllib.request.urlopen(runtime["workers"][0] + "/metrics", timeout=5) as response:
@@ -120,6 +123,16 @@ def check_a_steward_can_discard_them_with_the_cli(env: dict[str, str]) -> None:
     assert again.returncode == 2
     left = gsp("quarantine", "list", "--dataset", "telecom.subscriber", "--rule", "avro.decode", env=env).stdout
     assert event_id not in left and len(left.splitlines()) == 2
+
+
+def listening_address(port: int) -> str | None:
+    """The IPv4 address a listening socket on ``port`` is bound to, from the kernel's table."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+            return ".".join(str(b) for b in reversed(bytes.fromhex(address)))
+    return None
 
 
 def worker_pid(url: str) -> int | None:
