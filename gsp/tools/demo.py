@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import shutil
 import sys
@@ -302,6 +303,17 @@ def _summary(options: DemoOptions, snap: dict[str, Any], synthetic: Synthetic, s
     }
 
 
+def _gsp_command() -> str:
+    """How to type `gsp` in the user's shell: plain when it is on PATH, else the path of the one running
+    (after `make demo` it is .venv/bin/gsp, and the virtualenv is not activated)."""
+    if shutil.which("gsp"):
+        return "gsp"
+    script = Path(sys.argv[0])
+    if script.name == "gsp" and script.exists():
+        return shlex.quote(os.path.relpath(script) if not str(script).startswith("/") else str(script))
+    return f"{shlex.quote(sys.executable)} -m gsp"
+
+
 def _render(s: dict[str, Any]) -> str:
     lines = [f"GSP demo: {s['records']} citizens and {s['records']} telecom subscribers (seed {s['seed']})", ""]
     for dataset, n in s["published"].items():
@@ -334,9 +346,10 @@ def _render(s: dict[str, Any]) -> str:
     lines.append(f"  {s['elapsed_s']}s after a {s['startup_s']}s start-up: {s['records_per_s']} records/s end to end")
     # Commands that work once the demo has stopped: the scorecards and the desks live in GSP_HOME.
     home = f"GSP_HOME={shlex.quote(s['home'])}"
+    gsp = _gsp_command()
     lines += ["", f"  the scorecards and the stewards' queues are kept in {s['home']}:",
-              f"      {home} gsp quality report",
-              f"      {home} gsp serve        and in another shell:  {home} gsp review list"]
+              f"      {home} {gsp} quality report",
+              f"      {home} {gsp} serve        and in another shell:  {home} {gsp} review list"]
     if s["workdir_kept"]:
         lines.append(f"  sources, agency database and worker log: {s['workdir']}")
     return "\n".join(lines) + "\n"
