@@ -24,14 +24,6 @@ from schemas.codec import Codec
 
 
 @pytest.fixture
-def control(bootstrap: str, tmp_path: Path) -> Iterator[ControlPlane]:
-    plane = ControlPlane(sa.create_engine(f"sqlite:///{tmp_path / 'control.db'}"), bootstrap=bootstrap, partitions=4)
-    plane.start()
-    yield plane
-    plane.close()
-
-
-@pytest.fixture
 def app(control: ControlPlane, bootstrap: str, tmp_path: Path) -> Iterator[web.Application]:
     producer = KafkaProducer(bootstrap_servers=bootstrap)
     codec = Codec(resolve=lambda i: control.registry.schema_by_id(i).schema)

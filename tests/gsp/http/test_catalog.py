@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,14 +13,6 @@ from prometheus_client import CollectorRegistry
 from gsp.governance.control import ControlPlane
 from gsp.http.app import ApiServer, build_app
 from tests.gsp.http.test_app import call
-
-
-@pytest.fixture
-def control(bootstrap: str, tmp_path: Path) -> Iterator[ControlPlane]:
-    plane = ControlPlane(sa.create_engine(f"sqlite:///{tmp_path / 'control.db'}"), bootstrap=bootstrap, partitions=4)
-    plane.start()
-    yield plane
-    plane.close()
 
 
 @pytest.fixture
