@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from gsp.cli._common import HelpFormatter, description, examples
 from gsp.errors import UserError
+from schemas.datasets import DatasetError
 from schemas.settings import Settings, SettingsError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         # One-shot commands only warn; the long-running ones raise this to GSP_LOG_LEVEL themselves.
         logs.configure("warning")
         return int(args.run(args, settings))
-    except (UserError, SettingsError) as exc:
+    except (UserError, SettingsError, DatasetError) as exc:
         # One line even when a library's message spans several.
         print("gsp: error: " + " ".join(line.strip() for line in str(exc).splitlines() if line.strip()),
               file=sys.stderr)

@@ -6,8 +6,10 @@ import logging
 
 from gsp.errors import UserError
 from gsp.runtime.embedded import wait_for_kafka
+from schemas.datasets import DatasetError, catalog
 from schemas.registry import RegistryUnavailable
 from schemas.settings import Settings
+from streams.contracts import ContractError, contract_of
 from streams.linkage import ModelError
 from streams.matching import load_linker
 
@@ -50,6 +52,16 @@ def check_linkage_model(settings: Settings) -> None:
         raise UserError(str(exc)) from None
 
 
+def check_datasets(settings: Settings) -> None:
+    """Refuse a bad declaration (shipped or in GSP_DATASETS_DIR), cleaning contract included, in one line
+    before any process starts, rather than a worker crashing on it after every restart."""
+    try:
+        for dataset in catalog(settings.datasets_dir).values():
+            contract_of(dataset)
+    except (DatasetError, ContractError) as exc:
+        raise UserError(str(exc)) from None
+
+
 def run_platform(settings: Settings, *, workers: int = 1) -> int:
     """`gsp serve`: broker (embedded unless configured), control-plane API and stream workers until Ctrl-C."""
     import json
@@ -69,6 +81,7 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise UserError(f"GSP_DATABASE_URL is not usable: {exc}") from None
     check_linkage_model(settings)
+    check_datasets(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with running_broker(settings) as bootstrap:

@@ -37,7 +37,7 @@ from gsp.governance.catalog import DATASETS
 from gsp.governance.control import ControlPlane
 from gsp.runtime.embedded import running_broker
 from gsp.runtime.lag import group_lag
-from gsp.runtime.serve import check_linkage_model
+from gsp.runtime.serve import check_datasets, check_linkage_model
 from gsp.runtime.services import ControlServices
 from gsp.runtime.supervisor import WorkerProcess
 from gsp.tools.observer import Observer
@@ -136,6 +136,7 @@ def run_demo(settings: Settings, options: DemoOptions, *, out: TextIO = sys.stdo
     if options.records < 10:
         raise UserError("--records must be at least 10")
     check_linkage_model(settings)
+    check_datasets(settings)
     progress = _Progress(err)
     with demo_workdir(options) as (workdir, kept):
         progress.show(f"generating {options.records} citizens and subscribers (seed {options.seed}) …", force=True)

@@ -63,3 +63,25 @@ def test_connect_run_against_a_database_it_cannot_use(tmp_path: Path, database_u
 def test_clean_with_an_unknown_dataset() -> None:
     line = one_line_error(gsp("clean", "--dataset", "telecom.subscribers", "/dev/null"))
     assert line.startswith("gsp: error: unknown dataset 'telecom.subscribers'")
+
+
+@pytest.mark.parametrize("declaration, says", [
+    ({"dataset": "x.y"}, "x.y.json: missing 'contract'"),
+    ({"dataset": "x.y", "key": "a", "source_system": "x", "owner": "VN/GOV/bo-x/y", "role": "plain",
+      "contract": {"type": "record", "name": "Y", "namespace": "vn.gsp.x",
+                   "fields": [{"name": "header", "type": "vn.gsp.common.EventHeader"}, {"name": "a", "type": "string"}]},
+      "cleaning": {"version": 1, "fields": [{"field": "a", "type": "phone", "rules": {"phone.nope": "fix"}}]}},
+     "unknown rule 'phone.nope' in x.y.json (did you mean phone.normalize?)"),
+])
+def test_a_bad_declaration_stops_serve_and_demo_before_anything_starts(tmp_path: Path, declaration: dict[str, object],
+                                                                      says: str) -> None:
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "x.y.json").write_text(json.dumps(declaration))
+    env = {"GSP_HOME": str(tmp_path / "home"), "GSP_DATASETS_DIR": str(tmp_path / "datasets")}
+    for args in (["serve"], ["demo", "--records", "100"], ["clean", "--dataset", "x.y"]):
+        assert says in one_line_error(gsp(*args, env=env)), args
+
+
+def test_a_datasets_dir_that_is_not_one(tmp_path: Path) -> None:
+    line = one_line_error(gsp("serve", env={"GSP_HOME": str(tmp_path), "GSP_DATASETS_DIR": str(tmp_path / "none")}))
+    assert line == f"gsp: error: GSP_DATASETS_DIR={tmp_path / 'none'}: not a directory"
