@@ -1,22 +1,25 @@
 """Every operation of the control plane's /openapi.json, driven by schemathesis with generated requests, valid and
 not: no answer is a 5xx, and each answer conforms to what the document declares.
 
-A real control plane (its services on the session's embedded broker and a SQLite database) serves the document
-and the requests, so what schemathesis exercises is what `gsp serve` runs; POST and DELETE change only this
+A real control plane (`gsp serve --workers 0`: its embedded broker and SQLite database) serves the document
+and the requests, so what schemathesis exercises is what users run; POST and DELETE change only this
 throwaway plane. The operations are walked here rather than by ``schemathesis.pytest.from_fixture``, whose lazy
 parametrisation sets ``Function._nodeid``, which pytest 9.2 no longer has.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
-import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
-from prometheus_client import CollectorRegistry
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -25,8 +28,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from gsp.runtime.services import ControlServices
-from schemas.settings import Settings
+from gsp.runtime.embedded import free_port
 
 # Per operation and generation mode; bounded so the whole run stays well under a minute on two shared cores.
 MAX_EXAMPLES = 25
@@ -35,17 +37,25 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 
 @pytest.fixture
-def control_plane_schema(bootstrap: str, sqlite_engine: sa.Engine, tmp_path: Path) -> Iterator[schemathesis.BaseSchema]:
-    services = ControlServices(Settings(home=tmp_path), bootstrap=bootstrap, engine=sqlite_engine,
-                               metrics=CollectorRegistry())
-    services.start()
+def control_plane_schema(tmp_path: Path) -> Iterator[schemathesis.BaseSchema]:
+    # `gsp serve` in its own process, as users run it: its indexer threads' kafka-python clients draw on the global
+    # `random` (reconnect jitter), which hypothesis refuses to see change while it generates a case.
+    env = {**os.environ, "GSP_HOME": str(tmp_path), "GSP_API_PORT": str(free_port())}
+    log = open(tmp_path / "serve.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "gsp", "serve", "--workers", "0"], env=env,
+                              stdout=subprocess.PIPE, stderr=log, text=True)
     try:
-        schema = schemathesis.openapi.from_url(services.api.url + "/openapi.json", config=schemathesis.Config(),
-                                               timeout=10)
-        schema.config.update(base_url=services.api.url)
+        line = server.stdout.readline()  # type: ignore[union-attr]
+        assert line.startswith("gsp: control plane"), (line, (tmp_path / "serve.log").read_text()[-2000:])
+        url = json.loads((tmp_path / "runtime.json").read_text())["api_url"]
+        schema = schemathesis.openapi.from_url(url + "/openapi.json", config=schemathesis.Config(), timeout=10)
+        schema.config.update(base_url=url)
         yield schema
     finally:
-        services.stop()
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+        server.stdout.close()  # type: ignore[union-attr]
+        log.close()
 
 
 def test_no_generated_request_gets_a_server_error(control_plane_schema: schemathesis.BaseSchema,
