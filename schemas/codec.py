@@ -176,8 +176,10 @@ class Codec:
             pass
         return f"record does not fit schema {schema_id}: {type(exc).__name__}: {exc}"[:500]
 
-    def decode(self, data: bytes) -> tuple[int, dict[str, Any]]:
+    def decode(self, data: bytes | None) -> tuple[int, dict[str, Any]]:
         """(schema id, record) of an event."""
+        if data is None:  # a tombstone: Kafka's null value, on a topic whose events are never deleted
+            raise DecodeError("null value (a tombstone), not an event")
         schema_id = schema_id_of(data)
         schema = self._schema(schema_id)
         body = io.BytesIO(data)

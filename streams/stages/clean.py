@@ -55,20 +55,21 @@ class CleanStage:
         return cls(dataset.name, codec, clean=contract.clean, key_of=key_of,
                    clean_schema_id=clean_schema_id, issue_schema_id=issue_schema_id, tally=tally, clock=clock)
 
-    def process(self, key: bytes | None, value: bytes, where: Where) -> Out:
+    def process(self, key: bytes | None, value: bytes | None, where: Where) -> Out:
         key_text = key.decode("utf-8", "replace") if key else None
+        original = value or b""  # a tombstone is quarantined with no bytes
         try:
             _, record = self._codec.decode(value)
         except CodecError as exc:
             if self._tally is not None:
                 self._tally.observe_connector_issue("avro.decode", None)
-            return self._quarantine(None, key_text, "avro.decode", None, str(exc), value, where)
+            return self._quarantine(None, key_text, "avro.decode", None, str(exc), original, where)
         result = self._clean(record)
         rejection = result.rejection
         if self._tally is not None:
             self._tally.observe_clean(result.record, result.findings, rejected=rejection is not None, now_s=self._clock())
         if rejection is not None:
-            return self._quarantine(record.get("header"), key_text, rejection.rule, rejection.field, rejection.reason, value, where)
+            return self._quarantine(record.get("header"), key_text, rejection.rule, rejection.field, rejection.reason, original, where)
         # Every record leaves the clean stage with its findings (fixes keep the original value).
         cleaned = {**result.record, "findings": [
             {"rule": f.rule, "field": f.field, "severity": f.severity, "reason": f.reason, "original": f.original}

@@ -56,6 +56,17 @@ def test_not_confluent_framed_bytes_are_quarantined() -> None:
     assert "wire format" in c.decode(value)[1]["reason"]
 
 
+def test_a_tombstone_is_quarantined_and_the_next_record_is_cleaned() -> None:
+    c = codec()
+    s = stage(c)
+    topic, _, value = s.process(b"0912345678", None, WHERE)
+    assert topic == "quarantine.telecom.subscriber.v1"
+    issue = c.decode(value)[1]
+    assert (issue["rule"], issue["original"], issue["key"]) == ("avro.decode", b"", "0912345678")
+    assert "tombstone" in issue["reason"]
+    assert s.process(b"k", c.encode(SUBSCRIBER_ID, SUBSCRIBER), WHERE)[0] == "clean.telecom.subscriber.v1"
+
+
 def test_rejected_record_carries_rule_field_and_header() -> None:
     c = codec()
     bad = {**SUBSCRIBER, "id_number": "003085012345"}
