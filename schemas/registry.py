@@ -10,7 +10,10 @@ control plane's registry and against Confluent's own. Errors:
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -48,8 +51,22 @@ class RegistryRequestFailed(RegistryClientError):
 class RegistryClient:
     """Registers and fetches Avro schemas; every call is one HTTP request, nothing is cached."""
 
-    def __init__(self, base_url: str, *, timeout: float = 5.0) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, base_url: str, *, timeout: float = 5.0, token: str | None = None,
+                 cafile: str | os.PathLike[str] | None = None) -> None:
+        """Credentials as Confluent's clients take them, in the URL (``https://key:secret@host``: HTTP Basic), or
+        ``token``, a GSP API token sent as a bearer credential (for the control plane's own registry).
+        ``cafile``: the CA bundle an https registry's certificate is checked against (default: the system's)."""
+        self._ssl = ssl.create_default_context(cafile=cafile) if cafile else None
+        parts = urllib.parse.urlsplit(base_url.rstrip("/"))
+        self._authorization = None
+        if parts.username is not None:
+            pair = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+            self._authorization = "Basic " + base64.b64encode(pair.encode()).decode()
+            parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+        elif token:
+            self._authorization = f"Bearer {token}"
+        # Without the credentials: base_url is what messages show.
+        self.base_url = urllib.parse.urlunsplit(parts)
         self.timeout = timeout
 
     def register(self, subject: str, schema: dict[str, Any] | str) -> int:
@@ -87,12 +104,14 @@ class RegistryClient:
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         url = self.base_url + path
         request = urllib.request.Request(url, method=method, headers={"Accept": _ACCEPT})
+        if self._authorization:
+            request.add_header("Authorization", self._authorization)
         data = None
         if body is not None:
             data = json.dumps(body).encode()
             request.add_header("Content-Type", _CONTENT_TYPE)
         try:
-            with urllib.request.urlopen(request, data=data, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, data=data, timeout=self.timeout, context=self._ssl) as response:
                 status, payload = response.status, response.read()
         except urllib.error.HTTPError as exc:
             with exc:

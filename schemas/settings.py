@@ -8,11 +8,15 @@ Each field: type, default, one line of documentation, its variable name.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
 
-__all__ = ["Settings", "SettingsError", "kafka_consumer_config", "kafka_producer_config", "settings"]
+__all__ = ["ADMIN_TOKEN_FILE", "Settings", "SettingsError", "kafka_consumer_config", "kafka_producer_config", "settings"]
+
+
+ADMIN_TOKEN_FILE = "admin.token"  # in GSP_HOME, mode 0600: the first gsp serve writes the admin credential there
 
 
 class SettingsError(ValueError):
@@ -32,6 +36,26 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not an integer") from None
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = _env(name)
+    if raw is None:
+        return default
+    if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise SettingsError(f"{name}={raw!r} is not true or false")
+    return raw.lower() in ("true", "1", "yes")
+
+
+def _dates(name: str) -> tuple[str, ...]:
+    raw = _env(name)
+    if raw is None:
+        return ()
+    out = tuple(d.strip() for d in raw.split(",") if d.strip())
+    for d in out:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", d):
+            raise SettingsError(f"{name}: {d!r} is not a date as YYYY-MM-DD")
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,11 +79,27 @@ class Settings:
     api_host: str = field(default="127.0.0.1", metadata={"env": "GSP_API_HOST", "doc": "Address the control plane's HTTP API binds; 0.0.0.0 to serve other hosts (a pod behind a Service)"})
     ops_host: str = field(default="127.0.0.1", metadata={"env": "GSP_OPS_HOST", "doc": "Address the workers' and connectors' /metrics and /health bind; 0.0.0.0 for probes and Prometheus from other hosts"})
     datasets_dir: Path | None = field(default=None, metadata={"env": "GSP_DATASETS_DIR", "doc": "Directory of extra dataset declarations (<domain>.<dataset>.json) beside the shipped ones"})
+    token: str | None = field(default=None, repr=False, metadata={"env": "GSP_TOKEN", "child": False, "doc": "API token CLI commands send; default the admin token gsp serve wrote to GSP_HOME/admin.token"})
+    tls_cert: Path | None = field(default=None, metadata={"env": "GSP_TLS_CERT", "doc": "PEM certificate chain: the control plane's API serves HTTPS with it (needs GSP_TLS_KEY)"})
+    tls_key: Path | None = field(default=None, metadata={"env": "GSP_TLS_KEY", "doc": "PEM private key of GSP_TLS_CERT"})
+    tls_ca: Path | None = field(default=None, metadata={"env": "GSP_TLS_CA", "doc": "PEM CA bundle CLI commands trust for an https GSP_API_URL; default the system's"})
+    answer_days: int = field(default=2, metadata={"env": "GSP_ANSWER_DAYS", "doc": "Working days a data owner has to answer a subscription request"})
+    holidays: tuple[str, ...] = field(default=(), metadata={"env": "GSP_HOLIDAYS", "doc": "Public holidays (YYYY-MM-DD, comma-separated) that do not count as working days"})
+    public_metrics: bool = field(default=True, metadata={"env": "GSP_PUBLIC_METRICS", "doc": "Serve /metrics without a credential (true, the default; metrics hold no personal data); false: ops role required"})
 
     @property
     def embedded(self) -> bool:
         """True when the platform must start its own broker."""
         return self.kafka_bootstrap is None
+
+    def credential(self) -> str | None:
+        """The API token this process sends: GSP_TOKEN, else the admin token `gsp serve` wrote to GSP_HOME."""
+        if self.token:
+            return self.token
+        try:
+            return (self.home / ADMIN_TOKEN_FILE).read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
 
     @property
     def resolved_database_url(self) -> str:
@@ -91,6 +131,13 @@ class Settings:
             api_host=_env("GSP_API_HOST") or "127.0.0.1",
             ops_host=_env("GSP_OPS_HOST") or "127.0.0.1",
             datasets_dir=Path(d) if (d := _env("GSP_DATASETS_DIR")) else None,
+            token=_env("GSP_TOKEN"),
+            tls_cert=Path(c) if (c := _env("GSP_TLS_CERT")) else None,
+            tls_key=Path(k) if (k := _env("GSP_TLS_KEY")) else None,
+            tls_ca=Path(a) if (a := _env("GSP_TLS_CA")) else None,
+            answer_days=_int("GSP_ANSWER_DAYS", 2),
+            holidays=_dates("GSP_HOLIDAYS"),
+            public_metrics=_bool("GSP_PUBLIC_METRICS", True),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -98,8 +145,9 @@ class Settings:
         env = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value not in (None, ""):
-                env[f.metadata["env"]] = str(value)
+            if value in (None, "", ()) or not f.metadata.get("child", True):
+                continue  # a credential is not handed down
+            env[f.metadata["env"]] = ",".join(value) if isinstance(value, tuple) else str(value)
         return env
 
     @staticmethod

@@ -54,8 +54,11 @@ def decision_key(dataset: str, source_key: str, personal_id: str) -> str:
     return f"{dataset}|{source_key}|{personal_id}"
 
 
-def share(agency: str, dataset: str, major: int = 1) -> str:
-    return f"share.{agency}.{dataset.split('.')[-1]}.v{major}"
+def share(agency: str, dataset: str, major: int = 1, *, name: str = "main") -> str:
+    """An agency's topic of one subscription: ``share.<agency>.<dataset>[-<name>].v<major>``
+    (the name of a second subscription to the same dataset, for another purpose)."""
+    suffix = "" if name == "main" else f"-{name}"
+    return f"share.{agency}.{dataset.split('.')[-1]}{suffix}.v{major}"
 
 
 def subject(topic: str) -> str:

@@ -60,7 +60,7 @@ class StreamApp:
 def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> StreamApp:
     datasets = catalog(settings.datasets_dir)
     app = _faust_app(settings, bootstrap)
-    registry = RegistryClient(registry_url)
+    registry = RegistryClient(registry_url, token=settings.token, cafile=settings.tls_ca)
     codec = Codec(resolve=registry.schema_by_id)
     schema_id = partial(_schema_id, registry, codec)
     prometheus = CollectorRegistry()

@@ -35,6 +35,15 @@ class Subscription:
     schema_id: int
     row_filter: dict[str, tuple[str, ...]] = field(default_factory=dict)
     verdicts: tuple[str, ...] = (Verdict.MATCHED,)
+    valid_from: int | None = None     # ms: records ingested earlier are not shared, unless backfill
+    valid_until: int | None = None    # ms: nothing is shared from then on
+    backfill: bool = False
+
+    def in_period(self, ingested_at_ms: int, now_ms: int) -> bool:
+        """Whether the approval's period admits a record ingested at ``ingested_at_ms``, shared at ``now_ms``."""
+        if self.valid_until is not None and now_ms >= self.valid_until:
+            return False
+        return self.backfill or self.valid_from is None or ingested_at_ms >= self.valid_from
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Subscription:
@@ -43,6 +52,8 @@ class Subscription:
             fields=tuple(event["fields"]), topic=event["topic"], schema_id=event["schema_id"],
             row_filter={k: tuple(v) for k, v in event.get("row_filter", {}).items()},
             verdicts=tuple(event.get("verdicts") or (Verdict.MATCHED,)),
+            valid_from=event.get("valid_from"), valid_until=event.get("valid_until"),
+            backfill=bool(event.get("backfill", False)),
         )
 
 

@@ -1,4 +1,6 @@
-"""The control plane's state and actions: schemas on start, and agencies' subscriptions.
+"""The control plane's state and actions: schemas on start, agencies and their credentials
+(`gsp.governance.identity`), subscription requests and decisions (`gsp.governance.subscriptions`),
+and what of them the data plane must hold.
 
 Subscriptions live in the control plane's database and reach the data plane
 only as events on the compacted ``gsp.subscriptions`` topic: the planes share
@@ -12,19 +14,22 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from gsp.errors import GspError, NotFound, UserError
-from gsp.governance.catalog import DATASETS, platform_topics, subject_schemas
+from gsp.errors import GspError, UserError
+from gsp.governance.catalog import platform_topics, subject_schemas
+from gsp.governance.deadline import WorkingCalendar
+from gsp.governance.identity import IdentityStore, agency_slug
 from gsp.governance.registry import RegistryError, RegistryStore
+from gsp.governance.subscriptions import Subscriptions
 from gsp.governance.topology import ensure_topics
 from schemas import topics
 from schemas.codec import Codec, contract
-from schemas.envelope import Verdict
 from schemas.registry import RegistryClient, RegistryRequestFailed
 from streams import share as sharing
 
@@ -52,8 +57,11 @@ class PublishFailed(GspError):
 
 class ControlPlane:
     def __init__(self, engine: sa.Engine, *, bootstrap: str, partitions: int, replication_factor: int = 1,
-                 external_registry: RegistryClient | None = None, producer: KafkaProducer | None = None) -> None:
-        """``producer``: what publishes subscriptions (default: one made on :meth:`start`, acks=all)."""
+                 external_registry: RegistryClient | None = None, producer: KafkaProducer | None = None,
+                 calendar: WorkingCalendar | None = None, answer_days: int = 2,
+                 clock: Callable[[], float] = time.time) -> None:
+        """``producer``: what publishes subscriptions (default: one made on :meth:`start`, acks=all);
+        ``calendar`` and ``answer_days``: the owners' answer deadline; ``clock``: now, in seconds (tests freeze it)."""
         self._engine = engine
         self._bootstrap = bootstrap
         self._partitions = partitions
@@ -64,6 +72,8 @@ class ControlPlane:
         _metadata.create_all(engine)
         _add_published_column(engine)
         self._codec = Codec()
+        self.identities = IdentityStore(engine, clock=lambda: int(clock() * 1000))
+        self.subscriptions = Subscriptions(engine, self, calendar=calendar, answer_days=answer_days, clock=clock)
         self._producer = producer
         self._owns_producer = producer is None
 
@@ -96,63 +106,57 @@ class ControlPlane:
                           version=row.version, deleted=row.deleted)
         return len(rows)
 
-    def create_subscription(self, *, agency: str, dataset: str, fields: list[str],
-                            row_filter: dict[str, list[str]] | None = None,
-                            verdicts: list[str] | None = None) -> dict[str, Any]:
-        """Approve a subscription and publish it; refused with a clear reason if it cannot be honoured."""
-        row_filter = row_filter or {}
-        verdicts = verdicts or [Verdict.MATCHED]
-        if not topics.valid_slug(agency):
-            raise UserError(f"agency {agency!r} must be a lower-case slug such as bo-cong-an")
-        if dataset not in DATASETS:
-            raise UserError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
-        try:
-            sharing.check(dataset, fields, row_filter)
-        except sharing.ShareError as exc:
-            raise UserError(str(exc)) from None
-        unknown = set(verdicts) - set(Verdict)
-        if unknown:
-            raise UserError(f"unknown verdict {sorted(unknown)[0]!r}")
-        subscription_id = f"{agency}:{dataset}"
-        topic = topics.share(agency, dataset)
-        header = contract("vn.gsp.common.EventHeader")
-        schema = sharing.projected_schema(dataset, agency, fields, header)
+    def share_topic(self, agency_slug: str, dataset: str, name: str) -> str:
+        """The topic a subscription's records are delivered on."""
+        return topics.share(agency_slug, dataset, name=name)
+
+    def prepare_event(self, subscription_id: str, *, agency: str, dataset: str, name: str, version: int,
+                      fields: list[str], row_filter: dict[str, list[str]], verdicts: list[str], valid_from: int,
+                      valid_until: int | None, backfill: bool) -> dict[str, Any]:
+        """The Subscription event of an approved version: its projected contract registered, its topic made."""
+        slug = agency_slug(agency)
+        topic = self.share_topic(slug, dataset, name)
+        schema = sharing.projected_schema(dataset, slug, fields, contract("vn.gsp.common.EventHeader"))
         try:
             schema_id = self._register(topics.subject(topic), json.dumps(schema, ensure_ascii=False))
         except (RegistryError, RegistryRequestFailed) as exc:
-            raise UserError(f"the changed subscription breaks {agency}'s contract: {exc}") from None
+            raise UserError(f"the changed subscription breaks the contract of {topic}: {exc}") from None
         ensure_topics(self._bootstrap, {topic: (self._partitions, {})}, replication_factor=self._replication)
-        previous = self._row(subscription_id)
-        event: dict[str, Any] = {
-            "subscription_id": subscription_id, "agency": agency, "dataset": dataset, "fields": list(fields),
-            "row_filter": row_filter, "verdicts": verdicts, "topic": topic, "schema_id": schema_id,
-            "schema": json.dumps(schema, ensure_ascii=False), "version": (previous["version"] + 1) if previous else 1,
-            "created_at": int(time.time() * 1000),
-        }
-        with self._engine.begin() as conn:
-            conn.execute(sa.delete(_subscriptions).where(_subscriptions.c.subscription_id == subscription_id))
-            conn.execute(sa.insert(_subscriptions).values(
-                subscription_id=subscription_id, agency=agency, dataset=dataset,
-                event=json.dumps(event, ensure_ascii=False), version=event["version"], deleted=False,
-                published=False))
-        self._publish(subscription_id, event, version=event["version"], deleted=False)
-        return event
+        return {"subscription_id": subscription_id, "agency": slug, "agency_id": agency, "dataset": dataset,
+                "fields": list(fields), "row_filter": row_filter, "verdicts": verdicts, "topic": topic,
+                "schema_id": schema_id, "schema": json.dumps(schema, ensure_ascii=False), "version": version,
+                "created_at": int(time.time() * 1000), "valid_from": valid_from, "valid_until": valid_until,
+                "backfill": backfill}
 
-    def list_subscriptions(self) -> list[dict[str, Any]]:
+    def stage_event(self, conn: sa.Connection, event: dict[str, Any]) -> None:
+        """Store ``event`` as what the data plane must hold for its subscription, unpublished (the outbox),
+        in the caller's transaction; `publish_staged` publishes it."""
+        sid = event["subscription_id"]
+        conn.execute(sa.delete(_subscriptions).where(_subscriptions.c.subscription_id == sid))
+        conn.execute(sa.insert(_subscriptions).values(
+            subscription_id=sid, agency=event["agency"], dataset=event["dataset"],
+            event=json.dumps(event, ensure_ascii=False), version=event["version"], deleted=False, published=False))
+
+    def stage_withdrawal(self, conn: sa.Connection, subscription_id: str) -> None:
+        """Store that the data plane must drop a subscription (its tombstone), in the caller's transaction."""
+        conn.execute(sa.update(_subscriptions).where(_subscriptions.c.subscription_id == subscription_id)
+                     .values(deleted=True, published=False))
+
+    def publish_staged(self, subscription_id: str) -> None:
+        """Publish what was staged for a subscription; PublishFailed (it stays staged) when the broker does not ack."""
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(_subscriptions).where(
+                _subscriptions.c.subscription_id == subscription_id, _subscriptions.c.published.is_(False))).first()
+        if row is not None:
+            self._publish(subscription_id, None if row.deleted else json.loads(row.event), version=row.version,
+                          deleted=row.deleted)
+
+    def published_subscriptions(self) -> list[dict[str, Any]]:
+        """The Subscription events the data plane holds (or is about to): one active version per subscription."""
         with self._engine.connect() as conn:
             rows = conn.execute(sa.select(_subscriptions.c.event).where(_LISTED)
                                 .order_by(_subscriptions.c.subscription_id))
             return [json.loads(r.event) for r in rows]
-
-    def delete_subscription(self, subscription_id: str) -> None:
-        """Store the deletion, then publish its tombstone; a deletion not yet acknowledged may be asked for again."""
-        row = self._row(subscription_id)
-        if row is None:
-            raise NotFound(f"no subscription {subscription_id!r}")
-        with self._engine.begin() as conn:
-            conn.execute(sa.update(_subscriptions).where(_subscriptions.c.subscription_id == subscription_id)
-                         .values(deleted=True, published=False))
-        self._publish(subscription_id, None, version=row["version"], deleted=True)
 
     def register(self, subject: str, schema: str) -> int:
         """Register a schema in the registry the workers use (and in the control plane's own)."""
@@ -167,12 +171,6 @@ class ControlPlane:
         if self._external is not None:
             return self._external.latest(subject)[0]
         return self.registry.get_version(subject, "latest").id
-
-    def _row(self, subscription_id: str) -> dict[str, Any] | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(sa.select(_subscriptions).where(
-                _subscriptions.c.subscription_id == subscription_id, _LISTED)).first()
-        return dict(row._mapping) if row else None
 
     def _publish(self, subscription_id: str, event: dict[str, Any] | None, *, version: int, deleted: bool) -> None:
         """Publish a stored row's state (``None``: its tombstone) and mark that very state published."""

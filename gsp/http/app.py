@@ -14,7 +14,9 @@ from prometheus_client import CollectorRegistry
 
 from gsp.desks.quality import latest_scores
 from gsp.governance.control import ControlPlane
+from gsp.http.access import Access
 from gsp.http.catalog import catalog_routes
+from gsp.http.identity import identity_routes
 from gsp.http.ops import ops_routes
 from gsp.http.quarantine import quarantine_routes
 from gsp.http.registry import registry_routes
@@ -35,7 +37,8 @@ def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: Q
     """Every route of the control plane; a desk's routes only when the desk is given."""
     return [
         *registry_routes(control.registry),
-        *subscription_routes(control),
+        *identity_routes(control.identities),
+        *subscription_routes(control.subscriptions),
         *catalog_routes(control, scores=lambda: latest_scores(control.engine)),
         *(quarantine_routes(desk) if desk is not None else []),
         *(review_routes(review) if review is not None else []),
@@ -44,5 +47,7 @@ def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: Q
 
 
 def build_app(control: ControlPlane, metrics: CollectorRegistry, *, desk: QuarantineDesk | None = None,
-              review: ReviewDesk | None = None) -> web.Application:
-    return application(control_routes(control, metrics, desk=desk, review=review), title="GSP control plane")
+              review: ReviewDesk | None = None, public_metrics: bool = True) -> web.Application:
+    """The control plane's application: every route behind the authorisation matrix, checked with its credentials."""
+    return application(control_routes(control, metrics, desk=desk, review=review), title="GSP control plane",
+                       access=Access(store=control.identities, public_metrics=public_metrics))

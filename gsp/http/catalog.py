@@ -32,7 +32,7 @@ def catalog_routes(control: ControlPlane, *, scores: Scores) -> list[Route]:
         for name in names:
             if name not in DATASETS:
                 raise NotFound(f"no dataset {name!r} in the catalog; known: {', '.join(DATASETS)}")
-        latest, counts = scores(), subscriber_counts(control.list_subscriptions())
+        latest, counts = scores(), subscriber_counts(control.published_subscriptions())
         return [entry(DATASETS[name], scores=latest.get(name), subscribers=counts.get(name, 0))
                 for name in names or DATASETS]
 

@@ -2,7 +2,8 @@
 
 Request bodies are the routes' pydantic models as JSON Schema 2020-12, which
 OpenAPI 3.1 takes as it is; models shared by several routes appear once under
-``components.schemas``.
+``components.schemas``. Each operation names the roles `gsp.http.access.MATRIX` allows it
+(``x-gsp-roles``) and whether it needs a credential (``security``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from gsp.http.access import MATRIX, PUBLIC
 from gsp.http.routes import Route
 
 __all__ = ["openapi"]
@@ -37,6 +39,9 @@ def openapi(routes: Iterable[Route], *, title: str, version: str) -> dict[str, A
                        for q in route.query]
         if parameters:
             operation["parameters"] = parameters
+        allowed = MATRIX.get((route.method, route.path), PUBLIC)
+        operation["security"] = [] if allowed == PUBLIC else [{"bearer": []}, {"basic": []}]
+        operation["x-gsp-roles"] = sorted(allowed) if isinstance(allowed, frozenset) else allowed
         if route.body is not None:
             schema = route.body.model_json_schema(ref_template="#/components/schemas/{model}")
             schemas.update(schema.pop("$defs", {}))
@@ -48,4 +53,9 @@ def openapi(routes: Iterable[Route], *, title: str, version: str) -> dict[str, A
                                                                      "unknown or of the wrong type; the message names it"}
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     return {"openapi": "3.1.0", "info": {"title": title, "version": version}, "paths": paths,
-            "components": {"schemas": schemas}}
+            "components": {"schemas": schemas, "securitySchemes": _SECURITY}}
+
+
+# A token as a bearer credential, or as HTTP Basic the way Confluent's registry clients send one.
+_SECURITY = {"bearer": {"type": "http", "scheme": "bearer", "description": "gsp_<key id>_<secret>"},
+             "basic": {"type": "http", "scheme": "basic", "description": "user: the key id; password: the secret"}}

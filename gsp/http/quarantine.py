@@ -3,9 +3,10 @@
     GET  /api/quarantine?dataset=&rule=&status=open|released|discarded|all&limit=
     GET  /api/quarantine/counts                      open items: {dataset: {rule: n}}
     GET  /api/quarantine/{event_id}                  one item with its original value decoded
-    POST /api/quarantine/{event_id}/release          {"fixes": {"residence.ward_code": "00004"}, "by": "steward"}
-    POST /api/quarantine/{event_id}/discard          {"reason": "duplicate of ...", "by": "steward"}
+    POST /api/quarantine/{event_id}/release          {"fixes": {"residence.ward_code": "00004"}}
+    POST /api/quarantine/{event_id}/discard          {"reason": "duplicate of ..."}
 
+Stewards only, of the item's dataset; an action is attributed to the caller's credential.
 Errors as in :mod:`gsp.http.desk`; 422 also for an unknown field, a missing
 reason or a fix that still does not fit the contract.
 """
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from gsp.http.desk import LIST_QUERY, Decision, decide, listing
+from gsp.http.desk import LIST_QUERY, Decision, checked, counting, decide, listing, one
 from gsp.http.routes import Body, Call, Query, Route, in_thread
 
 if TYPE_CHECKING:  # the shell needs only the desk's interface; the desk brings the data plane's modules
@@ -28,19 +29,13 @@ __all__ = ["Release", "quarantine_routes"]
 class Release(Body):
     fixes: dict[str, str | None] = Field(default_factory=dict,
                                          description="field path -> its corrected value as text, or null to clear it")
-    by: str = Field(description="who is acting, as recorded in the audit log")
 
 
 def quarantine_routes(desk: QuarantineDesk) -> list[Route]:
-    async def counts(call: Call) -> Any:
-        return await in_thread(desk.counts)
-
-    async def show(call: Call) -> Any:
-        return await in_thread(desk.show, call.path["event_id"])
-
     async def release(call: Call) -> Any:
+        await checked(call, desk.show, "event_id")
         body: Release = call.body
-        return await in_thread(desk.release, call.path["event_id"], fixes=body.fixes, by=body.by)
+        return await in_thread(desk.release, call.path["event_id"], fixes=body.fixes, by=call.identity.who)
 
     tag = "quarantine"
     # /counts is registered before /{event_id}, which would otherwise match "counts".
@@ -48,12 +43,12 @@ def quarantine_routes(desk: QuarantineDesk) -> list[Route]:
         Route("GET", "/api/quarantine", listing(desk.list, "dataset", "rule"), summary="Quarantined records",
               tag=tag, responds="the items, newest first",
               query=(Query("dataset", "only this dataset"), Query("rule", "only this rule"), *LIST_QUERY)),
-        Route("GET", "/api/quarantine/counts", counts, summary="Open items by dataset and rule", tag=tag,
+        Route("GET", "/api/quarantine/counts", counting(desk.counts), summary="Open items by dataset and rule", tag=tag,
               responds="{dataset: {rule: n}}"),
-        Route("GET", "/api/quarantine/{event_id}", show, summary="One item, its original value decoded", tag=tag,
+        Route("GET", "/api/quarantine/{event_id}", one(desk.show, "event_id"), summary="One item, its original value decoded", tag=tag,
               responds="the item"),
         Route("POST", "/api/quarantine/{event_id}/release", release, summary="Fix and release to the raw topic",
               tag=tag, body=Release, responds="the released item"),
-        Route("POST", "/api/quarantine/{event_id}/discard", decide(desk.discard, "event_id"),
+        Route("POST", "/api/quarantine/{event_id}/discard", decide(desk.show, desk.discard, "event_id"),
               summary="Discard, with a reason", tag=tag, body=Decision, responds="the discarded item"),
     ]

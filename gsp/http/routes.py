@@ -23,6 +23,7 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute, UrlDispatcher
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from gsp.http.access import ACCESS, Access
 from gsp.http.errors import BadRequest, UnsupportedMediaType, answer, status_of
 
 __all__ = ["Body", "Call", "ErrorAnswer", "ErrorBody", "InvalidBody", "NotAnObject", "Query", "Route", "in_thread"]
@@ -73,6 +74,7 @@ class Call:
 
     request: web.Request
     body: Any  # an instance of the route's body model, or None when it declares none
+    identity: Any  # the caller's gsp.governance.identity.Identity; None on a public route
     query: dict[str, Any]  # every declared query parameter, parsed, with its default when absent
     path: dict[str, str]
 
@@ -104,7 +106,10 @@ class Route(web.AbstractRouteDef):
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         try:
-            call = Call(request=request, body=await self._body(request),
+            access: Access = request.app[ACCESS]
+            # Before the body is read: a caller without the right learns nothing about what it sent.
+            identity = await in_thread(access.identity, self.method, self.path, request.headers.get("Authorization"))
+            call = Call(request=request, identity=identity, body=await self._body(request),
                         query={q.name: q.parse(request.query.get(q.name)) for q in self.query},
                         path=dict(request.match_info))
             result = await self.handler(call)
@@ -113,7 +118,10 @@ class Route(web.AbstractRouteDef):
             status = status_of(exc)
             if status >= 500 and not getattr(exc, "http_status", None):
                 log.exception("request failed", extra={"stage": "http", "method": request.method, "route": self.path})
-            return self.errors(exc, status)
+            response = self.errors(exc, status)
+            if status == 401:
+                response.headers["WWW-Authenticate"] = 'Bearer realm="gsp", Basic realm="gsp"'
+            return response
 
     async def _body(self, request: web.Request) -> BaseModel | None:
         if self.body is None:

@@ -96,7 +96,8 @@ def run_connector(settings: Settings, config_path: Path, *, once: bool = False, 
     bootstrap, registry_url = _endpoints(settings)
     wait_for_kafka(bootstrap, timeout_s=10)
     dataset = DATASETS[config["dataset"]]
-    registry = RegistryClient(registry_url)
+    registry = RegistryClient(registry_url, token=None if settings.schema_registry_url else settings.credential(),
+                              cafile=settings.tls_ca)
     try:
         schema_id = registry.latest(topics.subject(topics.raw(dataset.name)))[0]
         issue_id = registry.latest(topics.subject(topics.quarantine(dataset.name)))[0]

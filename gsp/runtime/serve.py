@@ -71,6 +71,7 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
     import sqlalchemy as sa
     from prometheus_client import CollectorRegistry
 
+    from gsp.http.tls import server_context
     from gsp.runtime.embedded import running_broker
     from gsp.runtime.services import ControlServices
     from gsp.runtime.supervisor import WorkerProcess
@@ -82,20 +83,26 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
         raise UserError(f"GSP_DATABASE_URL is not usable: {exc}") from None
     check_linkage_model(settings)
     check_datasets(settings)
+    tls = server_context(settings)  # a bad certificate or key is refused before the broker starts
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with running_broker(settings) as bootstrap:
         services = ControlServices(settings, bootstrap=bootstrap, engine=engine, metrics=CollectorRegistry(),
-                                   host=settings.api_host, port=settings.api_port)
+                                   host=settings.api_host, port=settings.api_port, ssl_context=tls)
         services.start()
         runtime = settings.home / "runtime.json"
-        pool = [WorkerProcess(settings, bootstrap=bootstrap, registry_url=services.registry_url, home=settings.home)
+        pool = [WorkerProcess(settings, bootstrap=bootstrap, registry_url=services.registry_url, home=settings.home,
+                              token=services.worker_token)
                 for _ in range(workers)]
         try:
             for worker in pool:
                 worker.start()
             runtime.write_text(json.dumps({"api_url": services.api.url, "bootstrap": bootstrap,
                                            "workers": [f"http://127.0.0.1:{w.port}" for w in pool]}))
+            if services.admin_token_file is not None:
+                print(f"gsp: created the first admin credential in {services.admin_token_file} (mode 0600, shown "
+                      "nowhere else). gsp commands run here use it; elsewhere: export GSP_TOKEN=$(cat "
+                      f"{services.admin_token_file})", flush=True)
             print(f"gsp: control plane {services.api.url}  kafka {bootstrap}  workers "
                   + " ".join(f"http://127.0.0.1:{w.port}/health" for w in pool), flush=True)
             while not stop.wait(1.0):

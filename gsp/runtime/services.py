@@ -7,28 +7,53 @@ quality recorder, all on one broker and one database.
 
 from __future__ import annotations
 
+import logging
+import ssl
 import threading
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from gsp.desks.quality import QualityRecorder
 from gsp.desks.quarantine import AuditLog, QuarantineDesk, QuarantineIndexer
 from gsp.desks.review import ReviewDesk, ReviewIndexer
 from gsp.errors import UserError
 from gsp.governance.control import ControlPlane, PublishFailed
+from gsp.governance.deadline import WorkingCalendar
+from gsp.governance.subscriptions import Subscriptions
 from gsp.http.app import ApiServer, build_app
+from gsp.runtime.credentials import ensure_admin, worker_token
 from schemas.codec import Codec
 from schemas.registry import RegistryClient, RegistryUnavailable
 from schemas.settings import Settings, kafka_consumer_config, kafka_producer_config
 
 __all__ = ["ControlServices"]
 
+log = logging.getLogger("gsp.control")
+
+
+class _OverdueRequests(Collector):
+    """gsp_subscription_requests_overdue{dataset}: requests waiting for their owner past the deadline, read at scrape."""
+
+    def __init__(self, subscriptions: Subscriptions) -> None:
+        self._subscriptions = subscriptions
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily("gsp_subscription_requests_overdue",
+                                   "Subscription requests still waiting for the data owner's answer past their deadline",
+                                   labels=["dataset"])
+        for dataset, n in sorted(self._subscriptions.overdue_counts().items()):
+            family.add_metric([dataset], n)
+        yield family
+
 
 class ControlServices:
     def __init__(self, settings: Settings, *, bootstrap: str, engine: sa.Engine, metrics: CollectorRegistry,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
         self._settings = settings
         self._bootstrap = bootstrap
         self._engine = engine
@@ -36,11 +61,18 @@ class ControlServices:
         self._host, self._port = host, port
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        external = RegistryClient(settings.schema_registry_url) if settings.schema_registry_url else None
+        external = RegistryClient(settings.schema_registry_url, cafile=settings.tls_ca) if settings.schema_registry_url else None
         try:
             self.control = ControlPlane(engine, bootstrap=bootstrap, partitions=settings.partitions,
-                                        replication_factor=settings.replication_factor, external_registry=external)
+                                        replication_factor=settings.replication_factor, external_registry=external,
+                                        calendar=WorkingCalendar.from_settings(settings),
+                                        answer_days=settings.answer_days)
             self.control.start()
+            settings.home.mkdir(parents=True, exist_ok=True)
+            # Made (None: already there) before anything answers, so the first request can use it.
+            self.admin_token_file = ensure_admin(self.control.identities, settings.home)
+            # The workers read the control plane's own registry with a credential of their own.
+            self.worker_token = None if settings.schema_registry_url else worker_token(self.control.identities)
         except sa.exc.DBAPIError as exc:
             raise UserError(f"control-plane database unreachable: {str(exc.orig).splitlines()[0]}") from None
         except (RegistryUnavailable, PublishFailed) as exc:
@@ -52,7 +84,10 @@ class ControlServices:
                                    audit=audit)
         self.review = ReviewDesk(engine, producer=self._producer, codec=self.codec, schema_id_of=self.control.schema_id,
                                  audit=audit)
-        self.api = ApiServer(build_app(self.control, metrics, desk=self.desk, review=self.review), host=host, port=port)
+        metrics.register(_OverdueRequests(self.control.subscriptions))
+        self.api = ApiServer(build_app(self.control, metrics, desk=self.desk, review=self.review,
+                                       public_metrics=settings.public_metrics),
+                             host=host, port=port, ssl_context=ssl_context)
         self.recorder: QualityRecorder | None = None
 
     @property
@@ -67,11 +102,20 @@ class ControlServices:
         reviews = ReviewIndexer(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
         self.recorder = QualityRecorder(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
         self._closers = [indexer.close, reviews.close, self.recorder.close]
-        self._threads = [threading.Thread(target=indexer.run, args=(self._stop,), name="quarantine-indexer", daemon=True),
+        self._threads = [threading.Thread(target=self._tick, name="subscription-periods", daemon=True),
+                         threading.Thread(target=indexer.run, args=(self._stop,), name="quarantine-indexer", daemon=True),
                          threading.Thread(target=reviews.run, args=(self._stop,), name="review-indexer", daemon=True),
                          threading.Thread(target=self.recorder.run, args=(self._stop,), name="quality-recorder", daemon=True)]
         for thread in self._threads:
             thread.start()
+
+    def _tick(self) -> None:
+        """Start and end subscriptions as their approved periods say, every second, until stopped."""
+        while not self._stop.wait(1.0):
+            try:
+                self.control.subscriptions.tick()
+            except Exception:  # a database or broker hiccup: the next tick tries again
+                log.exception("subscription periods not applied; retrying in a second")
 
     def stop(self) -> None:
         self._stop.set()

@@ -19,12 +19,17 @@ __all__ = ["WorkerProcess"]
 
 
 class WorkerProcess:
-    def __init__(self, settings: Settings, *, bootstrap: str, registry_url: str, home: Path) -> None:
+    def __init__(self, settings: Settings, *, bootstrap: str, registry_url: str, home: Path,
+                 token: str | None = None) -> None:
+        """``token``: the credential the worker reads the control plane's registry with."""
         self.port = free_port()
         self.log_path = home / f"worker-{self.port}.log"
         # The child reads the parent's settings, not only the parent's environment.
         self._env = {**os.environ, **settings.to_env(), "GSP_KAFKA_BOOTSTRAP": bootstrap, "GSP_SCHEMA_REGISTRY_URL": registry_url,
                      "GSP_WORKER_WEB_PORT": str(self.port), "GSP_HOME": str(home)}
+        self._env.pop("GSP_TOKEN", None)  # the caller's own credential is not handed down
+        if token:
+            self._env["GSP_TOKEN"] = token
         self._process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
 

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ from connectors.sql_source import SqlSource, SqlSourceConfig
 from gsp.errors import UserError
 from gsp.governance.catalog import DATASETS
 from gsp.governance.control import ControlPlane
+from gsp.governance.identity import Grant, IdentityStore, Role
+from gsp.http.client import ApiClient
+from gsp.runtime.credentials import PLATFORM_AGENCY
 from gsp.runtime.embedded import running_broker
 from gsp.runtime.lag import group_lag
 from gsp.runtime.serve import check_datasets, check_linkage_model
@@ -50,9 +54,14 @@ from streams.share import Subscription
 __all__ = ["DemoOptions", "demo_workdir", "run_demo"]
 
 CITIZEN, SUBSCRIBER = "population.citizen", "telecom.subscriber"
-DEMO_SUBSCRIPTION = {"agency": "bo-cong-an", "dataset": SUBSCRIBER,
+# The scenario's agencies: the police's population data centre asks for verified subscribers of two carriers;
+# the telecom authority, the declared owner of telecom.subscriber, decides.
+CONSUMER = ("VN/GOV/bo-cong-an/c06", "Cục Cảnh sát quản lý hành chính về trật tự xã hội (C06), Bộ Công an")
+DEMO_SUBSCRIPTION = {"dataset": SUBSCRIBER,
                      "fields": ["msisdn", "carrier", "personal_id", "subscriber_name", "verdict"],
-                     "row_filter": {"carrier": ["Viettel", "VinaPhone"]}}
+                     "row_filter": {"carrier": ["Viettel", "VinaPhone"]},
+                     "purpose": "Đối soát thông tin thuê bao di động với Cơ sở dữ liệu quốc gia về dân cư",
+                     "legal_basis": "Luật Căn cước 2023; Luật Viễn thông 2023 (xác thực thông tin thuê bao)"}
 
 
 def _source(dataset: str, table: str) -> SqlSourceConfig:
@@ -162,14 +171,16 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
                                metrics=metrics_registry)
     services.start()
     control, codec = services.control, services.codec
-    worker = WorkerProcess(settings, bootstrap=bootstrap, registry_url=services.registry_url, home=workdir)
+    worker = WorkerProcess(settings, bootstrap=bootstrap, registry_url=services.registry_url, home=workdir,
+                           token=services.worker_token)
     stop = threading.Event()
     threads: list[threading.Thread] = []
     closers: list[Callable[[], None]] = []  # clients opened below, closed however the run ends
     producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))
     try:
         worker.start()
-        event = control.create_subscription(**DEMO_SUBSCRIPTION)  # type: ignore[arg-type]
+        progress.show("registering the agencies; the consumer requests, the owner approves …", force=True)
+        event = _subscribe(services, settings, closers)
         subscription = Subscription.from_event(event)
         progress.show("starting the stream worker (consumer-group join) …", force=True)
         worker.wait_until(lambda h: h["assigned_partitions"] > 0 and h["subscriptions"] >= 1, timeout_s=90, what="ready")
@@ -272,6 +283,41 @@ def _source_runner(dataset: str, engine: sa.Engine, control: ControlPlane, codec
                        quarantine_schema_id=control.schema_id(topics.subject(topics.quarantine(dataset))))
     return SourceRunner(SqlSource(engine, SOURCES[dataset]), target, producer=producer, codec=codec,
                         offsets=offsets, metrics=metrics)
+
+
+def _subscribe(services: ControlServices, settings: Settings, closers: list[Callable[[], None]]) -> dict[str, Any]:
+    """The scenario's subscription, as agencies get one: through the API, the admin registering both agencies
+    and issuing their credentials (revoked when the demo ends), the consumer requesting, the owner approving.
+    The Subscription event the data plane received is returned."""
+    store = services.control.identities
+    admin_token = settings.credential()
+    if admin_token is None:  # GSP_HOME's admin token file was removed: a credential for this run only
+        issued = store.issue(PLATFORM_AGENCY, grants=[Grant(Role.ADMIN)], label="gsp demo: admin")
+        admin_token = issued.token
+        closers.append(_revoker(store, issued.key_id))
+    admin = ApiClient(services.api.url, token=admin_token)
+    owner_agency = DATASETS[SUBSCRIBER].owner
+    admin.post("/api/agencies", {"agency": owner_agency, "name": "Cục Viễn thông, Bộ Khoa học và Công nghệ"})
+    admin.post("/api/agencies", {"agency": CONSUMER[0], "name": CONSUMER[1]})
+    tokens = {}
+    for name, agency, grant in (("consumer", CONSUMER[0], {"role": "consumer"}),
+                                ("owner", owner_agency, {"role": "owner", "datasets": [SUBSCRIBER]})):
+        issued = admin.post("/api/credentials", {"agency": agency, "grants": [grant], "label": "gsp demo"})
+        tokens[name] = issued["token"]
+        closers.append(_revoker(store, issued["key_id"]))
+    requested = ApiClient(services.api.url, token=tokens["consumer"]).post("/api/subscriptions", DEMO_SUBSCRIPTION)
+    path = f"/api/subscriptions/{urllib.parse.quote(requested['subscription_id'], safe='')}"
+    version = requested["versions"][-1]["version"]
+    ApiClient(services.api.url, token=tokens["owner"]).post(
+        f"{path}/versions/{version}/approve", {"reason": "Đúng mục đích, đúng căn cứ pháp lý"})
+    return next(e for e in services.control.published_subscriptions()
+                if e["subscription_id"] == requested["subscription_id"])
+
+
+def _revoker(store: IdentityStore, key_id: str) -> Callable[[], None]:
+    def revoke() -> None:
+        store.revoke(key_id)
+    return revoke
 
 
 def _summary(options: DemoOptions, snap: dict[str, Any], synthetic: Synthetic, subscription: Subscription, *,

@@ -45,8 +45,10 @@ class ShareStage:
     def _share(self, dataset: str, view: dict[str, Any], source_key: str, ingested_at_ms: int, *,
                plain: bool) -> list[tuple[Out, sharing.Subscription]]:
         key = source_key.encode()
+        now_ms = int(self._clock() * 1000)
         shared = [((s.topic, key, self._codec.encode(s.schema_id, sharing.project(s, view))), s)
-                  for s in self._subscriptions(dataset) if sharing.covers(s, view, plain=plain)]
+                  for s in self._subscriptions(dataset)
+                  if s.in_period(ingested_at_ms, now_ms) and sharing.covers(s, view, plain=plain)]
         tally = self._tallies.get(dataset)
         if tally is not None and shared:
             tally.observe_delivery(self._clock() - ingested_at_ms / 1000)
