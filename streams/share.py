@@ -108,7 +108,7 @@ def project(subscription: Subscription, view: dict[str, Any]) -> dict[str, Any]:
 
 
 def projected_schema(dataset: Dataset | str, agency: str, fields: list[str], header_schema: dict[str, Any]) -> dict[str, Any]:
-    """The Avro contract of a subscription's topic: the header and the approved fields only."""
+    """The Avro contract of a subscription's topic: the header and the approved fields only, each optional."""
     d = _shareable(dataset)
     known = d.shared_types()
     record_name = "".join(part.capitalize() for part in re.split(r"[.-]", d.name))
@@ -118,5 +118,12 @@ def projected_schema(dataset: Dataset | str, agency: str, fields: list[str], hea
         "namespace": "vn.gsp.share." + re.sub(r"[^a-z0-9]", "_", agency),
         "doc": f"{d.name} as shared with {agency}: approved fields only",
         "fields": [{"name": "header", "type": header_schema}]
-        + [{"name": name, "type": known[name]} for name in fields],
+        + [{"name": name, "type": _optional(known[name]), "default": None} for name in fields],
     }
+
+
+def _optional(avro_type: Any) -> list[Any]:
+    """The type as a union with null first, so it can default to null: an approval that adds or drops a field
+    changes the agency's contract compatibly in both directions (Confluent's FULL), and its readers keep working."""
+    branches = avro_type if isinstance(avro_type, list) else [avro_type]
+    return ["null", *(b for b in branches if b != "null")]

@@ -25,8 +25,11 @@ import pytest
 import sqlalchemy
 from aiohttp import web
 
+from gsp.governance.identity import Grant, IdentityStore, Role
 from gsp.governance.registry import RegistryStore
+from gsp.http.access import Access
 from gsp.http.registry import registry_routes
+from gsp.http.server import application
 from gsp.runtime.embedded import running_broker
 from schemas.settings import Settings
 
@@ -177,10 +180,15 @@ def _serve(app: web.Application) -> Iterator[str]:
 
 @contextlib.contextmanager
 def _serve_registry(engine: sqlalchemy.Engine) -> Iterator[str]:
-    app = web.Application()
-    app.add_routes(registry_routes(RegistryStore(engine)))
+    """The registry behind the platform's authorisation; the URL carries an admin credential as Confluent's
+    clients take one (``http://<key id>:<secret>@host:port``: HTTP Basic)."""
+    store = IdentityStore(engine)
+    store.register_agency("VN/GOV/gsp/platform", name="Nền tảng tích hợp, chia sẻ dữ liệu")
+    token = store.issue("VN/GOV/gsp/platform", grants=[Grant(Role.ADMIN)], label="registry tests").token
+    _, key_id, secret = token.split("_", 2)
+    app = application(registry_routes(RegistryStore(engine)), title="registry", access=Access(store))
     with _serve(app) as url:
-        yield url
+        yield url.replace("http://", f"http://{key_id}:{secret}@")
 
 
 @pytest.fixture

@@ -9,17 +9,13 @@ friendly), or with ``--json`` the control plane's answer as it came.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO, TypeAlias
 
-from gsp.errors import UserError
-
-__all__ = ["Commands", "HelpFormatter", "add_actions", "add_command", "add_desk_list", "print_json", "print_table",
-           "whoami"]
+__all__ = ["Commands", "HelpFormatter", "add_actions", "add_command", "add_desk_list", "print_json", "print_table"]
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -84,11 +80,3 @@ def print_table(header: Sequence[str], rows: Iterable[Sequence[Any]], out: TextI
 
 def print_json(value: Any, out: TextIO | None = None, *, indent: int | None = None) -> None:
     (out or sys.stdout).write(json.dumps(value, ensure_ascii=False, indent=indent) + "\n")
-
-
-def whoami() -> str:
-    """The caller's user name, recorded when a steward does not say --by."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        raise UserError("say who you are with --by") from None

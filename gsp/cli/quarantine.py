@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import urllib.parse
 
-from gsp.cli._common import Commands, add_actions, add_command, add_desk_list, print_json, print_table, whoami
+from gsp.cli._common import Commands, add_actions, add_command, add_desk_list, print_json, print_table
 from gsp.errors import UserError
 from gsp.http.client import ApiClient, query
 from schemas.settings import Settings
@@ -40,18 +40,16 @@ def register(commands: Commands) -> None:
     release = add_command(
         actions, "release", summary="publish the record again, fixed, under a new event id",
         example=["gsp quarantine release EVENT_ID --fix id_number=001085012345",
-                 "gsp quarantine release EVENT_ID --fix residence.ward_code=00004 --unset address --by lan"])
+                 "gsp quarantine release EVENT_ID --fix residence.ward_code=00004 --unset address"])
     release.add_argument("event_id", help="as gsp quarantine list shows it")
     release.add_argument("--fix", action="append", default=[], metavar="FIELD=VALUE",
                          help="set a field, dotted for nested ones, e.g. residence.ward_code=00004 (repeatable)")
     release.add_argument("--unset", action="append", default=[], metavar="FIELD",
                          help="set an optional field to null (repeatable)")
-    release.add_argument("--by", help="who releases it (default: your user name)")
     discard = add_command(actions, "discard", summary="close a quarantined record for good, with a reason",
                           example=['gsp quarantine discard EVENT_ID --reason "test row from the vendor"'])
     discard.add_argument("event_id", help="as gsp quarantine list shows it")
     discard.add_argument("--reason", required=True, help="why it is discarded (kept and audited)")
-    discard.add_argument("--by", help="who discards it (default: your user name)")
     quarantine.set_defaults(run=run)
 
 
@@ -85,10 +83,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     elif args.action == "show":
         print_json(api.get(f"{_BASE}/{urllib.parse.quote(args.event_id)}"), indent=2)
     elif args.action == "release":
-        body = {"fixes": _fixes(args.fix, args.unset), "by": args.by or whoami()}
+        body = {"fixes": _fixes(args.fix, args.unset)}
         item = api.post(f"{_BASE}/{urllib.parse.quote(args.event_id)}/release", body)
         print(f"released {args.event_id} as {item['released_event_id']} to raw.{item['dataset']}.v1")
     else:
-        api.post(f"{_BASE}/{urllib.parse.quote(args.event_id)}/discard", {"reason": args.reason, "by": args.by or whoami()})
+        api.post(f"{_BASE}/{urllib.parse.quote(args.event_id)}/discard", {"reason": args.reason})
         print(f"discarded {args.event_id}")
     return 0

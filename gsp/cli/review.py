@@ -25,7 +25,7 @@ def register(commands: Commands) -> None:
             is published as the record's final match result and on gsp.review.decisions (workers apply it
             instead of asking again), and audited. Talks to the control plane at GSP_API_URL, else the gsp
             serve whose runtime file is in GSP_HOME.""",
-        example=["gsp review list", 'gsp review accept ITEM_ID --by lan --reason "called the subscriber"'])
+        example=["gsp review list", 'gsp review accept ITEM_ID --reason "called the subscriber"'])
     actions = add_actions(review)
     add_desk_list(actions, summary="proposed matches, oldest first",
                   about="Columns: item_id, dataset, source_key, personal_id, probability, levels.",
@@ -36,16 +36,14 @@ def register(commands: Commands) -> None:
     show.add_argument("item_id", help="as gsp review list shows it")
     accept = add_command(actions, "accept",
                          summary="the subscriber is the proposed registry record: share it as MATCHED",
-                         example=["gsp review accept ITEM_ID --by lan",
-                                  'gsp review accept ITEM_ID --by lan --reason "same ward, same birth date"'])
+                         example=["gsp review accept ITEM_ID",
+                                  'gsp review accept ITEM_ID --reason "same ward, same birth date"'])
     accept.add_argument("item_id", help="as gsp review list shows it")
-    accept.add_argument("--by", required=True, help="who decides (kept and audited)")
     accept.add_argument("--reason", default="", help="why (optional; kept and audited)")
     reject = add_command(actions, "reject",
                          summary="not the proposed registry record: NO_MATCH (MISMATCH for its own id)",
-                         example=['gsp review reject ITEM_ID --by lan --reason "different mother\'s name on file"'])
+                         example=['gsp review reject ITEM_ID --reason "different mother\'s name on file"'])
     reject.add_argument("item_id", help="as gsp review list shows it")
-    reject.add_argument("--by", required=True, help="who decides (kept and audited)")
     reject.add_argument("--reason", required=True, help="why (kept and audited)")
     export = add_command(actions, "export", summary="every decision as CSV, a column per comparison level",
                          about="For re-estimating the linkage model from the stewards' decisions.",
@@ -79,7 +77,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"decisions written to {args.out}")
     else:
         item = api.post(f"{_BASE}/{urllib.parse.quote(args.item_id)}/{args.action}",
-                        {"by": args.by, "reason": args.reason})
+                        {"reason": args.reason})
         print(f"{item['status']} {args.item_id}: {item['match_verdict']} published as {item['match_event_id']} "
               f"to match.{item['dataset']}.v1")
     return 0

@@ -114,7 +114,8 @@ def token_of(header: str | None) -> str | None:
         except (binascii.Error, UnicodeDecodeError):
             raise Unauthenticated("Authorization: Basic is not base64 of user:password") from None
         return password if password.startswith("gsp_") or not user else f"gsp_{user}_{password}"
-    raise Unauthenticated(f"Authorization scheme {scheme!r} is not Bearer or Basic")
+    # The value is not echoed: a token sent without its scheme would be.
+    raise Unauthenticated("Authorization must be Bearer <token> or HTTP Basic")
 
 
 @dataclass(frozen=True)

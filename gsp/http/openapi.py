@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from gsp.http.access import MATRIX, PUBLIC
+from gsp.http.access import MATRIX, METRICS, PUBLIC
 from gsp.http.routes import Route
 
 __all__ = ["openapi"]
@@ -20,7 +20,7 @@ __all__ = ["openapi"]
 _PATH_PARAMETER = re.compile(r"{(\w+)}")
 
 
-def openapi(routes: Iterable[Route], *, title: str, version: str) -> dict[str, Any]:
+def openapi(routes: Iterable[Route], *, title: str, version: str, public_metrics: bool = True) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {}
     for route in routes:
@@ -40,7 +40,8 @@ def openapi(routes: Iterable[Route], *, title: str, version: str) -> dict[str, A
         if parameters:
             operation["parameters"] = parameters
         allowed = MATRIX.get((route.method, route.path), PUBLIC)
-        operation["security"] = [] if allowed == PUBLIC else [{"bearer": []}, {"basic": []}]
+        public = allowed == PUBLIC or (allowed == METRICS and public_metrics)
+        operation["security"] = [] if public else [{"bearer": []}, {"basic": []}]
         operation["x-gsp-roles"] = sorted(allowed) if isinstance(allowed, frozenset) else allowed
         if route.body is not None:
             schema = route.body.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -38,7 +38,7 @@ def ops_routes(metrics: CollectorRegistry, health: Callable[[], dict[str, Any]])
 
 
 class OpsServer:
-    """/metrics, /health and /openapi.json of one process, on a thread of their own."""
+    """/metrics and /health of one process, on a thread of their own (anonymous callers: nothing else is served)."""
 
     def __init__(self, metrics: CollectorRegistry, health: Callable[[], dict[str, Any]], *,
                  host: str = "127.0.0.1", port: int = 0, title: str = "GSP operations") -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from gsp.governance.identity import Forbidden, Unauthenticated
 from gsp.governance.registry.errors import InvalidCompatibilityLevel, InvalidSchema, RegistryError, SchemaNotFound
 from gsp.governance.registry.store import RegistryStore
 from gsp.http.errors import BadRequest
@@ -86,6 +87,8 @@ def _confluent(exc: Exception, status: int) -> web.Response:
     if isinstance(exc, BadRequest):
         message = str(exc)
         return _json({"error_code": status, "message": message[:1].upper() + message[1:]}, status=status)
+    if isinstance(exc, Unauthenticated | Forbidden):  # Confluent's 40101 and 40301
+        return _json({"error_code": status * 100 + 1, "message": str(exc)}, status=status)
     # Anything else is the data store failing (the wrapper has logged it); statements hold no records.
     return _json({"error_code": 50001, "message": "Error in the backend data store"}, status=500)
 

@@ -84,7 +84,7 @@ def application(routes: Iterable[Route], *, title: str, access: Access | None = 
         declared.append(Route("GET", "/openapi.json", serve_openapi, summary="This API's OpenAPI document",
                               tag="ops", responds="the OpenAPI 3.1 document of every route of this server"))
     access.check(declared)
-    document.update(openapi(declared, title=title, version=_VERSION))
+    document.update(openapi(declared, title=title, version=_VERSION, public_metrics=access.public_metrics))
     # Registry bodies can be large schemas; a few MiB is far above any of them.
     app = web.Application(client_max_size=4 * 1024 * 1024, middlewares=[_unrouted])
     app[ACCESS] = access

@@ -36,8 +36,10 @@ def test_a_projected_schema_holds_the_header_and_the_approved_fields_only() -> N
     header = contract("vn.gsp.common.EventHeader")
     schema = projected_schema("telecom.subscriber", "bo-cong-an", ["msisdn", "verdict"], header)
     assert (schema["name"], schema["namespace"]) == ("TelecomSubscriber", "vn.gsp.share.bo_cong_an")
-    assert schema["fields"] == [{"name": "header", "type": header}, {"name": "msisdn", "type": "string"},
-                                {"name": "verdict", "type": "string"}]
+    # Every approved field is optional, so an approval adding or dropping one stays compatible both ways.
+    assert schema["fields"] == [{"name": "header", "type": header},
+                                {"name": "msisdn", "type": ["null", "string"], "default": None},
+                                {"name": "verdict", "type": ["null", "string"], "default": None}]
 
 
 def test_verdicts_select_matched_records_but_not_plain_ones() -> None:

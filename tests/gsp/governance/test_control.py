@@ -1,4 +1,3 @@
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -8,9 +7,11 @@ from kafka.errors import KafkaTimeoutError
 
 from gsp.errors import UserError
 from gsp.governance.control import ControlPlane, PublishFailed
+from gsp.governance.identity import Role, agency_slug
 from schemas.codec import Codec
 from schemas.registry import RegistryClient
 from streams.book import SubscriptionBook
+from tests.credentials import Cast, approved
 from tests.topics import read_topic
 
 
@@ -23,28 +24,33 @@ def control(bootstrap: str, tmp_path: Path) -> ControlPlane:
 
 
 def test_unknown_subscription_field_is_refused_with_the_known_fields(control: ControlPlane) -> None:
+    cast = Cast.register(control.identities)
+    consumer = control.identities.authenticate(cast.token(Role.CONSUMER))
+    ask = {"purpose": "kiểm thử", "legal_basis": "Luật Căn cước 2023"}
     with pytest.raises(UserError, match=r"unknown field 'cccd' for dataset telecom\.subscriber; shareable fields: msisdn"):
-        control.create_subscription(agency="so-y-te", dataset="telecom.subscriber", fields=["msisdn", "cccd"])
+        control.subscriptions.request(consumer, dataset="telecom.subscriber", fields=["msisdn", "cccd"], **ask)
     with pytest.raises(UserError, match="unknown dataset"):
-        control.create_subscription(agency="so-y-te", dataset="telecom.nope", fields=["msisdn"])
-    with pytest.raises(UserError, match="lower-case slug"):
-        control.create_subscription(agency="Sở Y tế", dataset="telecom.subscriber", fields=["msisdn"])
+        control.subscriptions.request(consumer, dataset="telecom.nope", fields=["msisdn"], **ask)
+    with pytest.raises(UserError, match="slug"):
+        control.subscriptions.request(consumer, dataset="telecom.subscriber", fields=["msisdn"], name="Thuế", **ask)
 
 
-def test_subscription_reaches_the_data_plane_as_an_event_and_a_deletion_as_a_tombstone(control: ControlPlane, bootstrap: str) -> None:
-    agency = f"agency-{uuid.uuid4().hex[:6]}"
-    event = control.create_subscription(agency=agency, dataset="telecom.subscriber", fields=["msisdn", "personal_id"],
-                                        row_filter={"carrier": ["Viettel"]})
-    assert event["topic"] == f"share.{agency}.subscriber.v1"
-    control.delete_subscription(event["subscription_id"])
+def test_subscription_reaches_the_data_plane_as_an_event_and_a_revocation_as_a_tombstone(
+        control: ControlPlane, bootstrap: str) -> None:
+    cast = Cast.register(control.identities)
+    event = approved(control, cast, fields=["msisdn", "personal_id"], row_filter={"carrier": ["Viettel"]})
+    slug = agency_slug(cast.consumer_agency)
+    assert event["topic"] == f"share.{slug}.subscriber.v1" and event["agency_id"] == cast.consumer_agency
+    owner = control.identities.authenticate(cast.token(Role.OWNER))
+    control.subscriptions.revoke(owner, event["subscription_id"], reason="hết thời hạn thỏa thuận")
 
     book = SubscriptionBook(Codec(resolve=lambda i: control.registry.schema_by_id(i).schema))
     states = []
     for message in read_topic(bootstrap, "gsp.subscriptions"):
         book.apply(message.key, message.value)
-        states.append([s.fields for s in book.for_dataset("telecom.subscriber") if s.agency == agency])
+        states.append([s.fields for s in book.for_dataset("telecom.subscriber") if s.agency == slug])
     assert [("msisdn", "personal_id")] in states and states[-1] == []
-    assert control.list_subscriptions() == []
+    assert control.published_subscriptions() == []
 
 
 def test_with_an_external_registry_contracts_and_subscriptions_are_registered_there(
@@ -60,7 +66,7 @@ def test_with_an_external_registry_contracts_and_subscriptions_are_registered_th
         try:
             assert plane.schema_id("raw.telecom.subscriber.v1-value") == external.latest("raw.telecom.subscriber.v1-value")[0]
             assert plane.schema_id("raw.telecom.subscriber.v1-value") != plane.registry.get_version("raw.telecom.subscriber.v1-value", "latest").id
-            event = plane.create_subscription(agency=f"ext-{uuid.uuid4().hex[:6]}", dataset="telecom.subscriber", fields=["msisdn"])
+            event = approved(plane, Cast.register(plane.identities), fields=["msisdn"])
             assert event["schema_id"] == external.latest(event["topic"] + "-value")[0]
         finally:
             plane.close()
@@ -85,41 +91,44 @@ def test_a_subscription_is_stored_before_it_is_published_and_published_on_the_ne
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'control.db'}")
     refused = ControlPlane(engine, bootstrap=bootstrap, partitions=4, producer=RefusingProducer())  # type: ignore[arg-type]
     refused.start()
-    agency = f"agency-{uuid.uuid4().hex[:6]}"
-    with pytest.raises(PublishFailed, match=f"subscription {agency}:telecom.subscriber .* is stored"):
-        refused.create_subscription(agency=agency, dataset="telecom.subscriber", fields=["msisdn"])
-    assert [s["agency"] for s in refused.list_subscriptions()] == [agency]
-    assert published(bootstrap, f"{agency}:telecom.subscriber") == []
+    cast = Cast.register(refused.identities)
+    sid = f"{agency_slug(cast.consumer_agency)}:telecom.subscriber"
+    with pytest.raises(PublishFailed, match=f"subscription {sid} .* is stored"):
+        approved(refused, cast, fields=["msisdn"])
+    assert [s["subscription_id"] for s in refused.published_subscriptions()] == [sid]
+    assert published(bootstrap, sid) == []
 
     restarted = ControlPlane(engine, bootstrap=bootstrap, partitions=4)
     restarted.start()
     try:
-        [value] = published(bootstrap, f"{agency}:telecom.subscriber")
+        [value] = published(bootstrap, sid)
         book = SubscriptionBook(Codec(resolve=lambda i: restarted.registry.schema_by_id(i).schema))
-        book.apply(f"{agency}:telecom.subscriber".encode(), value)
-        assert [s.fields for s in book.for_dataset("telecom.subscriber") if s.agency == agency] == [("msisdn",)]
+        book.apply(sid.encode(), value)
+        assert [s.fields for s in book.for_dataset("telecom.subscriber")] == [("msisdn",)]
         assert restarted.publish_pending() == 0
     finally:
         restarted.close()
 
 
-def test_a_deletion_the_broker_did_not_acknowledge_stays_listed_until_its_tombstone_is_published(
+def test_a_revocation_the_broker_did_not_acknowledge_stays_listed_until_its_tombstone_is_published(
         control: ControlPlane, bootstrap: str, tmp_path: Path) -> None:
-    event = control.create_subscription(agency=f"agency-{uuid.uuid4().hex[:6]}", dataset="telecom.subscriber",
-                                         fields=["msisdn"])
+    cast = Cast.register(control.identities)
+    event = approved(control, cast, fields=["msisdn"])
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'control.db'}")
     refused = ControlPlane(engine, bootstrap=bootstrap, partitions=4, producer=RefusingProducer())  # type: ignore[arg-type]
     refused.start()
+    owner = refused.identities.authenticate(cast.token(Role.OWNER))
     with pytest.raises(PublishFailed, match="deletion"):
-        refused.delete_subscription(event["subscription_id"])
-    assert [s["subscription_id"] for s in refused.list_subscriptions()] == [event["subscription_id"]]
+        refused.subscriptions.revoke(owner, event["subscription_id"], reason="vi phạm mục đích sử dụng")
+    assert [s["subscription_id"] for s in refused.published_subscriptions()] == [event["subscription_id"]]
     assert published(bootstrap, event["subscription_id"])[-1] is not None
 
     restarted = ControlPlane(engine, bootstrap=bootstrap, partitions=4)
     restarted.start()
     try:
         assert published(bootstrap, event["subscription_id"])[-1] is None
-        assert restarted.list_subscriptions() == []
+        assert restarted.published_subscriptions() == []
+        assert restarted.subscriptions.show(owner, event["subscription_id"])["state"] == "revoked"
     finally:
         restarted.close()
 
@@ -135,5 +144,5 @@ def test_a_database_made_before_the_outbox_gains_its_published_column_as_publish
                              "'{\"subscription_id\": \"old:telecom.subscriber\"}', 1, 0)")
     plane = ControlPlane(engine, bootstrap=bootstrap, partitions=4, producer=RefusingProducer())  # type: ignore[arg-type]
     plane.start()  # nothing pending, so the refusing producer is never asked
-    assert plane.list_subscriptions() == [{"subscription_id": "old:telecom.subscriber"}]
+    assert plane.published_subscriptions() == [{"subscription_id": "old:telecom.subscriber"}]
     plane.close()

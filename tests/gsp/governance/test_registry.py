@@ -5,9 +5,11 @@ Every test runs on SQLite and on PostgreSQL (see ``conftest.py``).
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -22,7 +24,13 @@ def call(base: str, method: str, path: str, body: Any = None, *, raw: bytes | No
          content_type: str = CONTENT_TYPE) -> tuple[int, Any]:
     """(status, decoded JSON body) of one request; error answers are returned, not raised."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(base + path, data=data, method=method)
+    # The fixture's URL carries its credential as Confluent's clients take one: user:password@host.
+    parts = urllib.parse.urlsplit(base)
+    request = urllib.request.Request(parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl() + path,
+                                     data=data, method=method)
+    if parts.username:
+        pair = f"{parts.username}:{parts.password}".encode()
+        request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
     if data is not None:
         request.add_header("Content-Type", content_type)
     try:

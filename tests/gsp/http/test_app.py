@@ -5,46 +5,28 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from aiohttp import web
-from kafka import KafkaProducer
-from prometheus_client import CollectorRegistry
 
-from gsp.desks.quarantine import AuditLog, QuarantineDesk
-from gsp.desks.review import ReviewDesk
-from gsp.governance.control import ControlPlane
-from gsp.http.app import ApiServer, build_app
-from schemas.codec import Codec
+from gsp.governance.identity import Role
+from tests.credentials import Cast
+
+# Who calls: the role each test's route needs. Set by the autouse fixture below.
+_caller: dict[str, str] = {}
 
 
-@pytest.fixture
-def app(control: ControlPlane, bootstrap: str, tmp_path: Path) -> Iterator[web.Application]:
-    producer = KafkaProducer(bootstrap_servers=bootstrap)
-    codec = Codec(resolve=lambda i: control.registry.schema_by_id(i).schema)
-    audit = AuditLog(producer, codec, register=control.register)
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'desks.db'}")
-    desks = {"producer": producer, "codec": codec, "schema_id_of": control.schema_id, "audit": audit}
-    yield build_app(control, CollectorRegistry(), desk=QuarantineDesk(engine, **desks), review=ReviewDesk(engine, **desks))
-    producer.close()
-    engine.dispose()
+@pytest.fixture(autouse=True)
+def callers(people: Cast) -> None:
+    _caller.update({role.value: people.token(role) for role in Role})
 
 
-@pytest.fixture
-def url(app: web.Application) -> Iterator[str]:
-    server = ApiServer(app)
-    server.start()
-    yield server.url
-    server.stop()
-
-
-def call(url: str, method: str, body: bytes | None = None) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
+def call(url: str, method: str, body: bytes | None = None, *, role: Role = Role.ADMIN) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, method=method, headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {_caller[role.value]}"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -77,62 +59,70 @@ def test_every_documented_request_body_has_a_schema_in_the_document(url: str) ->
             name = media["schema"]["$ref"].removeprefix("#/components/schemas/")
             assert schemas[name]["type"] == "object" and schemas[name]["properties"], path
     subscription = schemas["SubscriptionRequest"]
-    assert set(subscription["required"]) == {"agency", "dataset", "fields"}
+    assert set(subscription["required"]) == {"dataset", "fields", "purpose", "legal_basis"}
     assert subscription["properties"]["row_filter"]["type"] == "object"
 
 
+ASK = {"dataset": "telecom.subscriber", "fields": ["msisdn"], "purpose": "Đối soát", "legal_basis": "Luật Căn cước"}
+
+
 @pytest.mark.parametrize(("body", "field"), [
-    ({"agency": "so-y-te", "dataset": "telecom.subscriber", "fields": ["msisdn"], "row_filter": "carrier"},
-     "row_filter"),
-    ({"agency": "so-y-te", "dataset": "telecom.subscriber", "fields": ["msisdn"], "row_filter": {"carrier": 5}},
-     "row_filter.carrier"),
-    ({"agency": "so-y-te", "dataset": "telecom.subscriber", "fields": "msisdn"}, "fields"),
-    ({"agency": "so-y-te", "dataset": "telecom.subscriber", "fields": []}, "fields"),
-    ({"agency": 5, "dataset": "telecom.subscriber", "fields": ["msisdn"]}, "agency"),
-    ({"dataset": "telecom.subscriber", "fields": ["msisdn"]}, "agency"),
-    ({"agency": "so-y-te", "dataset": "telecom.subscriber", "fields": ["msisdn"], "verdict": ["MATCHED"]}, "verdict"),
+    (ASK | {"row_filter": "carrier"}, "row_filter"),
+    (ASK | {"row_filter": {"carrier": 5}}, "row_filter.carrier"),
+    (ASK | {"fields": "msisdn"}, "fields"),
+    (ASK | {"fields": []}, "fields"),
+    (ASK | {"purpose": 5}, "purpose"),
+    ({k: v for k, v in ASK.items() if k != "legal_basis"}, "legal_basis"),
+    (ASK | {"agency": "so-y-te"}, "agency"),   # who asks is the credential, never a name in the body
+    (ASK | {"verdict": ["MATCHED"]}, "verdict"),
 ])
 def test_a_subscription_body_of_the_wrong_shape_is_a_400_naming_the_field(url: str, body: dict[str, Any],
                                                                           field: str) -> None:
-    status, answer = call(url + "/api/subscriptions", "POST", json.dumps(body).encode())
+    status, answer = call(url + "/api/subscriptions", "POST", json.dumps(body).encode(), role=Role.CONSUMER)
 
     assert status == 400
     assert answer["error"].startswith(f"{field}: "), answer
 
 
 def test_a_desk_body_of_the_wrong_shape_is_a_400_naming_the_field(url: str) -> None:
-    status, answer = call(url + "/api/quarantine/some-id/release", "POST", b'{"fixes": {"id_number": 1}, "by": "lan"}')
+    status, answer = call(url + "/api/quarantine/some-id/release", "POST", b'{"fixes": {"id_number": 1}}',
+                          role=Role.STEWARD)
     assert (status, answer["error"].split(":")[0]) == (400, "fixes.id_number")
-    status, answer = call(url + "/api/review/some-id/reject", "POST", b'{"by": 5, "reason": "moved"}')
-    assert (status, answer["error"].split(":")[0]) == (400, "by")
-    status, answer = call(url + "/api/quarantine/some-id/discard", "POST", b'{"reason": "duplicate"}')
-    assert (status, answer["error"]) == (400, "by: Field required")
+    status, answer = call(url + "/api/review/some-id/reject", "POST", b'{"reason": 5}', role=Role.STEWARD)
+    assert (status, answer["error"].split(":")[0]) == (400, "reason")
 
 
 def test_a_body_that_is_not_a_json_object_is_a_400(url: str) -> None:
-    assert call(url + "/api/subscriptions", "POST", b"{not json")[0] == 400
-    assert call(url + "/api/subscriptions", "POST", b"")[0] == 400
-    assert call(url + "/api/subscriptions", "POST", b'["so-y-te"]') == (400, {"error": "request body must be a JSON object"})
+    assert call(url + "/api/subscriptions", "POST", b"{not json", role=Role.CONSUMER)[0] == 400
+    assert call(url + "/api/subscriptions", "POST", b"", role=Role.CONSUMER)[0] == 400
+    assert call(url + "/api/subscriptions", "POST", b'["so-y-te"]', role=Role.CONSUMER) == (
+        400, {"error": "request body must be a JSON object"})
 
 
 def test_a_wrong_query_parameter_is_a_400_naming_it(url: str) -> None:
-    status, answer = call(url + "/api/quarantine?limit=many", "GET")
+    status, answer = call(url + "/api/quarantine?limit=many", "GET", role=Role.STEWARD)
     assert (status, answer["error"].split(":")[0]) == (400, "limit")
 
 
-def test_a_valid_subscription_is_created_and_a_refused_one_is_a_422(url: str) -> None:
-    body = {"agency": "so-y-te", "dataset": "telecom.subscriber", "fields": ["msisdn"],
-            "row_filter": {"carrier": ["Viettel"]}}
-    status, event = call(url + "/api/subscriptions", "POST", json.dumps(body).encode())
-    assert status == 201 and event["row_filter"] == {"carrier": ["Viettel"]} and event["verdicts"] == ["MATCHED"]
-    status, answer = call(url + "/api/subscriptions", "POST", json.dumps(body | {"fields": ["cccd"]}).encode())
+def test_a_valid_request_is_stored_an_approval_publishes_it_and_a_refused_one_is_a_422(url: str) -> None:
+    body = ASK | {"row_filter": {"carrier": ["Viettel"]}}
+    status, asked = call(url + "/api/subscriptions", "POST", json.dumps(body).encode(), role=Role.CONSUMER)
+    assert status == 201 and asked["state"] == "requested"
+    assert asked["versions"][0]["row_filter"] == {"carrier": ["Viettel"]} and asked["versions"][0]["verdicts"] == ["MATCHED"]
+    one = f"{url}/api/subscriptions/{urllib.parse.quote(asked['subscription_id'], safe='')}"
+    assert call(f"{one}/versions/1/refuse", "POST", b"{}", role=Role.OWNER)[0] == 422  # no reason
+    assert call(f"{one}/versions/1/approve", "POST", b"{}", role=Role.CONSUMER)[0] == 403
+    status, approved = call(f"{one}/versions/1/approve", "POST", b"{}", role=Role.OWNER)
+    assert status == 200 and approved["state"] == "active" and approved["active_version"] == 1
+    status, answer = call(url + "/api/subscriptions", "POST", json.dumps(body | {"fields": ["cccd"], "name": "other"}).encode(),
+                          role=Role.CONSUMER)
     assert status == 422 and "unknown field 'cccd'" in answer["error"]
-    assert call(url + "/api/subscriptions/nobody:telecom.subscriber", "DELETE")[0] == 404
+    assert call(url + "/api/subscriptions/nobody:telecom.subscriber", "GET")[0] == 404
 
 
 def test_an_unknown_route_or_method_is_answered_in_json(url: str) -> None:
     assert call(url + "/api/nothing-here", "GET") == (404, {"error": "no route GET /api/nothing-here"})
-    status, answer = call(url + "/api/subscriptions", "PATCH", b"{}")
+    status, answer = call(url + "/api/subscriptions", "PATCH", b"{}")  # 405 before any credential is looked at
     assert status == 405 and "no route" in answer["error"]
 
 

@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry
 
 from gsp.governance.control import ControlPlane
 from gsp.http.app import ApiServer, build_app
-from tests.gsp.http.test_app import call
+from tests.credentials import Cast, approved
+from tests.gsp.http.test_app import call, callers  # noqa: F401  (callers: the autouse fixture call needs)
 
 
 @pytest.fixture
@@ -32,8 +33,8 @@ def record_snapshot(engine: sa.Engine, dataset: str, taken_at: int, scores: dict
 
 
 def test_the_list_has_every_declared_dataset_with_its_subscribers_and_scores(url: str, control: ControlPlane) -> None:
-    for agency in ("so-y-te", "bo-cong-an"):
-        control.create_subscription(agency=agency, dataset="telecom.subscriber", fields=["msisdn", "verdict"])
+    for _ in range(2):  # two agencies
+        approved(control, Cast.register(control.identities), fields=["msisdn", "verdict"])
 
     status, listed = call(url + "/api/catalog", "GET")
 
@@ -55,7 +56,7 @@ def test_the_list_has_every_declared_dataset_with_its_subscribers_and_scores(url
 
 
 def test_one_entry_has_its_fields_with_type_description_and_sensitivity(url: str, control: ControlPlane) -> None:
-    control.create_subscription(agency="so-y-te", dataset="telecom.subscriber", fields=["msisdn"])
+    approved(control, Cast.register(control.identities), fields=["msisdn"])
 
     status, shown = call(url + "/api/catalog/telecom.subscriber", "GET")
 

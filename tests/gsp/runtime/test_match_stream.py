@@ -22,7 +22,7 @@ from schemas import topics
 from schemas.codec import Codec
 from schemas.registry import RegistryClient
 from streams.clean import clean_citizen
-from tests.gsp.runtime.test_serve import worker_pid
+from tests.gsp.runtime.test_serve import serving, worker_pid
 from tests.gsp.tools.test_synth import as_citizen
 from tests.topics import read_topic
 
@@ -76,13 +76,13 @@ def test_the_registry_index_survives_a_worker_restart_and_decisions_reach_the_wo
     write_sources(sa.create_engine(f"sqlite:///{database}"), Synthetic(data.citizens, [first], data.truth))
 
     env = {**os.environ, "GSP_HOME": str(tmp_path), "GSP_API_PORT": str(free_port())}
+    env.pop("GSP_TOKEN", None)
     log = open(tmp_path / "serve.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "gsp", "serve"], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
-        assert server.stdout.readline().startswith("gsp: control plane")  # type: ignore[union-attr]
-        runtime = json.loads((tmp_path / "runtime.json").read_text())
+        runtime = serving(server, tmp_path, tmp_path / "serve.log")
         bootstrap, url = runtime["bootstrap"], runtime["workers"][0]
-        registry = RegistryClient(runtime["api_url"])
+        registry = RegistryClient(runtime["api_url"], token=runtime["token"])
         codec = Codec(resolve=registry.schema_by_id)
 
         connect("population.citizen", database, tmp_path, env)

@@ -1,4 +1,4 @@
-"""`gsp serve` as a user runs it, and `gsp subscription create` against it."""
+"""`gsp serve` as a user runs it: agencies enrolled, a subscription requested and approved with the CLI."""
 
 import json
 import os
@@ -8,6 +8,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,40 +20,38 @@ from schemas.codec import Codec, contract, schema_id_of
 from schemas.registry import RegistryClient
 from tests.topics import read_topic
 
+OWNER = "VN/GOV/bo-khoa-hoc-va-cong-nghe/cuc-vien-thong"   # the declared owner of telecom.subscriber
+
 
 def gsp(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "gsp", *args], capture_output=True, text=True, timeout=60, env=env)
 
 
-def test_subscription_created_with_the_cli_reaches_the_worker(tmp_path: Path) -> None:
+def test_a_subscription_approved_with_the_cli_reaches_the_worker(tmp_path: Path) -> None:
     env = {**os.environ, "GSP_HOME": str(tmp_path), "GSP_API_PORT": str(free_port())}
+    env.pop("GSP_TOKEN", None)
     log = open(tmp_path / "serve.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "gsp", "serve"], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
-        line = server.stdout.readline()  # type: ignore[union-attr]
-        assert line.startswith("gsp: control plane"), line
-        runtime = json.loads((tmp_path / "runtime.json").read_text())
-        created = gsp("subscription", "create", "--agency", "so-y-te", "--dataset", "telecom.subscriber",
-                      "--fields", "msisdn,personal_id", "--where", "carrier=Viettel", env=env)
-        assert created.returncode == 0, created.stderr
-        assert "so-y-te:telecom.subscriber v1 -> topic share.so-y-te.subscriber.v1" in created.stdout
-        refused = gsp("subscription", "create", "--agency", "so-y-te", "--dataset", "telecom.subscriber",
-                      "--fields", "msisdn,cccd", env=env)
-        assert refused.returncode == 2 and "unknown field 'cccd'" in refused.stderr and "Traceback" not in refused.stderr
-        listed = gsp("subscription", "list", env=env)
-        assert listed.stdout.splitlines()[1].startswith("so-y-te:telecom.subscriber\tv1\tshare.so-y-te.subscriber.v1")
+        runtime = serving(server, tmp_path, tmp_path / "serve.log")
+        owner = {**env, "GSP_TOKEN": enrol(env, OWNER, "Cục Viễn thông", "owner:telecom.subscriber")}
+        consumer = {**env, "GSP_TOKEN": enrol(env, "VN/GOV/bo-y-te/so-y-te", "Sở Y tế", "consumer")}
+        steward = {**env, "GSP_TOKEN": enrol(env, "VN/GOV/gsp/stewards", "Tổ quản trị dữ liệu", "steward:*")}
+        ask = ["--dataset", "telecom.subscriber", "--purpose", "Đối soát", "--legal-basis", "Luật Căn cước 2023"]
+        requested = gsp("subscription", "request", *ask, "--fields", "msisdn,personal_id", "--where", "carrier=Viettel",
+                        env=consumer)
+        assert requested.returncode == 0, requested.stderr
+        refused = gsp("subscription", "request", *ask, "--fields", "msisdn,cccd", env=consumer)
+        assert refused.returncode == 1 and "unknown field 'cccd'" in refused.stderr and "Traceback" not in refused.stderr
+        approved = gsp("subscription", "approve", "bo-y-te-so-y-te:telecom.subscriber", env=owner)
+        assert approved.returncode == 0, approved.stderr
+        listed = gsp("subscription", "list", env=consumer)
+        assert "bo-y-te-so-y-te:telecom.subscriber" in listed.stdout and "share.bo-y-te-so-y-te.subscriber.v1" in listed.stdout
+        anonymous = gsp("subscription", "list", env=env | {"GSP_HOME": str(tmp_path / "elsewhere"),
+                                                          "GSP_API_URL": runtime["api_url"]})
+        assert anonymous.returncode == 1 and "GSP_TOKEN" in anonymous.stderr
 
-        health = {}
-        for _ in range(150):
-            try:
-                with urllib.request.urlopen(runtime["workers"][0] + "/health", timeout=1) as response:
-                    health = json.load(response)
-            except OSError:
-                pass
-            if health.get("subscriptions") == 1:
-                break
-            time.sleep(0.2)
-        assert health.get("subscriptions") == 1
+        wait_for_worker(runtime, lambda h: h.get("subscriptions") == 1)
         # Every server binds the loopback address unless GSP_API_HOST / GSP_OPS_HOST say otherwise.
         for url in (runtime["api_url"], runtime["workers"][0]):
             assert listening_address(int(url.rsplit(":", 1)[1].split("/")[0])) == "127.0.0.1", url
@@ -64,10 +63,10 @@ def test_subscription_created_with_the_cli_reaches_the_worker(tmp_path: Path) ->
                 break
             time.sleep(0.1)
         assert b"gsp_subscriptions 1.0" in scraped
-        with urllib.request.urlopen(runtime["api_url"] + "/subjects", timeout=5) as response:
-            assert "share.so-y-te.subscriber.v1-value" in json.load(response)
+        assert RegistryClient(runtime["api_url"], token=consumer["GSP_TOKEN"]).latest(
+            "share.bo-y-te-so-y-te.subscriber.v1-value")[1] == 1
         check_bad_bytes_are_quarantined_and_the_pipeline_goes_on(runtime)
-        check_a_steward_can_discard_them_with_the_cli(env)
+        check_a_steward_can_discard_them_with_the_cli(steward)
         check_a_killed_worker_is_restarted_and_nothing_is_lost(runtime)
         check_a_connector_runs_as_its_own_process(runtime, env, tmp_path)
     finally:
@@ -80,7 +79,7 @@ def test_subscription_created_with_the_cli_reaches_the_worker(tmp_path: Path) ->
 
 def check_bad_bytes_are_quarantined_and_the_pipeline_goes_on(runtime: dict[str, str]) -> None:
     bootstrap = runtime["bootstrap"]
-    registry = RegistryClient(runtime["api_url"])
+    registry = RegistryClient(runtime["api_url"], token=runtime["token"])
     schema_id, _, _ = registry.latest("raw.telecom.subscriber.v1-value")
     codec = Codec(resolve=registry.schema_by_id)
     header = {"event_id": "e-after-garbage", "source_system": "telecom.test", "source_key": "0987654321",
@@ -115,14 +114,46 @@ def check_a_steward_can_discard_them_with_the_cli(env: dict[str, str]) -> None:
     event_id = listed[1].split("\t")[0]
     shown = json.loads(gsp("quarantine", "show", event_id, env=env).stdout)
     assert shown["rule"] == "avro.decode" and shown["original"]["format"] in ("text", "base64")
-    refused = gsp("quarantine", "discard", event_id, "--reason", "", "--by", "steward", env=env)
+    refused = gsp("quarantine", "discard", event_id, "--reason", "", env=env)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
-    done = gsp("quarantine", "discard", event_id, "--reason", "not an event: sent by a test", "--by", "steward", env=env)
+    done = gsp("quarantine", "discard", event_id, "--reason", "not an event: sent by a test", env=env)
     assert done.returncode == 0 and f"discarded {event_id}" in done.stdout
-    again = gsp("quarantine", "discard", event_id, "--reason", "twice", "--by", "steward", env=env)
+    again = gsp("quarantine", "discard", event_id, "--reason", "twice", env=env)
     assert again.returncode == 2
     left = gsp("quarantine", "list", "--dataset", "telecom.subscriber", "--rule", "avro.decode", env=env).stdout
     assert event_id not in left and len(left.splitlines()) == 3
+
+
+def serving(server: subprocess.Popen[str], home: Path, log: Path) -> dict[str, Any]:
+    """The runtime file of a `gsp serve` once it says it serves, and the admin token its first start announces."""
+    lines = [server.stdout.readline() for _ in range(2)]  # type: ignore[union-attr]
+    assert lines[0].startswith("gsp: created the first admin credential in"), (lines, log.read_text()[-2000:])
+    assert lines[1].startswith("gsp: control plane"), (lines, log.read_text()[-2000:])
+    assert ((home / "admin.token").stat().st_mode & 0o777) == 0o600
+    return {**json.loads((home / "runtime.json").read_text()), "token": (home / "admin.token").read_text().strip()}
+
+
+def enrol(env: dict[str, str], agency: str, name: str, role: str) -> str:
+    """Register ``agency`` and issue it a credential with ``role``, as the admin: its token."""
+    registered = gsp("agency", "register", agency, "--name", name, env=env)
+    assert registered.returncode == 0, registered.stderr
+    issued = gsp("credential", "issue", "--agency", agency, "--role", role, "--token-only", env=env)
+    assert issued.returncode == 0, issued.stderr
+    return issued.stdout.strip()
+
+
+def wait_for_worker(runtime: dict[str, Any], ready: Callable[[dict[str, Any]], bool]) -> None:
+    health: dict[str, Any] = {}
+    for _ in range(150):
+        try:
+            with urllib.request.urlopen(runtime["workers"][0] + "/health", timeout=1) as response:
+                health = json.load(response)
+        except OSError:
+            pass
+        if ready(health):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the worker never got there: {health}")
 
 
 def listening_address(port: int) -> str | None:
@@ -163,7 +194,7 @@ def clean_event_ids(bootstrap: str, prefix: str, want: int, timeout_s: float) ->
 
 def check_a_killed_worker_is_restarted_and_nothing_is_lost(runtime: dict[str, Any]) -> None:
     bootstrap, worker_url = runtime["bootstrap"], runtime["workers"][0]
-    registry = RegistryClient(runtime["api_url"])
+    registry = RegistryClient(runtime["api_url"], token=runtime["token"])
     schema_id, _, _ = registry.latest("raw.telecom.subscriber.v1-value")
     codec = Codec(resolve=registry.schema_by_id)
     prefix, count = f"kill-{uuid.uuid4().hex[:6]}", 4000

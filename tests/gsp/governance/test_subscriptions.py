@@ -1,0 +1,189 @@
+"""Subscription requests and decisions, on a real control plane (the session's broker) with SQLite and PostgreSQL,
+under a frozen clock: who may decide, what reaches the data plane, versions, periods and the answer deadline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from gsp.desks.base import NotOpen
+from gsp.errors import NotFound, UserError
+from gsp.governance.control import ControlPlane
+from gsp.governance.deadline import WorkingCalendar
+from gsp.governance.identity import Forbidden, Grant, Identity, Role
+from tests.credentials import Cast
+
+SUBSCRIBER = "telecom.subscriber"
+ASK = {"purpose": "Chi trả trợ cấp đúng người", "legal_basis": "Luật Bảo hiểm xã hội 2024"}
+# Friday 4 December 2026, 15:00 in Hà Nội.
+FRIDAY = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now.timestamp()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(FRIDAY)
+
+
+@pytest.fixture
+def plane(registry_engine: sa.Engine, bootstrap: str, clock: Clock) -> Iterator[ControlPlane]:
+    """A control plane on each database, whose owners have 2 working days and 7 December 2026 off."""
+    control = ControlPlane(registry_engine, bootstrap=bootstrap, partitions=4, clock=clock, answer_days=2,
+                           calendar=WorkingCalendar(holidays=frozenset({datetime(2026, 12, 7).date()})))
+    control.start()
+    yield control
+    control.close()
+
+
+@pytest.fixture
+def cast(plane: ControlPlane) -> Cast:
+    return Cast.register(plane.identities)
+
+
+def who(plane: ControlPlane, cast: Cast, role: Role) -> Identity:
+    return plane.identities.authenticate(cast.token(role))
+
+
+def published(plane: ControlPlane, sid: str) -> dict | None:
+    return next((e for e in plane.published_subscriptions() if e["subscription_id"] == sid), None)
+
+
+def test_a_request_waits_for_the_owner_who_alone_decides(plane: ControlPlane, cast: Cast) -> None:
+    consumer, owner = who(plane, cast, Role.CONSUMER), who(plane, cast, Role.OWNER)
+    asked = plane.subscriptions.request(consumer, dataset=SUBSCRIBER, fields=["msisdn", "verdict"], **ASK)
+    sid = asked["subscription_id"]
+    assert asked["state"] == "requested" and asked["active_version"] is None and published(plane, sid) is None
+    [version] = asked["versions"]
+    assert version["requested_by"] == consumer.who and version["purpose"] == ASK["purpose"]
+
+    # Neither the consumer, nor a steward, nor an admin, nor the owner of another dataset may decide.
+    plane.identities.register_agency("VN/GOV/bo-cong-an/c06", name="Cục C06, Bộ Công an")
+    citizen_owner = plane.identities.authenticate(plane.identities.issue(
+        "VN/GOV/bo-cong-an/c06", grants=[Grant(Role.OWNER, ("population.citizen",))]).token)
+    for somebody in (consumer, who(plane, cast, Role.STEWARD), who(plane, cast, Role.ADMIN), citizen_owner):
+        with pytest.raises(Forbidden, match="is not owner of dataset telecom.subscriber"):
+            plane.subscriptions.approve(somebody, sid, 1)
+    with pytest.raises(UserError, match="a refusal needs a written reason"):
+        plane.subscriptions.refuse(owner, sid, 1, reason="  ")
+
+    decided = plane.subscriptions.approve(owner, sid, 1, reason="đủ căn cứ")
+    assert decided["state"] == "active" and decided["active_version"] == 1
+    assert decided["versions"][0]["decided_by"] == owner.who
+    event = published(plane, sid)
+    assert event is not None and event["fields"] == ["msisdn", "verdict"] and event["agency_id"] == cast.consumer_agency
+    with pytest.raises(NotOpen, match="is active, not waiting"):
+        plane.subscriptions.approve(owner, sid, 1)
+
+
+def test_a_refused_request_is_never_published_and_keeps_its_reason(plane: ControlPlane, cast: Cast) -> None:
+    consumer, owner = who(plane, cast, Role.CONSUMER), who(plane, cast, Role.OWNER)
+    sid = plane.subscriptions.request(consumer, dataset=SUBSCRIBER, fields=["msisdn"], **ASK)["subscription_id"]
+    refused = plane.subscriptions.refuse(owner, sid, 1, reason="mục đích không cần số điện thoại")
+    assert refused["state"] == "refused" and refused["versions"][0]["reason"] == "mục đích không cần số điện thoại"
+    assert published(plane, sid) is None
+    assert plane.subscriptions.tick() == 0 and published(plane, sid) is None
+
+
+def test_each_party_sees_only_its_own(plane: ControlPlane, cast: Cast) -> None:
+    plane.subscriptions.request(who(plane, cast, Role.CONSUMER), dataset=SUBSCRIBER, fields=["msisdn"], **ASK)
+    other = Cast.register(plane.identities, owned="population.citizen")
+    other_consumer = who(plane, other, Role.CONSUMER)
+    assert plane.subscriptions.visible(other_consumer) == []
+    assert plane.subscriptions.visible(who(plane, other, Role.OWNER)) == []   # owns population.citizen only
+    for role in (Role.CONSUMER, Role.OWNER, Role.ADMIN, Role.OPS):
+        assert [s["agency"] for s in plane.subscriptions.visible(who(plane, cast, role))] == [cast.consumer_agency]
+    sid = plane.subscriptions.visible(who(plane, cast, Role.ADMIN))[0]["subscription_id"]
+    with pytest.raises(NotFound):
+        plane.subscriptions.show(other_consumer, sid)
+    with pytest.raises(NotFound):
+        plane.subscriptions.revoke(other_consumer, sid, reason="không phải của tôi")
+
+
+def test_a_change_is_a_new_version_while_the_old_one_keeps_running(plane: ControlPlane, cast: Cast) -> None:
+    consumer, owner = who(plane, cast, Role.CONSUMER), who(plane, cast, Role.OWNER)
+    sid = plane.subscriptions.request(consumer, dataset=SUBSCRIBER, fields=["msisdn"], **ASK)["subscription_id"]
+    plane.subscriptions.approve(owner, sid, 1)
+    changed = plane.subscriptions.request(consumer, dataset=SUBSCRIBER, fields=["msisdn", "carrier"], **ASK)
+    assert [v["state"] for v in changed["versions"]] == ["active", "requested"]
+    assert published(plane, sid)["version"] == 1 and published(plane, sid)["fields"] == ["msisdn"]
+    with pytest.raises(NotOpen, match="version 2 is still requested"):
+        plane.subscriptions.request(consumer, dataset=SUBSCRIBER, fields=["carrier"], **ASK)
+
+    after = plane.subscriptions.approve(owner, sid, 2)
+    assert [v["state"] for v in after["versions"]] == ["superseded", "active"] and after["active_version"] == 2
+    assert published(plane, sid)["version"] == 2 and published(plane, sid)["fields"] == ["msisdn", "carrier"]
+
+
+def test_an_agency_may_hold_several_subscriptions_to_one_dataset(plane: ControlPlane, cast: Cast) -> None:
+    consumer, owner = who(plane, cast, Role.CONSUMER), who(plane, cast, Role.OWNER)
+    ids = [plane.subscriptions.request(consumer, dataset=SUBSCRIBER, fields=fields, name=name, **ASK)["subscription_id"]
+           for name, fields in (("main", ["msisdn"]), ("audit", ["carrier", "verdict"]))]
+    for sid in ids:
+        plane.subscriptions.approve(owner, sid, 1)
+    topics = {published(plane, sid)["topic"] for sid in ids}
+    slug = consumer.agency_slug
+    assert topics == {f"share.{slug}.subscriber.v1", f"share.{slug}.subscriber-audit.v1"}
+
+
+def test_suspend_and_resume_withdraw_and_republish(plane: ControlPlane, cast: Cast) -> None:
+    consumer, owner = who(plane, cast, Role.CONSUMER), who(plane, cast, Role.OWNER)
+    sid = plane.subscriptions.request(consumer, dataset=SUBSCRIBER, fields=["msisdn"], **ASK)["subscription_id"]
+    plane.subscriptions.approve(owner, sid, 1)
+    with pytest.raises(UserError, match="a suspension needs a written reason"):
+        plane.subscriptions.suspend(owner, sid, reason=None)
+    with pytest.raises(Forbidden):
+        plane.subscriptions.suspend(consumer, sid, reason="tạm dừng")
+    assert plane.subscriptions.suspend(owner, sid, reason="đang thanh tra")["state"] == "suspended"
+    assert published(plane, sid) is None
+    assert plane.subscriptions.resume(owner, sid)["state"] == "active"
+    assert published(plane, sid) is not None
+    ended = plane.subscriptions.revoke(consumer, sid, reason="không còn nhu cầu")   # a consumer may end its own
+    assert ended["state"] == "revoked" and ended["versions"][0]["ended_by"] == consumer.who
+    assert published(plane, sid) is None
+
+
+def test_the_approved_period_starts_and_ends_delivery(plane: ControlPlane, cast: Cast, clock: Clock) -> None:
+    consumer, owner = who(plane, cast, Role.CONSUMER), who(plane, cast, Role.OWNER)
+    start, end = FRIDAY + timedelta(days=10), FRIDAY + timedelta(days=40)
+    sid = plane.subscriptions.request(consumer, dataset=SUBSCRIBER, fields=["msisdn"], valid_from=start,
+                                      valid_until=end, **ASK)["subscription_id"]
+    assert plane.subscriptions.approve(owner, sid, 1)["state"] == "approved"
+    assert published(plane, sid) is None
+
+    clock.now = start
+    assert plane.subscriptions.tick() == 1
+    event = published(plane, sid)
+    assert event is not None and event["valid_from"] == int(start.timestamp() * 1000)
+    assert event["valid_until"] == int(end.timestamp() * 1000) and event["backfill"] is False
+
+    clock.now = end
+    assert plane.subscriptions.tick() == 1
+    assert plane.subscriptions.show(owner, sid)["state"] == "expired" and published(plane, sid) is None
+    with pytest.raises(UserError, match="valid_until must be after"):
+        plane.subscriptions.request(consumer, dataset=SUBSCRIBER, fields=["msisdn"], valid_until=end, **ASK)
+
+
+def test_the_answer_deadline_counts_working_days_only(plane: ControlPlane, cast: Cast, clock: Clock) -> None:
+    consumer, owner = who(plane, cast, Role.CONSUMER), who(plane, cast, Role.OWNER)
+    asked = plane.subscriptions.request(consumer, dataset=SUBSCRIBER, fields=["msisdn"], **ASK)
+    # Friday afternoon; Monday 7 is a holiday: Tuesday 8 and Wednesday 9 count, due at the end of Wednesday (UTC+7).
+    assert asked["versions"][0]["due_at"] == "2026-12-09T17:00:00Z"
+    clock.now = datetime(2026, 12, 9, 16, 59, tzinfo=UTC)
+    assert plane.subscriptions.visible(owner, overdue_only=True) == []
+    assert plane.subscriptions.overdue_counts()[SUBSCRIBER] == 0
+    clock.now = datetime(2026, 12, 9, 17, 0, tzinfo=UTC)
+    [late] = plane.subscriptions.visible(owner, overdue_only=True)
+    assert late["subscription_id"] == asked["subscription_id"] and late["versions"][0]["overdue"]
+    assert plane.subscriptions.overdue_counts()[SUBSCRIBER] == 1
+    plane.subscriptions.approve(owner, asked["subscription_id"], 1)
+    assert plane.subscriptions.overdue_counts()[SUBSCRIBER] == 0
