@@ -265,9 +265,13 @@ class Subscriptions:
             v["overdue"] = v["state"] == State.REQUESTED and overdue(_at(v["due_at_ms"]), now)
             v["working_days_left"] = (round(self._calendar.working_days_left(now, _at(v["due_at_ms"])), 2)
                                       if v["state"] == State.REQUESTED else None)
+        # What the agency is getting (a delivering or suspended version) before what it asked last.
+        state = next((v["state"] for v in reversed(versions) if v["state"] in (State.ACTIVE, State.SUSPENDED)),
+                     latest["state"])
         return {"subscription_id": latest["subscription_id"], "agency": latest["agency"],
                 "agency_slug": latest["subscription_id"].split(":")[0], "dataset": latest["dataset"],
-                "name": latest["name"], "state": latest["state"], "active_version": active,
+                "name": latest["name"], "state": state, "latest_version": latest["version"],
+                "latest_state": latest["state"], "active_version": active,
                 "topic": self._control.share_topic(latest["subscription_id"].split(":")[0], latest["dataset"],
                                                    latest["name"]),
                 "overdue": any(v["overdue"] for v in waiting), "versions": versions}

@@ -51,7 +51,7 @@ def test_a_declared_dataset_is_requested_approved_shared_and_revoked_on_a_runnin
         sid = "bhxh-bhxh-ha-noi:health.clinic"
         assert sid in requested.stdout
         refused = gsp("subscription", "approve", sid, env=as_consumer)
-        assert refused.returncode == 1 and "owner" in refused.stderr and "Traceback" not in refused.stderr
+        assert refused.returncode == 2 and "owner" in refused.stderr and "Traceback" not in refused.stderr
         approved = gsp("subscription", "approve", sid, env=as_owner)
         assert approved.returncode == 0, approved.stderr
         assert '"state": "active"' in gsp("subscription", "show", sid, "--json", env=as_consumer).stdout

@@ -42,14 +42,14 @@ def test_a_subscription_approved_with_the_cli_reaches_the_worker(tmp_path: Path)
                         env=consumer)
         assert requested.returncode == 0, requested.stderr
         refused = gsp("subscription", "request", *ask, "--fields", "msisdn,cccd", env=consumer)
-        assert refused.returncode == 1 and "unknown field 'cccd'" in refused.stderr and "Traceback" not in refused.stderr
+        assert refused.returncode == 2 and "unknown field 'cccd'" in refused.stderr and "Traceback" not in refused.stderr
         approved = gsp("subscription", "approve", "bo-y-te-so-y-te:telecom.subscriber", env=owner)
         assert approved.returncode == 0, approved.stderr
         listed = gsp("subscription", "list", env=consumer)
         assert "bo-y-te-so-y-te:telecom.subscriber" in listed.stdout and "share.bo-y-te-so-y-te.subscriber.v1" in listed.stdout
         anonymous = gsp("subscription", "list", env=env | {"GSP_HOME": str(tmp_path / "elsewhere"),
                                                           "GSP_API_URL": runtime["api_url"]})
-        assert anonymous.returncode == 1 and "GSP_TOKEN" in anonymous.stderr
+        assert anonymous.returncode == 2 and "GSP_TOKEN" in anonymous.stderr
 
         wait_for_worker(runtime, lambda h: h.get("subscriptions") == 1)
         # Every server binds the loopback address unless GSP_API_HOST / GSP_OPS_HOST say otherwise.
