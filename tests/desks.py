@@ -1,4 +1,5 @@
-"""What the stewards' desk tests share: a started control plane with a desk and its indexer, and an HTTP call."""
+"""What the stewards' desk tests share: a started control plane with a desk and its indexer, its routes served
+behind the authorisation matrix (with the control plane's identity store), and an HTTP call with a credential."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import random
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -17,9 +18,12 @@ from kafka import KafkaProducer
 
 from gsp.desks.base import AuditLog
 from gsp.governance.control import ControlPlane
+from gsp.http.access import Access
+from gsp.http.routes import Route
+from gsp.http.server import ApiServer, application
 from schemas.codec import Codec
 
-__all__ = ["Plane", "call", "msisdn", "running_plane"]
+__all__ = ["Plane", "call", "msisdn", "running_plane", "serving"]
 
 
 @dataclass
@@ -68,14 +72,29 @@ def running_plane(plane: type[P], desk: type[Any], indexer: type[Any], bootstrap
         control.close()
 
 
+@contextlib.contextmanager
+def serving(plane: Plane, routes: Iterable[Route]) -> Iterator[str]:
+    """``routes`` served as the control plane serves them, each checked against the authorisation matrix with the
+    plane's identity store (register credentials with `tests.credentials.Cast`); the server's URL."""
+    server = ApiServer(application(routes, title="desk under test", access=Access(plane.control.identities)))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
 def msisdn() -> str:
     """A subscriber's number of the test's own; 091 is a current VinaPhone prefix, so the number passes cleaning."""
     return "091" + "".join(random.choices("0123456789", k=7))
 
 
-def call(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, Any]:
-    """Status and answer: JSON decoded, any other content as text."""
-    request = urllib.request.Request(url, method=method, data=body, headers={"Content-Type": "application/json"})
+def call(url: str, method: str = "GET", body: bytes | None = None, *,
+         headers: Mapping[str, str] | None = None) -> tuple[int, Any]:
+    """Status and answer: JSON decoded, any other content as text. ``headers``: the caller's credential, as
+    `tests.credentials.Cast.headers` gives it."""
+    request = urllib.request.Request(url, method=method, data=body,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             text = response.read().decode("utf-8")

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 import yaml
 from prometheus_client import CollectorRegistry
 
 from connectors.metrics import ConnectorMetrics
 from gsp.governance.catalog import platform_topics
+from gsp.governance.subscriptions import OverdueRequests, Subscriptions
 from schemas.datasets import dataset
 from schemas.settings import Settings
 from streams.metrics import QualityCollector, StageMetrics
@@ -45,6 +47,9 @@ def defined_metrics() -> tuple[set[str], set[str]]:
     tally.observe_connector_issue("schema.required", "subscriber_name")
     quality = CollectorRegistry()
     quality.register(QualityCollector({"telecom.subscriber": tally}))  # type: ignore[arg-type]
+    # The control plane's overdue requests, counted at scrape time from its database.
+    requests = Subscriptions(sqlalchemy.create_engine("sqlite://"), control=None)  # type: ignore[arg-type]
+    quality.register(OverdueRequests(requests))
     for family in quality.collect():
         for sample in family.samples:
             samples.add(sample.name)

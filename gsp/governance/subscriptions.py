@@ -23,12 +23,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from gsp.desks.base import NotOpen
 from gsp.errors import NotFound, UserError
@@ -41,7 +43,7 @@ from streams import share as sharing
 if TYPE_CHECKING:
     from gsp.governance.control import ControlPlane
 
-__all__ = ["State", "Subscriptions", "subscription_id"]
+__all__ = ["OverdueRequests", "State", "Subscriptions", "subscription_id"]
 
 
 class State(StrEnum):
@@ -114,6 +116,8 @@ class Subscriptions:
         self._calendar = calendar or WorkingCalendar()
         self._answer_days = answer_days
         self._clock = clock
+        # Told of each version the moment it is published active (the control plane's back-fill listens).
+        self.on_activate: Callable[[Mapping[str, Any]], None] = lambda event: None
         _metadata.create_all(engine)
 
     def _now(self) -> datetime:
@@ -340,6 +344,7 @@ class Subscriptions:
             self._set(conn, sid, row["version"], state=State.ACTIVE)
             self._control.stage_event(conn, event)
         self._control.publish_staged(sid)
+        self.on_activate(event)
 
     @staticmethod
     def _set(conn: sa.Connection, sid: str, version: int, **values: Any) -> None:
@@ -359,3 +364,18 @@ def _row_json(row: Any) -> dict[str, Any]:
         "due_at_ms": row.due_at, "decided_by": row.decided_by, "decided_at": _iso(row.decided_at),
         "reason": row.reason, "ended_by": row.ended_by, "ended_at": _iso(row.ended_at), "end_reason": row.end_reason,
     }
+
+
+class OverdueRequests(Collector):
+    """gsp_subscription_requests_overdue{dataset}: requests waiting for their owner past the deadline, read at scrape."""
+
+    def __init__(self, subscriptions: Subscriptions) -> None:
+        self._subscriptions = subscriptions
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily("gsp_subscription_requests_overdue",
+                                   "Subscription requests still waiting for the data owner's answer past their deadline",
+                                   labels=["dataset"])
+        for dataset, n in sorted(self._subscriptions.overdue_counts().items()):
+            family.add_metric([dataset], n)
+        yield family

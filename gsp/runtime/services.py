@@ -10,45 +10,29 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
-from collections.abc import Iterator
 
 import sqlalchemy as sa
 from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from gsp.desks.quality import QualityRecorder
 from gsp.desks.quarantine import AuditLog, QuarantineDesk, QuarantineIndexer
 from gsp.desks.review import ReviewDesk, ReviewIndexer
 from gsp.errors import UserError
+from gsp.governance.backfill import Backfill
 from gsp.governance.control import ControlPlane, PublishFailed
 from gsp.governance.deadline import WorkingCalendar
-from gsp.governance.subscriptions import Subscriptions
+from gsp.governance.subscriptions import OverdueRequests
 from gsp.http.app import ApiServer, build_app
 from gsp.runtime.credentials import ensure_admin, worker_token
 from schemas.codec import Codec
+from schemas.datasets import declared
 from schemas.registry import RegistryClient, RegistryUnavailable
 from schemas.settings import Settings, kafka_consumer_config, kafka_producer_config
 
 __all__ = ["ControlServices"]
 
 log = logging.getLogger("gsp.control")
-
-
-class _OverdueRequests(Collector):
-    """gsp_subscription_requests_overdue{dataset}: requests waiting for their owner past the deadline, read at scrape."""
-
-    def __init__(self, subscriptions: Subscriptions) -> None:
-        self._subscriptions = subscriptions
-
-    def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily("gsp_subscription_requests_overdue",
-                                   "Subscription requests still waiting for the data owner's answer past their deadline",
-                                   labels=["dataset"])
-        for dataset, n in sorted(self._subscriptions.overdue_counts().items()):
-            family.add_metric([dataset], n)
-        yield family
 
 
 class ControlServices:
@@ -84,7 +68,9 @@ class ControlServices:
                                    audit=audit)
         self.review = ReviewDesk(engine, producer=self._producer, codec=self.codec, schema_id_of=self.control.schema_id,
                                  audit=audit)
-        metrics.register(_OverdueRequests(self.control.subscriptions))
+        metrics.register(OverdueRequests(self.control.subscriptions))
+        self.backfill = Backfill(bootstrap, self.codec, self._producer, declared())
+        self.control.subscriptions.on_activate = self.backfill.submit
         self.api = ApiServer(build_app(self.control, metrics, desk=self.desk, review=self.review,
                                        public_metrics=settings.public_metrics),
                              host=host, port=port, ssl_context=ssl_context)
@@ -103,6 +89,7 @@ class ControlServices:
         self.recorder = QualityRecorder(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
         self._closers = [indexer.close, reviews.close, self.recorder.close]
         self._threads = [threading.Thread(target=self._tick, name="subscription-periods", daemon=True),
+                         threading.Thread(target=self.backfill.run, args=(self._stop,), name="backfill", daemon=True),
                          threading.Thread(target=indexer.run, args=(self._stop,), name="quarantine-indexer", daemon=True),
                          threading.Thread(target=reviews.run, args=(self._stop,), name="review-indexer", daemon=True),
                          threading.Thread(target=self.recorder.run, args=(self._stop,), name="quality-recorder", daemon=True)]

@@ -5,6 +5,7 @@ its own, and assertions look only at this test's event ids.
 """
 
 import contextlib
+import functools
 import json
 import random
 import time
@@ -15,7 +16,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiohttp import web
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
@@ -26,13 +26,14 @@ from connectors.runner import SourceRunner, Target, event_id
 from gsp.desks.quarantine import NotOpen, QuarantineDesk, QuarantineIndexer, quarantine_items
 from gsp.desks.quarantine_values import apply_fixes, release_version
 from gsp.errors import NotFound, UserError
-from gsp.http.app import ApiServer
+from gsp.governance.identity import Grant, Role
 from gsp.http.quarantine import quarantine_routes
 from schemas.codec import contract
 from streams import clean as cleaning
 from streams.stages import CleanStage, Where
 from tests import desks
-from tests.desks import call, msisdn
+from tests.credentials import PLATFORM, Cast
+from tests.desks import call, msisdn, serving
 
 SUBSCRIBERS, CITIZENS = "telecom.subscriber", "population.citizen"
 GARBAGE = b"\x00\x00\x00\x00\x02\xff\xfe garbage"
@@ -292,39 +293,48 @@ def test_discard_requires_a_reason_and_is_audited(plane: Plane) -> None:
 
 
 def test_the_http_api_lists_shows_releases_and_discards_with_clear_errors(bootstrap: str, sqlite_engine: sa.Engine) -> None:
-    with running_plane(bootstrap, sqlite_engine) as plane:
+    with running_plane(bootstrap, sqlite_engine) as plane, serving(plane, quarantine_routes(plane.desk)) as url:
         key = msisdn()
         item_id = plane.quarantine_in_clean(SUBSCRIBERS, key, plane.raw_subscriber(key, id_number="003085012345"))
         other = plane.quarantine_in_clean(CITIZENS, "079185000006", GARBAGE)
         plane.index(item_id, other)
-        app = web.Application()
-        app.add_routes(quarantine_routes(plane.desk))
-        server = ApiServer(app)
-        server.start()
-        try:
-            base = server.url + "/api/quarantine"
-            status, listed = call(f"{base}?dataset={SUBSCRIBERS}&rule=id.prefix")
-            assert status == 200 and item_id in {i["event_id"] for i in listed} and other not in {i["event_id"] for i in listed}
-            status, counts = call(f"{base}/counts")
-            assert status == 200 and counts[SUBSCRIBERS]["id.prefix"] >= 1
-            status, shown = call(f"{base}/{item_id}")
-            assert status == 200 and shown["original"]["value"]["id_number"] == "003085012345"
-            assert call(f"{base}/nope")[0] == 404
-            assert call(f"{base}?status=closed")[0] == 422 and call(f"{base}?limit=x")[0] == 400
-            assert call(f"{base}/{item_id}/release", "POST", b"not json")[0] == 400
-            assert call(f"{base}/{item_id}/release", "POST", b'{"fixes": {"id_number": 1}, "by": "lan"}')[0] == 400
-            status, error = call(f"{base}/{other}/discard", "POST", b'{"by": "lan"}')
-            assert status == 422 and error == {"error": "a reason is required to discard a quarantined record"}
-            fix = json.dumps({"fixes": {"id_number": "001085012345"}, "by": "lan"}).encode()
-            status, released = call(f"{base}/{item_id}/release", "POST", fix)
-            assert status == 200 and released["status"] == "released"
-            status, error = call(f"{base}/{item_id}/release", "POST", fix)
-            assert status == 409 and "already released" in error["error"]
-            status, discarded = call(f"{base}/{other}/discard", "POST", b'{"reason": "unreadable bytes", "by": "lan"}')
-            assert status == 200 and discarded["status"] == "discarded"
-            assert item_id in {i["event_id"] for i in call(f"{base}?status=all&limit=1000")[1]}
-        finally:
-            server.stop()
+        cast = Cast.register(plane.control.identities)
+        steward = functools.partial(call, headers=cast.headers(Role.STEWARD))  # a steward of every dataset
+        who = f"{cast.issued[Role.STEWARD].agency}#{cast.issued[Role.STEWARD].key_id}"  # how the desk names the caller
+        base = url + "/api/quarantine"
+        status, listed = steward(f"{base}?dataset={SUBSCRIBERS}&rule=id.prefix")
+        assert status == 200 and item_id in {i["event_id"] for i in listed} and other not in {i["event_id"] for i in listed}
+        status, counts = steward(f"{base}/counts")
+        assert status == 200 and counts[SUBSCRIBERS]["id.prefix"] >= 1
+        status, shown = steward(f"{base}/{item_id}")
+        assert status == 200 and shown["original"]["value"]["id_number"] == "003085012345"
+        assert steward(f"{base}/nope")[0] == 404
+        assert steward(f"{base}?status=closed")[0] == 422 and steward(f"{base}?limit=x")[0] == 400
+        assert steward(f"{base}/{item_id}/release", "POST", b"not json")[0] == 400
+        assert steward(f"{base}/{item_id}/release", "POST", b'{"fixes": {"id_number": 1}}')[0] == 400
+        status, error = steward(f"{base}/{other}/discard", "POST", b"{}")
+        assert status == 422 and error == {"error": "a reason is required to discard a quarantined record"}
+
+        # A steward of population.citizen only: telecom.subscriber's items are not theirs to see or decide.
+        citizens = store_headers(plane, Grant(Role.STEWARD, (CITIZENS,)))
+        assert [call(f"{base}/{item_id}", headers=citizens)[0],
+                call(f"{base}/{item_id}/discard", "POST", b'{"reason": "not mine"}', headers=citizens)[0]] == [403, 403]
+        status, theirs = call(f"{base}?status=all&limit=1000", headers=citizens)
+        assert status == 200 and other in {i["event_id"] for i in theirs} and item_id not in {i["event_id"] for i in theirs}
+
+        fix = json.dumps({"fixes": {"id_number": "001085012345"}}).encode()
+        status, released = steward(f"{base}/{item_id}/release", "POST", fix)
+        assert status == 200 and (released["status"], released["resolved_by"]) == ("released", who)
+        status, error = steward(f"{base}/{item_id}/release", "POST", fix)
+        assert status == 409 and f"already released by {who}" in error["error"]
+        status, discarded = steward(f"{base}/{other}/discard", "POST", b'{"reason": "unreadable bytes"}')
+        assert status == 200 and (discarded["status"], discarded["resolved_by"]) == ("discarded", who)
+        assert item_id in {i["event_id"] for i in steward(f"{base}?status=all&limit=1000")[1]}
+
+
+def store_headers(plane: Plane, grant: Grant) -> dict[str, str]:
+    """The Authorization header of a new credential of the platform agency holding ``grant`` (registered by a Cast)."""
+    return {"Authorization": f"Bearer {plane.control.identities.issue(PLATFORM, grants=[grant], label='test').token}"}
 
 
 def test_release_versions_count_up_and_fixes_follow_the_contracts_paths_and_types() -> None:

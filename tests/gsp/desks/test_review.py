@@ -6,6 +6,7 @@ own, and assertions look only at this test's item ids and keys.
 
 import contextlib
 import csv
+import functools
 import io
 import random
 import time
@@ -16,17 +17,17 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiohttp import web
 from kafka import KafkaProducer
 
 from connectors.runner import event_id
 from gsp.desks.base import NotOpen, Unavailable
 from gsp.desks.review import ReviewDesk, ReviewIndexer, review_decisions
 from gsp.errors import NotFound, UserError
-from gsp.http.app import ApiServer
+from gsp.governance.identity import ALL, Grant, Issued, Role
 from gsp.http.review import review_routes
 from schemas import topics
 from tests import desks
+from tests.credentials import PLATFORM, Cast
 from tests.desks import call, msisdn
 from tests.topics import read_topic
 
@@ -341,16 +342,21 @@ def test_export_writes_every_decision_with_a_column_per_comparison_level(plane: 
     assert desk.export(out) == 2 and out.getvalue() == (tmp_path / "decisions.csv").read_text(encoding="utf-8")
 
 
-@contextlib.contextmanager
-def serving(plane: Plane) -> Iterator[str]:
-    app = web.Application()
-    app.add_routes(review_routes(plane.desk))
-    server = ApiServer(app)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+def serving(plane: Plane) -> contextlib.AbstractContextManager[str]:
+    """The review desk's routes behind the authorisation matrix; call them with a `tests.credentials.Cast`'s."""
+    return desks.serving(plane, review_routes(plane.desk))
+
+
+def stewards(plane: Plane) -> tuple[Issued, Issued]:
+    """Two stewards of every dataset, so a test tells who decided what: the cast's, and another."""
+    cast = Cast.register(plane.control.identities)
+    return cast.issued[Role.STEWARD], plane.control.identities.issue(PLATFORM, grants=[Grant(Role.STEWARD, (ALL,))],
+                                                                      label="test second steward")
+
+
+def who(issued: Issued) -> str:
+    """How the desk names a decision taken with this credential."""
+    return f"{issued.agency}#{issued.key_id}"
 
 
 def test_the_http_api_lists_shows_decides_and_exports_with_clear_errors(bootstrap: str, sqlite_engine: sa.Engine) -> None:
@@ -358,27 +364,34 @@ def test_the_http_api_lists_shows_decides_and_exports_with_clear_errors(bootstra
         key, pid = msisdn(), personal_id()
         item_id, other = plane.propose(key, pid), plane.propose(msisdn(), personal_id())
         plane.index(item_id, other)
+        lan, minh = stewards(plane)
+        steward = functools.partial(call, headers={"Authorization": f"Bearer {lan.token}"})
         base = url + "/api/review"
-        status, listed = call(f"{base}?dataset={SUBSCRIBERS}")
+        status, listed = steward(f"{base}?dataset={SUBSCRIBERS}")
         assert status == 200 and {item_id, other} <= {i["item_id"] for i in listed}
-        status, counts = call(f"{base}/counts")
+        status, counts = steward(f"{base}/counts")
         assert status == 200 and counts[SUBSCRIBERS] >= 2
-        status, shown = call(f"{base}/{item_id}")
+        status, shown = steward(f"{base}/{item_id}")
         assert status == 200 and shown["record"]["value"]["msisdn"] == key and shown["levels"] == LEVELS
-        assert call(f"{base}/nope")[0] == 404 and call(f"{base}/nope/accept", "POST", b'{"by": "lan"}')[0] == 404
-        assert call(f"{base}?status=closed")[0] == 422 and call(f"{base}?limit=x")[0] == 400
-        assert call(f"{base}/{item_id}/accept", "POST", b"not json")[0] == 400
-        assert call(f"{base}/{item_id}/accept", "POST", b"[]")[0] == 400
-        status, error = call(f"{base}/{other}/reject", "POST", b'{"by": "lan"}')
+        assert steward(f"{base}/nope")[0] == 404 and steward(f"{base}/nope/accept", "POST", b"{}")[0] == 404
+        assert steward(f"{base}?status=closed")[0] == 422 and steward(f"{base}?limit=x")[0] == 400
+        assert steward(f"{base}/{item_id}/accept", "POST", b"not json")[0] == 400
+        assert steward(f"{base}/{item_id}/accept", "POST", b"[]")[0] == 400
+        # Who decides is the credential, never a name in the body.
+        status, error = steward(f"{base}/{item_id}/accept", "POST", b'{"by": "lan"}')
+        assert status == 400 and error["error"].startswith("by: ")
+        status, error = steward(f"{base}/{other}/reject", "POST", b"{}")
         assert status == 422 and error == {"error": "a reason is required to reject a proposed match"}
-        status, accepted = call(f"{base}/{item_id}/accept", "POST", b'{"by": "lan"}')
-        assert status == 200 and accepted["status"] == "accepted" and accepted["reason"] == ""
-        status, error = call(f"{base}/{item_id}/reject", "POST", b'{"by": "lan", "reason": "second thoughts"}')
-        assert status == 409 and "already accepted by lan" in error["error"]
-        status, rejected = call(f"{base}/{other}/reject", "POST", b'{"by": "minh", "reason": "different ward"}')
-        assert status == 200 and rejected["status"] == "rejected"
-        assert item_id in {i["item_id"] for i in call(f"{base}?status=all&limit=1000")[1]}
-        assert {i["item_id"] for i in call(f"{base}?status=accepted")[1]} == {item_id}
-        status, text = call(f"{base}/decisions.csv")
+        status, accepted = steward(f"{base}/{item_id}/accept", "POST", b"{}")
+        assert status == 200 and (accepted["status"], accepted["reason"], accepted["decided_by"]) == \
+            ("accepted", "", who(lan))
+        status, error = steward(f"{base}/{item_id}/reject", "POST", b'{"reason": "second thoughts"}')
+        assert status == 409 and f"already accepted by {who(lan)}" in error["error"]
+        status, rejected = call(f"{base}/{other}/reject", "POST", b'{"reason": "different ward"}',
+                                headers={"Authorization": f"Bearer {minh.token}"})
+        assert status == 200 and (rejected["status"], rejected["decided_by"]) == ("rejected", who(minh))
+        assert item_id in {i["item_id"] for i in steward(f"{base}?status=all&limit=1000")[1]}
+        assert {i["item_id"] for i in steward(f"{base}?status=accepted")[1]} == {item_id}
+        status, text = steward(f"{base}/decisions.csv")
         assert status == 200 and text.splitlines()[0].startswith("dataset,source_key,personal_id,decision,")
-        assert len(text.splitlines()) == 3 and f"{SUBSCRIBERS},{key},{pid},ACCEPTED,0.93,lan," in text
+        assert len(text.splitlines()) == 3 and f"{SUBSCRIBERS},{key},{pid},ACCEPTED,0.93,{who(lan)}," in text

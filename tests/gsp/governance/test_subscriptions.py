@@ -71,7 +71,7 @@ def test_a_request_waits_for_the_owner_who_alone_decides(plane: ControlPlane, ca
     citizen_owner = plane.identities.authenticate(plane.identities.issue(
         "VN/GOV/bo-cong-an/c06", grants=[Grant(Role.OWNER, ("population.citizen",))]).token)
     for somebody in (consumer, who(plane, cast, Role.STEWARD), who(plane, cast, Role.ADMIN), citizen_owner):
-        with pytest.raises(Forbidden, match="is not owner of dataset telecom.subscriber"):
+        with pytest.raises(Forbidden, match=r"is not owner of dataset telecom\.subscriber"):
             plane.subscriptions.approve(somebody, sid, 1)
     with pytest.raises(UserError, match="a refusal needs a written reason"):
         plane.subscriptions.refuse(owner, sid, 1, reason="  ")

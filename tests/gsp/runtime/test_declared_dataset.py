@@ -27,6 +27,7 @@ from tests.topics import read_topic
 OWNER = "VN/GOV/bo-y-te/so-y-te-ha-noi"           # the declared owner of health.clinic
 CONSUMER = "VN/GOV/bhxh/bhxh-ha-noi"
 TOPIC = "share.bhxh-bhxh-ha-noi.clinic.v1"
+HISTORY = "share.bhxh-bhxh-ha-noi.clinic-history.v1"
 
 
 def test_a_declared_dataset_is_requested_approved_shared_and_revoked_on_a_running_platform(tmp_path: Path) -> None:
@@ -86,6 +87,17 @@ def test_a_declared_dataset_is_requested_approved_shared_and_revoked_on_a_runnin
         cleaned_keys(runtime, {"GP-4"})
         wait_for_worker(runtime, lambda h: h.get("subscriptions") == 0)
         assert [m.key for m in read_topic(runtime["bootstrap"], TOPIC)] == [b"GP-1"]
+
+        # A second subscription, for another purpose, whose approval reaches back: everything cleaned before it
+        # that its row filter admits, GP-0 included, and nothing quarantined or filtered out.
+        history = gsp("subscription", "request", "--dataset", "health.clinic", "--fields", "licence_no",
+                      "--where", "specialty=cardiology", "--name", "history", "--backfill",
+                      "--purpose", "Hậu kiểm thanh toán BHYT", "--legal-basis", "Luật Bảo hiểm y tế 2024", env=as_consumer)
+        assert history.returncode == 0, history.stderr
+        assert gsp("subscription", "approve", f"{sid}:history", env=as_owner).returncode == 0
+        backfilled = read_topic(runtime["bootstrap"], HISTORY, until=lambda ms: len(ms) >= 3, timeout_s=60)
+        assert sorted(m.key for m in backfilled) == [b"GP-0", b"GP-1", b"GP-4"], (tmp_path / "serve.log").read_text()[-3000:]
+        assert {codec.decode(m.value)[1]["licence_no"] for m in backfilled} == {"GP-0", "GP-1", "GP-4"}
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
