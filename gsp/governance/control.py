@@ -13,6 +13,7 @@ So the data plane never holds a subscription the control plane does not list.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +35,8 @@ from schemas.registry import RegistryClient, RegistryRequestFailed
 from streams import share as sharing
 
 __all__ = ["ControlPlane", "PublishFailed"]
+
+log = logging.getLogger("gsp.control")
 
 _metadata = sa.MetaData()
 _subscriptions = sa.Table(
@@ -90,6 +93,23 @@ class ControlPlane:
         if self._producer is None:
             self._producer = KafkaProducer(bootstrap_servers=self._bootstrap, acks="all", linger_ms=0)
         self.publish_pending()
+        self._withdraw_unapproved()
+
+    def _withdraw_unapproved(self) -> None:
+        """Subscriptions made before owners decided (a database from an older release) have no approved version:
+        they are withdrawn from the data plane, and their agencies must request them."""
+        for event in self.published_subscriptions():
+            sid = event["subscription_id"]
+            if self.subscriptions.known(sid):
+                continue
+            log.warning("subscription withdrawn: granted before owners approved subscriptions; its agency must "
+                        "request it", extra={"subscription": sid})
+            with self._engine.begin() as conn:
+                self.stage_withdrawal(conn, sid)
+            try:
+                self.publish_staged(sid)
+            except PublishFailed as exc:  # stays staged: withdrawn on the next start
+                log.error(str(exc), extra={"subscription": sid})
 
     def close(self) -> None:
         if self._producer is not None and self._owns_producer:

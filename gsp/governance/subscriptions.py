@@ -242,6 +242,12 @@ class Subscriptions:
             raise NotFound(f"no subscription {sid!r}")
         return self._summary(versions)
 
+    def known(self, sid: str) -> bool:
+        """Whether ``sid`` was ever requested (every subscription since owners decide was)."""
+        with self._engine.connect() as conn:
+            return conn.execute(sa.select(_versions.c.version).where(_versions.c.subscription_id == sid)
+                                .limit(1)).first() is not None
+
     def overdue_counts(self) -> dict[str, int]:
         """Dataset -> requests still waiting for their owner past the deadline (for the metric)."""
         now = self._now()

@@ -1,40 +1,24 @@
-"""`gsp catalog list|show` against a real control plane (its services on the session's embedded broker and a
-SQLite database), found through GSP_API_URL as a user would set it."""
+"""`gsp catalog list|show` against a real control plane (tests/gsp/cli/conftest.py: its services on the session's
+embedded broker and a SQLite database), found through GSP_API_URL as a user would set it, as the admin whose
+token the control plane wrote to GSP_HOME."""
 
 import json
 import subprocess
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-import sqlalchemy as sa
-from prometheus_client import CollectorRegistry
 
 from gsp.runtime.services import ControlServices
-from schemas.settings import Settings
+from tests.credentials import Cast, approved
 from tests.gsp.cli.test_cli import gsp
 
 
-@pytest.fixture
-def services(bootstrap: str, sqlite_engine: sa.Engine, tmp_path: Path) -> Iterator[ControlServices]:
-    running = ControlServices(Settings(home=tmp_path), bootstrap=bootstrap, engine=sqlite_engine,
-                              metrics=CollectorRegistry())
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
 def catalog(services: ControlServices, *args: str) -> subprocess.CompletedProcess[str]:
-    return gsp("catalog", *args, env={"GSP_API_URL": services.api.url})
+    assert services.admin_token_file is not None
+    return gsp("catalog", *args, env={"GSP_API_URL": services.api.url, "GSP_TOKEN": "",
+                                      "GSP_HOME": str(services.admin_token_file.parent)})
 
 
 def test_list_has_a_header_row_and_json_counting_subscribing_agencies(services: ControlServices) -> None:
-    agencies = [f"so-y-te-{uuid.uuid4().hex[:6]}", f"bo-cong-an-{uuid.uuid4().hex[:6]}"]
-    for agency in agencies:
-        services.control.create_subscription(agency=agency, dataset="telecom.subscriber", fields=["msisdn"])
+    for _ in range(2):  # two consumer agencies, each with an approved subscription
+        approved(services.control, Cast.register(services.control.identities), fields=["msisdn"])
 
     text = catalog(services, "list")
     assert text.returncode == 0, text.stderr

@@ -1,3 +1,5 @@
+import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +148,18 @@ def test_a_database_made_before_the_outbox_gains_its_published_column_as_publish
     plane.start()  # nothing pending, so the refusing producer is never asked
     assert plane.published_subscriptions() == [{"subscription_id": "old:telecom.subscriber"}]
     plane.close()
+
+
+def test_a_subscription_granted_before_owners_decided_is_withdrawn_on_start(bootstrap: str, tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'control.db'}")
+    sid = f"old-{uuid.uuid4().hex[:6]}:telecom.subscriber"
+    plane = ControlPlane(engine, bootstrap=bootstrap, partitions=4)
+    with engine.begin() as conn:  # as an older release stored and published it
+        conn.exec_driver_sql("INSERT INTO subscriptions VALUES (?, 'old', 'telecom.subscriber', ?, 1, 0, 1)",
+                             (sid, json.dumps({"subscription_id": sid, "agency": "old", "dataset": "telecom.subscriber"})))
+    plane.start()
+    try:
+        assert plane.published_subscriptions() == []
+        assert published(bootstrap, sid) == [None]
+    finally:
+        plane.close()

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
+import signal
 import ssl
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,8 +26,10 @@ from gsp.http.client import ApiClient
 from gsp.http.ops import OpsServer, ops_routes
 from gsp.http.server import ApiServer, application
 from gsp.http.tls import client_context, server_context
+from gsp.runtime.embedded import free_port
 from gsp.runtime.services import ControlServices
 from schemas.settings import Settings
+from tests.gsp.runtime.test_serve import serving, wait_for_worker
 
 
 @dataclass(frozen=True)
@@ -166,3 +172,25 @@ def test_servers_bind_loopback_unless_told_otherwise() -> None:
         api.stop()
     assert inspect.signature(ControlServices).parameters["host"].default == "127.0.0.1"
     assert (Settings().api_host, Settings().ops_host) == ("127.0.0.1", "127.0.0.1")
+
+
+def test_gsp_serve_over_tls_keeps_its_workers_and_the_cli_working(pki: Pki, tmp_path: Path) -> None:
+    """The workers read the control plane's registry over HTTPS with GSP_TLS_CA; the CLI trusts it too."""
+    env = {**os.environ, "GSP_HOME": str(tmp_path), "GSP_API_PORT": str(free_port()), "GSP_TLS_CERT": str(pki.cert),
+           "GSP_TLS_KEY": str(pki.key), "GSP_TLS_CA": str(pki.ca)}
+    env.pop("GSP_TOKEN", None)
+    log = open(tmp_path / "serve.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "gsp", "serve"], env=env, stdout=subprocess.PIPE, stderr=log,
+                              text=True)
+    try:
+        runtime = serving(server, tmp_path, tmp_path / "serve.log")
+        assert runtime["api_url"].startswith("https://127.0.0.1:")
+        wait_for_worker(runtime, lambda h: h.get("assigned_partitions", 0) > 0)
+        me = subprocess.run([sys.executable, "-m", "gsp", "whoami", "--json"], env=env, capture_output=True,
+                            text=True, timeout=60)
+        assert me.returncode == 0 and json.loads(me.stdout)["roles"] == ["admin"], me.stderr
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+        server.stdout.close()  # type: ignore[union-attr]
+        log.close()
