@@ -98,3 +98,6 @@ def _render(entry: dict[str, Any], out: TextIO) -> None:
     out.write("  fields:\n")
     for row in rows:
         out.write("    " + "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=False)) + f"  {row[3]}\n")
+    out.write(f"  to request (a consumer's credential; {entry['owner']} decides):\n"
+              f"    gsp subscription request --dataset {entry['name']} --fields FIELD,... "
+              '--purpose "..." --legal-basis "..."\n')

@@ -215,10 +215,8 @@ _OPEN = ("requested", "approved", "active", "suspended")
 
 
 def _status(found: dict[str, Any]) -> str:
-    """The versions that matter, with their state: the open ones (else the one that ended last), and the latest.
-
-    The answer's own ``state`` is the latest version's: ``refused`` for a subscription whose version 1 still
-    delivers after a change was refused."""
+    """The versions that matter, with their state: the open ones (else the one that ended last), and the latest
+    (the answer's own ``state`` says what is delivered, not what was asked last)."""
     versions = found["versions"]
     shown = [v for v in versions if v["state"] in _OPEN] or [v for v in versions if v["state"] != "refused"][-1:]
     if versions[-1] not in shown:

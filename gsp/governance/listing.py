@@ -88,7 +88,7 @@ def entry(dataset: Dataset, *, scores: Mapping[str, float | None] | None = None,
 
 
 def subscriber_counts(subscriptions: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    """Dataset -> distinct agencies among the Subscription events (as `ControlPlane.list_subscriptions` gives them)."""
+    """Dataset -> distinct agencies among the Subscription events (as `ControlPlane.published_subscriptions` gives them)."""
     agencies: dict[str, set[str]] = {}
     for subscription in subscriptions:
         agencies.setdefault(subscription["dataset"], set()).add(subscription["agency"])

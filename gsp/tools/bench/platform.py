@@ -39,12 +39,14 @@ from connectors.sql_source import SqlSource, map_columns
 from gsp.errors import UserError
 from gsp.governance.catalog import DATASETS
 from gsp.governance.control import ControlPlane
+from gsp.governance.identity import agency_slug
 from gsp.governance.topology import ensure_topics
 from gsp.runtime.embedded import running_broker
 from gsp.tools.bench.cleaning import bench_cleaning
 from gsp.tools.bench.faust_agents import measure_all
 from gsp.tools.demo import (
     CITIZEN,
+    CONSUMER,
     DEMO_SUBSCRIPTION,
     SOURCES,
     SUBSCRIBER,
@@ -195,12 +197,13 @@ def _stage_figures(codec: Codec, synthetic: Synthetic) -> tuple[dict[str, dict[s
         return match_stage.process(value)[0][0][2]
     match_s, results = _best(lambda: [match(v) for v in clean_subscribers])
     linked = _linked_match_figures(codec, registry, clean_subscribers)
-    request = {k: v for k, v in DEMO_SUBSCRIPTION.items() if k != "dataset"}
-    codec.add(_IDS["share"], sharing.projected_schema(SUBSCRIBER, "bo-cong-an", request["fields"],  # type: ignore[arg-type]
+    request = {k: v for k, v in DEMO_SUBSCRIPTION.items() if k in ("fields", "row_filter")}
+    agency = agency_slug(CONSUMER[0])
+    codec.add(_IDS["share"], sharing.projected_schema(SUBSCRIBER, agency, request["fields"],  # type: ignore[arg-type]
                                                       contract("vn.gsp.common.EventHeader")))
     subscription = sharing.Subscription.from_event({
-        **request, "subscription_id": "bo-cong-an:telecom.subscriber", "dataset": SUBSCRIBER,
-        "topic": topics.share("bo-cong-an", SUBSCRIBER), "schema_id": _IDS["share"]})
+        **request, "subscription_id": f"{agency}:{SUBSCRIBER}", "agency": agency, "dataset": SUBSCRIBER,
+        "topic": topics.share(agency, SUBSCRIBER), "schema_id": _IDS["share"]})
     share_stage = ShareStage(codec, lambda dataset: [subscription])
     share_s, shared = _best(lambda: [share_stage.process(v) for v in results])
     baseline = "codec decode + encode of the same events"

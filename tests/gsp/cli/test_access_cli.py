@@ -135,7 +135,7 @@ def test_a_change_is_decided_while_the_approved_version_keeps_delivering(service
                         "msisdn,carrier,personal_id", "--purpose", "thêm số định danh", "--legal-basis", "Điều 30"))
     assert changed.startswith(f"subscription {sid} version 2: requested; ")
     row = ok(run_as(services, owner, "subscription", "list")).splitlines()[1].split("\t")
-    assert row[:4] == [sid, "requested", "v1", "v2 requested"]
+    assert row[:4] == [sid, "active", "v1", "v2 requested"]  # what is delivered, then what was asked last
 
     refused = ok(run_as(services, owner, "subscription", "refuse", sid, "--reason", "không cần"))
     assert refused.startswith(f"subscription {sid} version 2: refused; version 1 delivers on ")

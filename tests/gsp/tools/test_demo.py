@@ -57,7 +57,7 @@ def check_demo(bootstrap: str, tmp_path: Path) -> None:
     with sqlite3.connect(summary["agency_database"]) as db:
         rows = db.execute(f"SELECT * FROM {summary['agency_table']}").fetchall()
         columns = [c[1] for c in db.execute(f"PRAGMA table_info({summary['agency_table']})")]
-    assert len(rows) == expected == summary["delivered"]["bo-cong-an:telecom.subscriber"]
+    assert len(rows) == expected == summary["delivered"]["bo-cong-an-c06:telecom.subscriber"]
     assert columns == ["event_id", "source_key", "source_version", "msisdn", "carrier", "personal_id", "subscriber_name", "verdict"]
     assert {r[columns.index("verdict")] for r in rows} == {"MATCHED"}
     assert {r[columns.index("carrier")] for r in rows} <= {"Viettel", "VinaPhone"}
