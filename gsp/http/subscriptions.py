@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import Field
 
 from gsp.errors import UserError
+from gsp.governance.identity import Forbidden
 from gsp.governance.subscriptions import DEFAULT_NAME, Subscriptions
 from gsp.http.routes import Body, Call, Query, Route, in_thread
 from schemas.envelope import Verdict
@@ -90,7 +91,7 @@ def subscription_routes(subscriptions: Subscriptions) -> list[Route]:
     async def change(call: Call) -> dict[str, Any]:
         current = await in_thread(subscriptions.show, call.identity, call.path["subscription_id"])
         if current["agency"] != call.identity.agency:
-            raise UserError(f"only {current['agency']} may change its subscription")
+            raise Forbidden(f"only {current['agency']} may change its subscription")
         return await in_thread(subscriptions.request, call.identity, dataset=current["dataset"],
                                name=current["name"], **_change(call.body))
 

@@ -56,7 +56,8 @@ class ControlServices:
             # Made (None: already there) before anything answers, so the first request can use it.
             self.admin_token_file = ensure_admin(self.control.identities, settings.home)
             # The workers read the control plane's own registry with a credential of their own.
-            self.worker_token = None if settings.schema_registry_url else worker_token(self.control.identities)
+            self.worker_token = None if settings.schema_registry_url else worker_token(self.control.identities,
+                                                                                    settings.home)
         except sa.exc.DBAPIError as exc:
             raise UserError(f"control-plane database unreachable: {str(exc.orig).splitlines()[0]}") from None
         except (RegistryUnavailable, PublishFailed) as exc:
