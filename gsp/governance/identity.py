@@ -26,7 +26,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from gsp.errors import GspError, NotFound, UserError
 from schemas.datasets import declared
 
-__all__ = ["ALL", "AgencyId", "Forbidden", "Grant", "Identity", "IdentityStore", "Issued", "Role", "Unauthenticated",
+__all__ = ["ALL", "AgencyId", "Audit", "Forbidden", "Grant", "Identity", "IdentityStore", "Issued", "Role", "Unauthenticated",
            "agency_slug"]
 
 ALL = "*"  # a steward grant over every dataset
@@ -44,6 +44,10 @@ ALL = "*"  # a steward grant over every dataset
 _AGENCY = re.compile(r"^(?P<instance>[A-Z]{2})/(?P<cls>[A-Z]+)/(?P<member>[a-z0-9][a-z0-9-]*)/"
                      r"(?P<subsystem>[a-z0-9][a-z0-9-]*)$")
 _TOKEN = re.compile(r"^gsp_(?P<key>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{43})$")
+
+
+# (actor, action, subject, details): how a change is told to the audit log; details never hold a secret.
+Audit = Callable[[str, str, str, dict[str, str]], Any]
 
 
 class Role(StrEnum):
@@ -204,11 +208,14 @@ class IdentityStore:
     def __init__(self, engine: sa.Engine, *, clock: Any = _now_ms) -> None:
         self._engine = engine
         self._clock = clock
+        # Told of every change, as (actor, action, subject, details): the control plane's audit log listens.
+        self.audit: Audit = lambda actor, action, subject, details: None
         _metadata.create_all(engine)
 
     # agencies
 
-    def register_agency(self, agency: str, *, name: str, contacts: Iterable[Mapping[str, str]] = ()) -> dict[str, Any]:
+    def register_agency(self, agency: str, *, name: str, contacts: Iterable[Mapping[str, str]] = (),
+                        by: str = "gsp") -> dict[str, Any]:
         """Register an agency subsystem, or update its name and contacts."""
         parsed = AgencyId.parse(agency)
         if not name.strip():
@@ -225,6 +232,7 @@ class IdentityStore:
                              .values(name=row["name"], contacts=row["contacts"]))
             else:
                 conn.execute(sa.insert(_agencies).values(**row))
+        self.audit(by, "agency.register", f"agency/{row['agency_id']}", {"name": row["name"]})
         return self.agency(row["agency_id"])
 
     def agency(self, agency: str) -> dict[str, Any]:
@@ -262,6 +270,8 @@ class IdentityStore:
             conn.execute(sa.insert(_credentials).values(
                 key_id=key_id, agency_id=agency, label=label, grants=json.dumps([g.as_json() for g in grants]),
                 digest=_digest(secret), created_at=self._clock(), created_by=created_by, expires_at=expires_at))
+        self.audit(created_by, "credential.issue", f"credential/{key_id}",
+                   {"agency": agency, "roles": ",".join(sorted({g.role.value for g in grants})), "label": label})
         return Issued(key_id=key_id, agency=agency, token=f"gsp_{key_id}_{secret}", grants=grants,
                       expires_at=expires_at)
 
@@ -298,20 +308,22 @@ class IdentityStore:
             raise NotFound(f"no credential {key_id!r}")
         return self._credential_json(row)
 
-    def revoke(self, key_id: str) -> dict[str, Any]:
+    def revoke(self, key_id: str, *, by: str = "gsp") -> dict[str, Any]:
         self.credential(key_id)
         with self._engine.begin() as conn:
             conn.execute(sa.update(_credentials).where(_credentials.c.key_id == key_id,
                                                        _credentials.c.revoked_at.is_(None))
                          .values(revoked_at=self._clock()))
+        self.audit(by, "credential.revoke", f"credential/{key_id}", {})
         return self.credential(key_id)
 
-    def expire(self, key_id: str, at: int | None = None) -> dict[str, Any]:
+    def expire(self, key_id: str, at: int | None = None, *, by: str = "gsp") -> dict[str, Any]:
         """Make a credential expire at ``at`` (ms since the epoch; default now)."""
         self.credential(key_id)
         with self._engine.begin() as conn:
             conn.execute(sa.update(_credentials).where(_credentials.c.key_id == key_id)
                          .values(expires_at=self._clock() if at is None else at))
+        self.audit(by, "credential.expire", f"credential/{key_id}", {"at": str(self._clock() if at is None else at)})
         return self.credential(key_id)
 
     def active(self, role: Role, *, label: str | None = None) -> list[dict[str, Any]]:

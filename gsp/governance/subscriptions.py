@@ -35,7 +35,7 @@ from prometheus_client.registry import Collector
 from gsp.desks.base import NotOpen
 from gsp.errors import NotFound, UserError
 from gsp.governance.deadline import WorkingCalendar, overdue
-from gsp.governance.identity import Forbidden, Identity, Role
+from gsp.governance.identity import Audit, Forbidden, Identity, Role
 from schemas.datasets import declared
 from schemas.envelope import Verdict
 from streams import share as sharing
@@ -57,6 +57,7 @@ class State(StrEnum):
     SUPERSEDED = "superseded"
 
 
+_ENDING = {State.SUSPENDED: "suspend", State.REVOKED: "revoke", State.EXPIRED: "expire"}
 _OPEN = (State.REQUESTED, State.APPROVED, State.ACTIVE, State.SUSPENDED)
 _DELIVERING = (State.ACTIVE,)
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -118,6 +119,7 @@ class Subscriptions:
         self._clock = clock
         # Told of each version the moment it is published active (the control plane's back-fill listens).
         self.on_activate: Callable[[Mapping[str, Any]], None] = lambda event: None
+        self.audit: Audit = lambda actor, action, subject, details: None   # told of every state change
         _metadata.create_all(engine)
 
     def _now(self) -> datetime:
@@ -164,6 +166,8 @@ class Subscriptions:
                 subscription_id=sid, version=version, agency=who.agency, dataset=dataset, name=name,
                 state=State.REQUESTED, request=json.dumps(body, ensure_ascii=False), requested_by=who.who,
                 requested_at=_ms(now), due_at=_ms(due)))
+        self._told(who.who, "request", sid, version, purpose=purpose, legal_basis=legal_basis,
+                   fields=",".join(fields))
         return self.show(who, sid)
 
     # the owner decides
@@ -175,6 +179,7 @@ class Subscriptions:
         with self._engine.begin() as conn:
             self._set(conn, sid, version, state=State.APPROVED, decided_by=who.who, decided_at=_ms(now),
                       reason=(reason or "").strip() or None, valid_from=valid_from)
+        self._told(who.who, "approve", sid, version, reason=(reason or "").strip())
         self.tick()
         return self.show(who, sid)
 
@@ -184,6 +189,7 @@ class Subscriptions:
         with self._engine.begin() as conn:
             self._set(conn, sid, version, state=State.REFUSED, decided_by=who.who, decided_at=_ms(self._now()),
                       reason=text)
+        self._told(who.who, "refuse", sid, version, reason=text)
         return self.show(who, sid)
 
     def suspend(self, who: Identity, sid: str, *, reason: str | None) -> dict[str, Any]:
@@ -195,6 +201,7 @@ class Subscriptions:
         with self._engine.begin() as conn:
             self._set(conn, sid, version["version"], state=State.APPROVED, ended_by=None, ended_at=None,
                       end_reason=None)
+        self._told(who.who, "resume", sid, version["version"])
         self.tick()
         return self.show(who, sid)
 
@@ -335,6 +342,7 @@ class Subscriptions:
                 self._control.stage_withdrawal(conn, sid)
         if delivering:
             self._control.publish_staged(sid)
+        self._told(by, _ENDING[state], sid, row["version"], reason=reason)
 
     def _activate(self, row: Mapping[str, Any]) -> None:
         sid = row["subscription_id"]
@@ -350,7 +358,11 @@ class Subscriptions:
             self._set(conn, sid, row["version"], state=State.ACTIVE)
             self._control.stage_event(conn, event)
         self._control.publish_staged(sid)
+        self._told("gsp", "activate", sid, row["version"], topic=event["topic"])
         self.on_activate(event)
+
+    def _told(self, actor: str, action: str, sid: str, version: int, **details: str) -> None:
+        self.audit(actor, f"subscription.{action}", f"subscription/{sid}", {"version": str(version), **details})
 
     @staticmethod
     def _set(conn: sa.Connection, sid: str, version: int, **values: Any) -> None:

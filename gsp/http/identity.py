@@ -76,7 +76,7 @@ def identity_routes(store: IdentityStore) -> list[Route]:
     async def register(call: Call) -> dict[str, Any]:
         body: AgencyRegistration = call.body
         return await in_thread(store.register_agency, body.agency, name=body.name,
-                               contacts=[c.model_dump(exclude_none=True) for c in body.contacts])
+                               contacts=[c.model_dump(exclude_none=True) for c in body.contacts], by=call.identity.who)
 
     async def credentials(call: Call) -> list[dict[str, Any]]:
         return await in_thread(store.credentials, call.query["agency"] or None)
@@ -89,10 +89,10 @@ def identity_routes(store: IdentityStore) -> list[Route]:
         return {**await in_thread(store.credential, issued.key_id), "token": issued.token}
 
     async def revoke(call: Call) -> dict[str, Any]:
-        return await in_thread(store.revoke, call.path["key_id"])
+        return await in_thread(store.revoke, call.path["key_id"], by=call.identity.who)
 
     async def expire(call: Call) -> dict[str, Any]:
-        return await in_thread(store.expire, call.path["key_id"], _ms(call.body.at))
+        return await in_thread(store.expire, call.path["key_id"], _ms(call.body.at), by=call.identity.who)
 
     tag = "identity"
     return [

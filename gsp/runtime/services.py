@@ -52,12 +52,6 @@ class ControlServices:
                                         calendar=WorkingCalendar.from_settings(settings),
                                         answer_days=settings.answer_days)
             self.control.start()
-            settings.home.mkdir(parents=True, exist_ok=True)
-            # Made (None: already there) before anything answers, so the first request can use it.
-            self.admin_token_file = ensure_admin(self.control.identities, settings.home)
-            # The workers read the control plane's own registry with a credential of their own.
-            self.worker_token = None if settings.schema_registry_url else worker_token(self.control.identities,
-                                                                                    settings.home)
         except sa.exc.DBAPIError as exc:
             raise UserError(f"control-plane database unreachable: {str(exc.orig).splitlines()[0]}") from None
         except (RegistryUnavailable, PublishFailed) as exc:
@@ -65,6 +59,21 @@ class ControlServices:
         self.codec = Codec(resolve=external.schema_by_id if external else (lambda i: self.control.registry.schema_by_id(i).schema))
         self._producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))
         audit = AuditLog(self._producer, self.codec, register=self.control.register)
+
+        def told(actor: str, action: str, subject: str, details: dict[str, str]) -> None:
+            """Governance changes on gsp.audit; the change stands if the broker does not take the entry (logged)."""
+            try:
+                audit.record(actor=actor, action=action, subject=subject, details=details)
+            except Exception:
+                log.exception("audit entry not published", extra={"action": action, "subject": subject})
+
+        self.control.identities.audit = self.control.subscriptions.audit = told
+        settings.home.mkdir(parents=True, exist_ok=True)
+        # Made (None: already there) before anything answers, so the first request can use it.
+        self.admin_token_file = ensure_admin(self.control.identities, settings.home)
+        # The workers read the control plane's own registry with a credential of their own.
+        self.worker_token = None if settings.schema_registry_url else worker_token(self.control.identities,
+                                                                                settings.home)
         self.desk = QuarantineDesk(engine, producer=self._producer, codec=self.codec, schema_id_of=self.control.schema_id,
                                    audit=audit)
         self.review = ReviewDesk(engine, producer=self._producer, codec=self.codec, schema_id_of=self.control.schema_id,

@@ -187,3 +187,21 @@ def test_the_answer_deadline_counts_working_days_only(plane: ControlPlane, cast:
     assert plane.subscriptions.overdue_counts()[SUBSCRIBER] == 1
     plane.subscriptions.approve(owner, asked["subscription_id"], 1)
     assert plane.subscriptions.overdue_counts()[SUBSCRIBER] == 0
+
+
+def test_every_decision_is_told_to_the_audit_log_attributed_to_its_credential(plane: ControlPlane, cast: Cast) -> None:
+    told: list[tuple[str, str, str, dict[str, str]]] = []
+    plane.subscriptions.audit = lambda *entry: told.append(entry)
+    plane.identities.audit = lambda *entry: told.append(entry)
+    consumer, owner = who(plane, cast, Role.CONSUMER), who(plane, cast, Role.OWNER)
+    sid = plane.subscriptions.request(consumer, dataset=SUBSCRIBER, fields=["msisdn"], **ASK)["subscription_id"]
+    plane.subscriptions.approve(owner, sid, 1)
+    plane.subscriptions.revoke(owner, sid, reason="hết nhu cầu")
+    plane.identities.revoke(consumer.key_id, by=owner.who)
+
+    assert [(actor, action) for actor, action, _, _ in told] == [
+        (consumer.who, "subscription.request"), (owner.who, "subscription.approve"), ("gsp", "subscription.activate"),
+        (owner.who, "subscription.revoke"), (owner.who, "credential.revoke")]
+    assert told[0][2] == f"subscription/{sid}" and told[0][3]["legal_basis"] == ASK["legal_basis"]
+    assert told[3][3] == {"version": "1", "reason": "hết nhu cầu"}
+    assert not any(cast.token(Role.CONSUMER).split("_")[2] in str(entry) for entry in told)
