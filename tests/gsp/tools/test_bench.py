@@ -2,7 +2,10 @@
 
 import io
 import json
+import re
 from pathlib import Path
+
+import pytest
 
 from gsp.tools.bench.platform import run_bench
 from schemas.settings import Settings
@@ -24,3 +27,12 @@ def test_bench_reports_every_figure_next_to_its_baseline(tmp_path: Path) -> None
     assert report["figures"]["end_to_end"]["agrees_with_truth"] is True
     assert "bench: connector" in err.getvalue()
 
+
+
+def test_the_revocation_benchmark_times_a_decision_reaching_the_worker(capsys: pytest.CaptureFixture[str]) -> None:
+    from gsp.tools.bench.revocation import main
+
+    assert main(["--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"round 1: worker has the approval \d+\.\d{3} s after .*drops the suspension \d+\.\d{3} s", out), out
+    assert out.splitlines()[-1].startswith("worst: approval ")
