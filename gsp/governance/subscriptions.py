@@ -161,11 +161,14 @@ class Subscriptions:
                 "valid_until": None if valid_until is None else _ms(valid_until), "backfill": backfill}
         version = max((v["version"] for v in versions), default=0) + 1
         due = self._calendar.due(now, self._answer_days)
-        with self._engine.begin() as conn:
-            conn.execute(sa.insert(_versions).values(
-                subscription_id=sid, version=version, agency=who.agency, dataset=dataset, name=name,
-                state=State.REQUESTED, request=json.dumps(body, ensure_ascii=False), requested_by=who.who,
-                requested_at=_ms(now), due_at=_ms(due)))
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(sa.insert(_versions).values(
+                    subscription_id=sid, version=version, agency=who.agency, dataset=dataset, name=name,
+                    state=State.REQUESTED, request=json.dumps(body, ensure_ascii=False), requested_by=who.who,
+                    requested_at=_ms(now), due_at=_ms(due)))
+        except sa.exc.IntegrityError:
+            raise NotOpen(f"subscription {sid} version {version} was requested meanwhile") from None
         self._told(who.who, "request", sid, version, purpose=purpose, legal_basis=legal_basis,
                    fields=",".join(fields))
         return self.show(who, sid)
@@ -177,8 +180,8 @@ class Subscriptions:
         now = self._now()
         valid_from = row["request"]["valid_from"] or _ms(now)
         with self._engine.begin() as conn:
-            self._set(conn, sid, version, state=State.APPROVED, decided_by=who.who, decided_at=_ms(now),
-                      reason=(reason or "").strip() or None, valid_from=valid_from)
+            self._claim(conn, sid, version, state=State.APPROVED, decided_by=who.who, decided_at=_ms(now),
+                        reason=(reason or "").strip() or None, valid_from=valid_from)
         self._told(who.who, "approve", sid, version, reason=(reason or "").strip())
         self.tick()
         return self.show(who, sid)
@@ -187,8 +190,8 @@ class Subscriptions:
         text = _reason(reason, "a refusal")
         self._decidable(who, sid, version)
         with self._engine.begin() as conn:
-            self._set(conn, sid, version, state=State.REFUSED, decided_by=who.who, decided_at=_ms(self._now()),
-                      reason=text)
+            self._claim(conn, sid, version, state=State.REFUSED, decided_by=who.who, decided_at=_ms(self._now()),
+                        reason=text)
         self._told(who.who, "refuse", sid, version, reason=text)
         return self.show(who, sid)
 
@@ -363,6 +366,15 @@ class Subscriptions:
 
     def _told(self, actor: str, action: str, sid: str, version: int, **details: str) -> None:
         self.audit(actor, f"subscription.{action}", f"subscription/{sid}", {"version": str(version), **details})
+
+    @staticmethod
+    def _claim(conn: sa.Connection, sid: str, version: int, **values: Any) -> None:
+        """Decide a version still waiting for its decision; NotOpen when another decision got there first."""
+        decided = conn.execute(sa.update(_versions).where(
+            _versions.c.subscription_id == sid, _versions.c.version == version,
+            _versions.c.state == State.REQUESTED).values(**values))
+        if decided.rowcount != 1:
+            raise NotOpen(f"subscription {sid} version {version} was decided meanwhile")
 
     @staticmethod
     def _set(conn: sa.Connection, sid: str, version: int, **values: Any) -> None:

@@ -205,3 +205,16 @@ def test_every_decision_is_told_to_the_audit_log_attributed_to_its_credential(pl
     assert told[0][2] == f"subscription/{sid}" and told[0][3]["legal_basis"] == ASK["legal_basis"]
     assert told[3][3] == {"version": "1", "reason": "hết nhu cầu"}
     assert not any(cast.token(Role.CONSUMER).split("_")[2] in str(entry) for entry in told)
+
+
+def test_two_owners_deciding_at_once_make_one_decision(plane: ControlPlane, cast: Cast,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    consumer, owner = who(plane, cast, Role.CONSUMER), who(plane, cast, Role.OWNER)
+    sid = plane.subscriptions.request(consumer, dataset=SUBSCRIBER, fields=["msisdn"], **ASK)["subscription_id"]
+    seen = plane.subscriptions._decidable(owner, sid, 1)
+    # Both read the version as waiting before either wrote: the second write must not overwrite the first.
+    monkeypatch.setattr(plane.subscriptions, "_decidable", lambda *args: seen)
+    plane.subscriptions.refuse(owner, sid, 1, reason="trùng mục đích")
+    with pytest.raises(NotOpen, match="decided meanwhile"):
+        plane.subscriptions.approve(owner, sid, 1)
+    assert plane.subscriptions.show(owner, sid)["state"] == "refused" and published(plane, sid) is None
