@@ -27,3 +27,12 @@ def test_settings_as_json_hides_the_database_password() -> None:
                                          "doc": table["GSP_DATABASE_URL"]["doc"]}
     assert table["GSP_KAFKA_BOOTSTRAP"]["current"] is None and table["GSP_KAFKA_BOOTSTRAP"]["from_environment"] is False
     assert table["GSP_API_PORT"]["default"] == "8780" and table["GSP_DATASETS_DIR"]["doc"]
+
+
+def test_settings_never_show_the_token() -> None:
+    token = "gsp_0123456789abcdef_" + "s" * 43
+    for args in (("settings",), ("settings", "--json")):
+        result = gsp(*args, env={"GSP_TOKEN": token})
+        assert result.returncode == 0 and "s" * 43 not in result.stdout and "GSP_TOKEN" in result.stdout
+    rows = {row["variable"]: row for row in json.loads(gsp("settings", "--json", env={"GSP_TOKEN": token}).stdout)}
+    assert rows["GSP_TOKEN"]["current"] == "(set, not shown)"
