@@ -44,7 +44,12 @@ class SubscriptionBook:
         except CodecError as exc:
             log.error("unreadable subscription event ignored", extra={"subscription": subscription_id, "error": str(exc)})
             return
-        self._by_id[subscription_id] = Subscription.from_event(event)
+        subscription = Subscription.from_event(event)
+        if not subscription.pseudonym_key:  # published by an older control plane: sharing it would leak source keys
+            log.error("subscription without a pseudonym key ignored", extra={"subscription": subscription_id})
+            self._by_id.pop(subscription_id, None)
+            return
+        self._by_id[subscription_id] = subscription
 
     async def follow(self, bootstrap: str, stopped: asyncio.Event) -> None:
         await follow_topic(bootstrap, topics.SUBSCRIPTIONS, self.apply, stopped, client_id="gsp-subscriptions")

@@ -10,6 +10,8 @@ matching; of a plain dataset, the cleaned record as it is (no verdict to filter 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +19,8 @@ from typing import Any
 from schemas.datasets import Dataset, declared
 from schemas.envelope import Verdict
 
-__all__ = ["ShareError", "Subscription", "check", "covers", "plain_view", "project", "projected_schema",
+__all__ = ["Envelope", "ShareError", "Subscription", "check", "covers", "envelope", "plain_view", "project",
+           "projected_schema", "pseudonym",
            "shareable_fields", "shared_view"]
 
 
@@ -38,6 +41,10 @@ class Subscription:
     valid_from: int | None = None     # ms: records ingested earlier are not shared, unless backfill
     valid_until: int | None = None    # ms: nothing is shared from then on
     backfill: bool = False
+    # The agency's pseudonym secret (and its version): what it receives names people and records by keyed
+    # hashes no other agency can compute. Empty: the subscription cannot be shared (see `Envelope`).
+    pseudonym_key: bytes = b""
+    key_version: int = 0
 
     def in_period(self, ingested_at_ms: int, now_ms: int) -> bool:
         """Whether the approval's period admits a record ingested at ``ingested_at_ms``, shared at ``now_ms``."""
@@ -54,6 +61,7 @@ class Subscription:
             verdicts=tuple(event.get("verdicts") or (Verdict.MATCHED,)),
             valid_from=event.get("valid_from"), valid_until=event.get("valid_until"),
             backfill=bool(event.get("backfill", False)),
+            pseudonym_key=bytes.fromhex(event.get("pseudonym_key") or ""), key_version=int(event.get("key_version") or 0),
         )
 
 
@@ -100,10 +108,52 @@ def covers(subscription: Subscription, view: dict[str, Any], *, plain: bool = Fa
     return all(str(view.get(name)) in allowed for name, allowed in subscription.row_filter.items())
 
 
-def project(subscription: Subscription, view: dict[str, Any]) -> dict[str, Any]:
-    """Only the approved fields, plus the event header."""
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What an agency receives around the approved fields: its own event id, source key and person key.
+
+    - ``event_id``: a keyed hash of the platform's event id (stable, so the agency's sink still upserts;
+      two agencies' ids for one record differ, so their feeds cannot be joined on it);
+    - ``source_key``: the record's key in its source when the key field is approved, else its keyed hash;
+    - ``person_key``: the personal id when approved, else its keyed hash (None when no person was matched);
+    - ``message_key``: the Kafka key, the person key or else the source key as the agency sees it.
+    Keys are HMAC-SHA-256 with the agency's secret, prefixed with the secret's version (``k1.…``): a new
+    version (rotation) gives new pseudonyms from then on, and the prefix says which version made one.
+    """
+
+    event_id: str
+    source_key: str
+    person_key: str | None
+
+    @property
+    def message_key(self) -> bytes:
+        return (self.person_key or self.source_key).encode()
+
+
+def pseudonym(subscription: Subscription, kind: str, value: str) -> str:
+    """``value`` as only ``subscription``'s agency can name it (``kind`` separates ids, keys and events)."""
+    if not subscription.pseudonym_key:
+        raise ShareError(f"subscription {subscription.subscription_id} has no pseudonym key: not shared")
+    digest = hmac.new(subscription.pseudonym_key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
+    return f"k{subscription.key_version}.{digest[:40]}"
+
+
+def envelope(subscription: Subscription, header: dict[str, Any], *, key_field: str,
+             personal_id: str | None) -> Envelope:
+    approved = subscription.fields
+    person = None if personal_id is None else (
+        personal_id if "personal_id" in approved else pseudonym(subscription, "person", personal_id))
+    return Envelope(
+        event_id=pseudonym(subscription, "event", header["event_id"]),
+        source_key=header["source_key"] if key_field in approved else pseudonym(subscription, "key", header["source_key"]),
+        person_key=person)
+
+
+def project(subscription: Subscription, view: dict[str, Any], outer: Envelope) -> dict[str, Any]:
+    """Only the approved fields, the agency's own header and its person key."""
     shared = {name: view[name] for name in subscription.fields}
-    shared["header"] = view["header"]
+    shared["header"] = {**view["header"], "event_id": outer.event_id, "source_key": outer.source_key}
+    shared["person_key"] = outer.person_key
     return shared
 
 
@@ -118,7 +168,10 @@ def projected_schema(dataset: Dataset | str, agency: str, fields: list[str], hea
         "namespace": "vn.gsp.share." + re.sub(r"[^a-z0-9]", "_", agency),
         "doc": f"{d.name} as shared with {agency}: approved fields only",
         "fields": [{"name": "header", "type": header_schema}]
-        + [{"name": name, "type": _optional(known[name]), "default": None} for name in fields],
+        + [{"name": name, "type": _optional(known[name]), "default": None} for name in fields]
+        + [{"name": "person_key", "type": ["null", "string"], "default": None,
+            "doc": "The person this record was matched to: the personal id when approved, else a pseudonym of it "
+                   "only this agency receives; null when no person was matched"}],
     }
 
 

@@ -142,7 +142,9 @@ class ControlPlane:
         except (RegistryError, RegistryRequestFailed) as exc:
             raise UserError(f"the changed subscription breaks the contract of {topic}: {exc}") from None
         ensure_topics(self._bootstrap, {topic: (self._partitions, {})}, replication_factor=self._replication)
+        key_version, key = self.identities.pseudonym_key(agency)
         return {"subscription_id": subscription_id, "agency": slug, "agency_id": agency, "dataset": dataset,
+                "pseudonym_key": key, "key_version": key_version,
                 "fields": list(fields), "row_filter": row_filter, "verdicts": verdicts, "topic": topic,
                 "schema_id": schema_id, "schema": json.dumps(schema, ensure_ascii=False), "version": version,
                 "created_at": int(time.time() * 1000), "valid_from": valid_from, "valid_until": valid_until,

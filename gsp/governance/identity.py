@@ -195,6 +195,17 @@ _credentials = sa.Table(
     sa.Column("revoked_at", sa.BigInteger),
 )
 
+# Each agency's pseudonym secret, by version (the latest is current): what it receives names people and
+# records by keyed hashes of it (`streams.share.Envelope`). Rotating adds a version; old ones are kept so
+# an agency's old pseudonyms can still be explained to it.
+_keys = sa.Table(
+    "agency_keys", _metadata,
+    sa.Column("agency_id", sa.String(200), sa.ForeignKey("agencies.agency_id"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("secret", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
@@ -245,6 +256,26 @@ class IdentityStore:
     def agencies(self) -> list[dict[str, Any]]:
         with self._engine.connect() as conn:
             return [_agency_json(r) for r in conn.execute(sa.select(_agencies).order_by(_agencies.c.agency_id))]
+
+    # pseudonym secrets
+
+    def pseudonym_key(self, agency: str) -> tuple[int, str]:
+        """(version, hex secret) of ``agency``'s current pseudonym secret, made on first use."""
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(_keys.c.version, _keys.c.secret).where(_keys.c.agency_id == agency)
+                               .order_by(_keys.c.version.desc()).limit(1)).first()
+        return (row.version, row.secret) if row is not None else self.rotate_key(agency)
+
+    def rotate_key(self, agency: str, *, by: str = "gsp") -> tuple[int, str]:
+        """A new current pseudonym secret for ``agency``: (version, hex secret)."""
+        self.agency(agency)
+        with self._engine.begin() as conn:
+            latest = conn.execute(sa.select(sa.func.max(_keys.c.version)).where(_keys.c.agency_id == agency)).scalar()
+            version, secret = (latest or 0) + 1, secrets.token_hex(32)
+            conn.execute(sa.insert(_keys).values(agency_id=agency, version=version, secret=secret,
+                                                 created_at=self._clock()))
+        self.audit(by, "agency.rotate-key", f"agency/{agency}", {"version": str(version)})
+        return version, secret
 
     # credentials
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from schemas.codec import Codec
+from schemas.datasets import Dataset, declared
 from streams import share as sharing
 from streams.quality import QualityTally
 from streams.stages.base import Out
@@ -23,32 +24,44 @@ class ShareStage:
     """
 
     def __init__(self, codec: Codec, subscriptions: Callable[[str], Iterable[sharing.Subscription]], *,
-                 tallies: dict[str, QualityTally] | None = None, clock: Callable[[], float] = time.time) -> None:
+                 tallies: dict[str, QualityTally] | None = None, clock: Callable[[], float] = time.time,
+                 datasets: Mapping[str, Dataset] | None = None) -> None:
+        """``datasets``: the declarations it shares (default: the process's declared ones)."""
         self._codec = codec
         self._subscriptions = subscriptions
         self._tallies = tallies or {}
         self._clock = clock
+        # dataset -> its key field: approved or not, it decides whether the agency sees the source key
+        self._keys = {d.name: d.key for d in (declared() if datasets is None else datasets).values()}
+
+    def _key_field(self, dataset: str) -> str:
+        return self._keys[dataset]
 
     def process(self, value: bytes) -> list[tuple[Out, sharing.Subscription]]:
         """One MatchResult event of a linked dataset."""
         _, result = self._codec.decode(value)
         _, record = self._codec.decode(result["record"])
         view = sharing.shared_view(record, personal_id=result["personal_id"], verdict=result["verdict"], score=result["score"])
-        return self._share(result["dataset"], view, result["source_key"], result["header"]["ingested_at"], plain=False)
+        return self._share(result["dataset"], view, result["header"]["ingested_at"], plain=False,
+                           personal_id=result["personal_id"])
 
     def process_clean(self, dataset: str, value: bytes) -> list[tuple[Out, sharing.Subscription]]:
         """One cleaned record of the plain dataset ``dataset``, as the clean stage wrote it."""
         _, record = self._codec.decode(value)
         header = record["header"]
-        return self._share(dataset, sharing.plain_view(record), header["source_key"], header["ingested_at"], plain=True)
+        return self._share(dataset, sharing.plain_view(record), header["ingested_at"], plain=True, personal_id=None)
 
-    def _share(self, dataset: str, view: dict[str, Any], source_key: str, ingested_at_ms: int, *,
-               plain: bool) -> list[tuple[Out, sharing.Subscription]]:
-        key = source_key.encode()
+    def _share(self, dataset: str, view: dict[str, Any], ingested_at_ms: int, *, plain: bool,
+               personal_id: str | None) -> list[tuple[Out, sharing.Subscription]]:
         now_ms = int(self._clock() * 1000)
-        shared = [((s.topic, key, self._codec.encode(s.schema_id, sharing.project(s, view))), s)
-                  for s in self._subscriptions(dataset)
-                  if s.in_period(ingested_at_ms, now_ms) and sharing.covers(s, view, plain=plain)]
+        key_field = self._key_field(dataset)
+        shared = []
+        for s in self._subscriptions(dataset):
+            if not (s.pseudonym_key and s.in_period(ingested_at_ms, now_ms) and sharing.covers(s, view, plain=plain)):
+                continue
+            # The view's header (the record's) is the platform's; the agency gets its own (`sharing.Envelope`).
+            outer = sharing.envelope(s, view["header"], key_field=key_field, personal_id=personal_id)
+            shared.append(((s.topic, outer.message_key, self._codec.encode(s.schema_id, sharing.project(s, view, outer))), s))
         tally = self._tallies.get(dataset)
         if tally is not None and shared:
             tally.observe_delivery(self._clock() - ingested_at_ms / 1000)

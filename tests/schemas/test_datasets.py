@@ -13,7 +13,7 @@ from schemas.datasets import DatasetError, Role, Sensitivity, catalog
 from schemas.envelope import header
 from streams.contracts import ContractError, contract_of
 from streams.quality import QualityTally
-from streams.share import ShareError, Subscription, check, projected_schema, shareable_fields
+from streams.share import ShareError, Subscription, check, projected_schema, pseudonym, shareable_fields
 from streams.stages import CleanStage, ShareStage, Where
 
 CLINIC_ID, ISSUE_ID, SHARE_ID = 1, 2, 3
@@ -111,12 +111,12 @@ def test_a_plain_dataset_declared_in_a_directory_is_cleaned_and_shared_with_no_p
     subscription = Subscription.from_event({
         "subscription_id": f"{AGENCY}:health.clinic", "agency": AGENCY, "dataset": "health.clinic", "fields": fields,
         "row_filter": row_filter, "verdicts": ["MATCHED"], "topic": topics.share(AGENCY, "health.clinic"),
-        "schema_id": SHARE_ID})
+        "schema_id": SHARE_ID, "pseudonym_key": "ab" * 32, "key_version": 1})
     tally = QualityTally.for_dataset(clinic)
     clean = CleanStage.for_dataset(clinic, codec, clean_schema_id=CLINIC_ID, issue_schema_id=ISSUE_ID, tally=tally,
                                    clock=lambda: 2.0)
     share = ShareStage(codec, lambda dataset: [subscription] if dataset == "health.clinic" else [],
-                       tallies={"health.clinic": tally}, clock=lambda: 2.0)
+                       tallies={"health.clinic": tally}, clock=lambda: 2.0, datasets={"health.clinic": clinic})
     where = Where("raw.health.clinic.v1", 0, 7)
 
     good = clean.process(b"GP-000123-HN", clinic_event(codec, "1"), where)
@@ -144,7 +144,11 @@ def test_a_plain_dataset_declared_in_a_directory_is_cleaned_and_shared_with_no_p
     # Shared straight from the clean topic; the subscription's verdicts mean nothing to a plain dataset.
     [((topic, key, shared), sent_to)] = share.process_clean("health.clinic", fixable[2])
     assert (topic, key, sent_to) == ("share.so-y-te-ha-noi.clinic.v1", b"GP-000124-HN", subscription)
-    assert codec.decode(shared)[1] == {"header": fixed["header"], "licence_no": "GP-000124-HN", "name": "Nguyễn Văn Hòa"}
+    # The licence number (the key) is approved, so the agency sees it; the event id is its own, no person is matched.
+    agency_header = {**fixed["header"], "event_id": pseudonym(subscription, "event", fixed["header"]["event_id"])}
+    assert codec.decode(shared)[1] == {"header": agency_header, "licence_no": "GP-000124-HN", "name": "Nguyễn Văn Hòa",
+                                       "person_key": None}
+    assert fixed["header"]["event_id"].encode() not in shared
     for hidden in ("0912345679", "+84 912 345 679", "cardiology", "phone.normalize"):
         assert hidden.encode() not in shared, hidden
     assert len(share.process_clean("health.clinic", good[2])) == 1
@@ -174,7 +178,7 @@ def test_every_shipped_declaration_loads_and_derives_valid_avro() -> None:
         if d.shareable:
             shared = projected_schema(d, "bo-cong-an", list(d.shared_types()), event_header)
             codec.add(101 + 2 * i, shared)  # fastavro parses it, or the codec raises
-            assert [f["name"] for f in shared["fields"]] == ["header", *d.sensitivity]
+            assert [f["name"] for f in shared["fields"]] == ["header", *d.sensitivity, "person_key"]
 
 
 def test_a_cleaning_section_is_checked_against_the_declarations_own_record(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from streams.share import ShareError, Subscription, check, covers, plain_view, p
 
 SUBSCRIPTION = Subscription(subscription_id="a:telecom.subscriber", agency="a", dataset="telecom.subscriber",
                             fields=("msisdn",), topic="share.a.subscriber.v1", schema_id=1,
-                            row_filter={"carrier": ("Viettel",)})
+                            row_filter={"carrier": ("Viettel",)}, pseudonym_key=b"k" * 32, key_version=1)
 
 
 def test_a_subscribers_shareable_fields_are_its_declared_ones_with_their_avro_types() -> None:
@@ -39,7 +39,8 @@ def test_a_projected_schema_holds_the_header_and_the_approved_fields_only() -> N
     # Every approved field is optional, so an approval adding or dropping one stays compatible both ways.
     assert schema["fields"] == [{"name": "header", "type": header},
                                 {"name": "msisdn", "type": ["null", "string"], "default": None},
-                                {"name": "verdict", "type": ["null", "string"], "default": None}]
+                                {"name": "verdict", "type": ["null", "string"], "default": None},
+                                {**schema["fields"][-1], "name": "person_key", "type": ["null", "string"], "default": None}]
 
 
 def test_verdicts_select_matched_records_but_not_plain_ones() -> None:

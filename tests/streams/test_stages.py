@@ -7,7 +7,7 @@ from schemas.envelope import Verdict
 from streams import clean as cleaning
 from streams.linkage import Model
 from streams.matching import DEFAULT_MODEL, Linker, Lookup, Matcher, RegistryEntries
-from streams.share import Subscription
+from streams.share import Subscription, projected_schema, pseudonym
 from streams.stages import CleanStage, MatchStage, ShareStage, Where
 
 CITIZEN_ID, SUBSCRIBER_ID, ISSUE_ID, RESULT_ID, SHARE_ID = 1, 2, 3, 4, 5
@@ -131,21 +131,24 @@ def test_a_batch_keeps_its_order_and_looks_up_only_personal_ids() -> None:
 
 def test_share_stage_projects_approved_fields_of_covered_rows_only() -> None:
     c = codec()
-    schema = {"type": "record", "name": "S", "fields": [{"name": "header", "type": contract("vn.gsp.common.EventHeader")},
-                                                       {"name": "msisdn", "type": "string"}]}
-    c.add(SHARE_ID, schema)
+    c.add(SHARE_ID, projected_schema("telecom.subscriber", "a", ["msisdn"], contract("vn.gsp.common.EventHeader")))
     sub = Subscription(subscription_id="a:telecom.subscriber", agency="a", dataset="telecom.subscriber",
                        fields=("msisdn",), topic="share.a.subscriber.v1", schema_id=SHARE_ID,
-                       row_filter={"carrier": ("Viettel",)})
+                       row_filter={"carrier": ("Viettel",)}, pseudonym_key=b"k" * 32, key_version=1)
     share = ShareStage(c, lambda dataset: [sub])
     m = match_stage(c, ENTRY)
 
     def matched(**changes: Any) -> bytes:
         return m.process(subscriber_event(c, **changes)[1])[0][0][2]
 
-    [((topic, _, shared), _)] = share.process(matched())
+    [((topic, key, shared), _)] = share.process(matched())
     assert topic == "share.a.subscriber.v1"
-    assert c.decode(shared)[1] == {"header": HEADER, "msisdn": "0912345678"}
+    received = c.decode(shared)[1]
+    assert received["msisdn"] == "0912345678" and set(received) == {"header", "msisdn", "person_key"}
+    # The agency's own event id and person key (the personal id is not approved); the source key is approved.
+    assert received["header"] == {**HEADER, "event_id": pseudonym(sub, "event", HEADER["event_id"])}
+    assert received["person_key"] == pseudonym(sub, "person", "001085012345") and key == received["person_key"].encode()
+    assert b"001085012345" not in shared + key
     assert share.process(matched(carrier="MobiFone")) == []
     assert share.process(matched(subscriber_name="Nguyen Van Hoa")) == []
 

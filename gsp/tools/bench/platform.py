@@ -203,7 +203,8 @@ def _stage_figures(codec: Codec, synthetic: Synthetic) -> tuple[dict[str, dict[s
                                                       contract("vn.gsp.common.EventHeader")))
     subscription = sharing.Subscription.from_event({
         **request, "subscription_id": f"{agency}:{SUBSCRIBER}", "agency": agency, "dataset": SUBSCRIBER,
-        "topic": topics.share(agency, SUBSCRIBER), "schema_id": _IDS["share"]})
+        "topic": topics.share(agency, SUBSCRIBER), "schema_id": _IDS["share"],
+        "pseudonym_key": "5e" * 32, "key_version": 1})
     share_stage = ShareStage(codec, lambda dataset: [subscription])
     share_s, shared = _best(lambda: [share_stage.process(v) for v in results])
     baseline = "codec decode + encode of the same events"

@@ -200,10 +200,12 @@ def test_every_decision_is_told_to_the_audit_log_attributed_to_its_credential(pl
     plane.identities.revoke(consumer.key_id, by=owner.who)
 
     assert [(actor, action) for actor, action, _, _ in told] == [
-        (consumer.who, "subscription.request"), (owner.who, "subscription.approve"), ("gsp", "subscription.activate"),
+        (consumer.who, "subscription.request"), (owner.who, "subscription.approve"),
+        ("gsp", "agency.rotate-key"),   # the agency's first pseudonym secret, made when it is first shared with
+        ("gsp", "subscription.activate"),
         (owner.who, "subscription.revoke"), (owner.who, "credential.revoke")]
     assert told[0][2] == f"subscription/{sid}" and told[0][3]["legal_basis"] == ASK["legal_basis"]
-    assert told[3][3] == {"version": "1", "reason": "hết nhu cầu"}
+    assert told[4][3] == {"version": "1", "reason": "hết nhu cầu"}
     assert not any(cast.token(Role.CONSUMER).split("_")[2] in str(entry) for entry in told)
 
 

@@ -71,7 +71,8 @@ def test_a_declared_dataset_is_requested_approved_shared_and_revoked_on_a_runnin
         shared = read_topic(runtime["bootstrap"], TOPIC, until=lambda ms: len(ms) >= 1, timeout_s=60)
         assert len(shared) == 1, (tmp_path / "serve.log").read_text()[-3000:]
         record = codec.decode(shared[0].value)[1]
-        assert {k: v for k, v in record.items() if k != "header"} == {"licence_no": "GP-1", "name": "Trần Thị Mai"}
+        assert {k: v for k, v in record.items() if k != "header"} == {"licence_no": "GP-1", "name": "Trần Thị Mai",
+                                                                      "person_key": None}
         assert b"0912345678" not in shared[0].value and b"cardiology" not in shared[0].value
         [issue] = [codec.decode(m.value)[1] for m in read_topic(
             runtime["bootstrap"], "quarantine.health.clinic.v1", until=lambda ms: len(ms) >= 1, timeout_s=30)]

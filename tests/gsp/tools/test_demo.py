@@ -58,7 +58,13 @@ def check_demo(bootstrap: str, tmp_path: Path) -> None:
         rows = db.execute(f"SELECT * FROM {summary['agency_table']}").fetchall()
         columns = [c[1] for c in db.execute(f"PRAGMA table_info({summary['agency_table']})")]
     assert len(rows) == expected == summary["delivered"]["bo-cong-an-c06:telecom.subscriber"]
-    assert columns == ["event_id", "source_key", "source_version", "msisdn", "carrier", "personal_id", "subscriber_name", "verdict"]
+    assert columns == ["event_id", "source_key", "source_version", "msisdn", "carrier", "personal_id", "subscriber_name",
+                       "verdict", "person_key"]
+    # The personal id and the key (msisdn) are approved: the agency's person key is the personal id, its
+    # source key the carrier's own key (as the source gave it); its event ids are its own (keyed hashes, prefixed with the secret's version).
+    assert all(r[columns.index("person_key")] == r[columns.index("personal_id")] for r in rows)
+    assert not any(r[columns.index("source_key")].startswith("k1.") for r in rows)  # the source's own key
+    assert all(r[columns.index("event_id")].startswith("k1.") for r in rows)
     assert {r[columns.index("verdict")] for r in rows} == {"MATCHED"}
     assert {r[columns.index("carrier")] for r in rows} <= {"Viettel", "VinaPhone"}
 
