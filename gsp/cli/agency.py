@@ -18,6 +18,7 @@ from typing import Any
 
 from gsp.cli._common import Commands, add_actions, add_command, print_json, print_table
 from gsp.errors import UserError
+from gsp.governance.identity import agency_slug
 from gsp.http.client import ApiClient
 from schemas.settings import Settings
 
@@ -52,6 +53,10 @@ def register(commands: Commands) -> None:
     listing = add_command(actions, "list", summary="every registered agency: id, slug, name, contacts",
                           example=["gsp agency list", "gsp agency list --json"])
     listing.add_argument("--json", action="store_true", help="print the agencies as one JSON array")
+    rotate = add_command(
+        actions, "rotate-key", summary="new pseudonym secret: new event ids, source and person keys from now on",
+        example=["gsp agency rotate-key VN/GOV/bo-y-te/bhxh"])
+    rotate.add_argument("agency_id", help="a registered agency, e.g. VN/GOV/bo-y-te/bhxh")
     agency.set_defaults(run=run)
 
 
@@ -78,6 +83,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"agency {found['agency']} registered: {found['name']} (slug {found['slug']}, "
               f"{contacts} contact{'' if contacts == 1 else 's'}); "
               f"issue it a credential with gsp credential issue --agency {found['agency']} --role consumer")
+    elif args.action == "rotate-key":
+        slug = agency_slug(args.agency_id)
+        done = api.post(f"{_BASE}/{slug}/rotate-key")
+        print(f"agency {done['agency']}: pseudonym secret version {done['key_version']}; republished "
+              f"{len(done['republished'])} active subscription(s): {', '.join(done['republished']) or 'none'}")
     else:
         agencies = api.get(_BASE)
         if args.json:

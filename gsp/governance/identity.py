@@ -253,6 +253,13 @@ class IdentityStore:
             raise NotFound(f"no agency {agency!r}; register it first (gsp agency register)")
         return _agency_json(row)
 
+    def agency_by_slug(self, slug: str) -> dict[str, Any]:
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(_agencies).where(_agencies.c.slug == slug)).first()
+        if row is None:
+            raise NotFound(f"no agency with slug {slug!r}")
+        return _agency_json(row)
+
     def agencies(self) -> list[dict[str, Any]]:
         with self._engine.connect() as conn:
             return [_agency_json(r) for r in conn.execute(sa.select(_agencies).order_by(_agencies.c.agency_id))]

@@ -213,6 +213,23 @@ class Subscriptions:
         return self._end(who, sid, State.REVOKED, _reason(reason, "a revocation"), from_states=_OPEN,
                          consumer_may=True)
 
+    def agency_by_slug(self, slug: str) -> dict[str, Any]:
+        return self._control.identities.agency_by_slug(slug)
+
+    def rekey(self, who: Identity, agency: str) -> dict[str, Any]:
+        """Rotate ``agency``'s pseudonym secret and republish its delivering subscriptions with the new one: from
+        then on its event ids, source and person keys are new (prefixed with the new version)."""
+        version, _ = self._control.identities.rotate_key(agency, by=who.who)
+        with self._engine.connect() as conn:
+            rows = [_row_json(r) for r in conn.execute(sa.select(_versions).where(
+                _versions.c.agency == agency, _versions.c.state == State.ACTIVE))]
+        for row in rows:
+            event = self._event(row)
+            with self._engine.begin() as conn:
+                self._control.stage_event(conn, event)
+            self._control.publish_staged(row["subscription_id"])
+        return {"agency": agency, "key_version": version, "republished": [r["subscription_id"] for r in rows]}
+
     def tick(self) -> int:
         """Activate approved versions whose period began, expire those whose period ended; how many changed."""
         now = _ms(self._now())
@@ -347,12 +364,16 @@ class Subscriptions:
             self._control.publish_staged(sid)
         self._told(by, _ENDING[state], sid, row["version"], reason=reason)
 
+    def _event(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The Subscription event of a version, with its agency's current pseudonym secret."""
+        return self._control.prepare_event(
+            row["subscription_id"], agency=row["agency"], dataset=row["dataset"], name=row["name"],
+            version=row["version"], valid_from=row["valid_from_ms"], **{k: row["request"][k] for k in (
+                "fields", "row_filter", "verdicts", "valid_until", "backfill")})
+
     def _activate(self, row: Mapping[str, Any]) -> None:
         sid = row["subscription_id"]
-        event = self._control.prepare_event(
-            sid, agency=row["agency"], dataset=row["dataset"], name=row["name"], version=row["version"],
-            valid_from=row["valid_from_ms"], **{k: row["request"][k] for k in (
-                "fields", "row_filter", "verdicts", "valid_until", "backfill")})
+        event = self._event(row)
         with self._engine.begin() as conn:
             conn.execute(sa.update(_versions).where(_versions.c.subscription_id == sid,
                                                     _versions.c.state.in_((State.ACTIVE, State.SUSPENDED)))

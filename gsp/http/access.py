@@ -52,6 +52,7 @@ MATRIX: Mapping[tuple[str, str], Allowed] = {
     # agencies and credentials
     ("GET", "/api/agencies"): frozenset({ADMIN, OPS}),
     ("POST", "/api/agencies"): frozenset({ADMIN}),
+    ("POST", "/api/agencies/{slug}/rotate-key"): frozenset({ADMIN}),
     ("GET", "/api/credentials"): frozenset({ADMIN}),
     ("POST", "/api/credentials"): frozenset({ADMIN}),
     ("POST", "/api/credentials/{key_id}/revoke"): frozenset({ADMIN}),

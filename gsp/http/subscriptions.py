@@ -113,6 +113,10 @@ def subscription_routes(subscriptions: Subscriptions) -> list[Route]:
                                    reason=call.body.reason)
         return end
 
+    async def rekey(call: Call) -> dict[str, Any]:
+        agency = await in_thread(subscriptions.agency_by_slug, call.path["slug"])
+        return await in_thread(subscriptions.rekey, call.identity, agency["agency"])
+
     tag = "subscriptions"
     one = "/api/subscriptions/{subscription_id}"
     shows = "the subscription with every version and its state"
@@ -136,4 +140,7 @@ def subscription_routes(subscriptions: Subscriptions) -> list[Route]:
               body=Reason, responds=shows),
         Route("POST", one + "/revoke", ending("revoke"), summary="Revoke, with a reason", tag=tag, body=Reason,
               responds=shows),
+        Route("POST", "/api/agencies/{slug}/rotate-key", rekey, tag="identity",
+              summary="Rotate an agency's pseudonym secret and republish its active subscriptions with it",
+              responds="{agency, key_version, republished: [subscription ids]}"),
     ]

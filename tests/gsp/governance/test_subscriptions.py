@@ -220,3 +220,24 @@ def test_two_owners_deciding_at_once_make_one_decision(plane: ControlPlane, cast
     with pytest.raises(NotOpen, match="decided meanwhile"):
         plane.subscriptions.approve(owner, sid, 1)
     assert plane.subscriptions.show(owner, sid)["state"] == "refused" and published(plane, sid) is None
+
+
+def test_rotating_an_agencys_secret_republishes_its_subscriptions_with_new_pseudonyms(plane: ControlPlane,
+                                                                                      cast: Cast) -> None:
+    consumer, owner, admin = (who(plane, cast, r) for r in (Role.CONSUMER, Role.OWNER, Role.ADMIN))
+    sid = plane.subscriptions.request(consumer, dataset=SUBSCRIBER, fields=["carrier"], **ASK)["subscription_id"]
+    plane.subscriptions.approve(owner, sid, 1)
+    before = published(plane, sid)
+    assert before is not None and before["key_version"] == 1 and len(bytes.fromhex(before["pseudonym_key"])) == 32
+    other = Cast.register(plane.identities)
+    other_sid = plane.subscriptions.request(who(plane, other, Role.CONSUMER), dataset=SUBSCRIBER, fields=["carrier"],
+                                            **ASK)["subscription_id"]
+    plane.subscriptions.approve(who(plane, other, Role.OWNER), other_sid, 1)
+    assert published(plane, other_sid)["pseudonym_key"] != before["pseudonym_key"]   # each agency its own secret
+
+    rotated = plane.subscriptions.rekey(admin, cast.consumer_agency)
+    after = published(plane, sid)
+    assert rotated == {"agency": cast.consumer_agency, "key_version": 2, "republished": [sid]}
+    assert after["key_version"] == 2 and after["pseudonym_key"] != before["pseudonym_key"]
+    assert after["version"] == before["version"] and after["fields"] == before["fields"]
+    assert published(plane, other_sid)["key_version"] == 1   # another agency's secret is untouched
