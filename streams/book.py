@@ -41,10 +41,13 @@ class SubscriptionBook:
         try:
             _, event = self._codec.decode(value)
             self._codec.add(event["schema_id"], event["schema"])
-        except CodecError as exc:
+            subscription = Subscription.from_event(event)
+        except (CodecError, KeyError, TypeError, ValueError) as exc:
+            # Garbage, another contract's record, a bad key: nothing is shared under it (fail closed), and the
+            # follower goes on to the next event.
             log.error("unreadable subscription event ignored", extra={"subscription": subscription_id, "error": str(exc)})
+            self._by_id.pop(subscription_id, None)
             return
-        subscription = Subscription.from_event(event)
         if not subscription.pseudonym_key:  # published by an older control plane: sharing it would leak source keys
             log.error("subscription without a pseudonym key ignored", extra={"subscription": subscription_id})
             self._by_id.pop(subscription_id, None)

@@ -75,8 +75,8 @@ class Backfill:
                 if self._codec.decode(value)[1]["header"]["ingested_at"] >= valid_from:
                     continue  # live sharing has it
                 outs = stage.process(value) if dataset.linked else stage.process_clean(dataset.name, value)
-            except CodecError:
-                continue  # unreadable bytes were never shared live either
+            except (CodecError, KeyError, TypeError, ValueError):
+                continue  # unreadable bytes, or another contract's record: never shared live either
             for (topic, key, shared_value), _ in outs:
                 self._producer.send(topic, key=key, value=shared_value)
                 shared += 1

@@ -163,3 +163,23 @@ def test_a_subscription_granted_before_owners_decided_is_withdrawn_on_start(boot
         assert published(bootstrap, sid) == [None]
     finally:
         plane.close()
+
+
+def test_a_worker_ignores_garbage_on_the_subscriptions_topic_and_applies_what_follows(
+        control: ControlPlane, bootstrap: str) -> None:
+    cast = Cast.register(control.identities)
+    event = approved(control, cast, fields=["msisdn"])
+    sid = event["subscription_id"]
+    [value] = published(bootstrap, sid)
+    codec = Codec(resolve=lambda i: control.registry.schema_by_id(i).schema)
+    schema_id = control.schema_id("gsp.subscriptions-value")
+    other = control.schema_id("gsp.audit-value")
+    book = SubscriptionBook(codec)
+    bad_key = codec.encode(schema_id, {**event, "pseudonym_key": "not hex"})
+    foreign = codec.encode(other, {"event_id": "x", "at": 1, "actor": "a", "action": "b", "subject": "c", "details": {}})
+    for garbage in (b"", b"\x00\x00\x00\x00\x07junk", foreign, bad_key):
+        book.apply(sid.encode(), value)
+        book.apply(sid.encode(), garbage)   # fail closed: nothing is shared under an unreadable event
+        assert book.for_dataset("telecom.subscriber") == []
+    book.apply(sid.encode(), value)
+    assert [s.subscription_id for s in book.for_dataset("telecom.subscriber")] == [sid]
