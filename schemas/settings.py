@@ -86,6 +86,9 @@ class Settings:
     answer_days: int = field(default=2, metadata={"env": "GSP_ANSWER_DAYS", "doc": "Working days a data owner has to answer a subscription request"})
     holidays: tuple[str, ...] = field(default=(), metadata={"env": "GSP_HOLIDAYS", "doc": "Public holidays (YYYY-MM-DD, comma-separated) that do not count as working days"})
     public_metrics: bool = field(default=True, metadata={"env": "GSP_PUBLIC_METRICS", "doc": "Serve /metrics without a credential (true, the default; metrics hold no personal data); false: ops role required"})
+    ledger_key: str | None = field(default=None, repr=False, metadata={"env": "GSP_LEDGER_KEY", "child": False, "doc": "Hex key that authenticates the audit ledger's heads and keys its person index; default GSP_HOME/ledger.key (made on first start); the same on every control plane of one database"})
+    audit_retention_days: int = field(default=3650, metadata={"env": "GSP_AUDIT_RETENTION_DAYS", "doc": "Days the audit ledger keeps an entry (cut at a stored head); 0 keeps every entry"})
+    ledger_head_interval_s: int = field(default=10, metadata={"env": "GSP_LEDGER_HEAD_INTERVAL_S", "doc": "Seconds between stored heads of the audit ledger's chains: at most this much of a chain's tail can be cut unseen"})
 
     @property
     def embedded(self) -> bool:
@@ -138,6 +141,9 @@ class Settings:
             answer_days=_int("GSP_ANSWER_DAYS", 2),
             holidays=_dates("GSP_HOLIDAYS"),
             public_metrics=_bool("GSP_PUBLIC_METRICS", True),
+            ledger_key=_env("GSP_LEDGER_KEY"),
+            audit_retention_days=_int("GSP_AUDIT_RETENTION_DAYS", 3650),
+            ledger_head_interval_s=_int("GSP_LEDGER_HEAD_INTERVAL_S", 10),
         )
 
     def to_env(self) -> dict[str, str]:

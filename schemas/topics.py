@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "AUDIT", "CONNECT_OFFSETS", "QUALITY", "REVIEW_DECISIONS", "SUBSCRIPTIONS",
+    "AUDIT", "CONNECT_OFFSETS", "LEDGER", "QUALITY", "REVIEW_DECISIONS", "SUBSCRIPTIONS",
     "clean", "decision_key", "match", "quarantine", "raw", "review", "share", "subject", "valid_slug",
 ]
 
 SUBSCRIPTIONS = "gsp.subscriptions"
 AUDIT = "gsp.audit"
+LEDGER = "gsp.ledger"  # what workers delivered and answered, for the control plane's audit ledger (keyed by subscription)
 QUALITY = "gsp.quality"
 CONNECT_OFFSETS = "gsp.connect.offsets"
 REVIEW_DECISIONS = "gsp.review.decisions"  # compacted: a steward's decision per proposed pair

@@ -7,34 +7,48 @@ producer before it commits, so delivery stays at-least-once (see `streams.produc
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 
 from schemas import topics
 from schemas.codec import Codec, CodecError
+from streams import ledger
 from streams.metrics import StageMetrics
 from streams.produce import Outbox
 from streams.quality import QualityTally
 from streams.replica import Replica
-from streams.share import Subscription
 from streams.stages import CleanStage, MatchStage, Out, RegistryStage, Where
+from streams.stages.share import Shared
 
-__all__ = ["BATCH", "BATCH_WITHIN_S", "Agents"]
+__all__ = ["BATCH", "BATCH_WITHIN_S", "Agents", "Ledger"]
 
 BATCH, BATCH_WITHIN_S = 500, 0.05
 
-Share = Callable[[bytes], list[tuple[Out, Subscription]]]
+Share = Callable[[bytes], list[Shared]]
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Where the share agents report what they delivered: ``encode(fact) -> bytes`` (a LedgerFact) and the worker's name."""
+
+    encode: Callable[[dict[str, Any]], bytes]
+    actor: str
+    clock: Callable[[], float] = time.time
 
 
 class Agents:
     """Adds the agents of each stage to one Faust app."""
 
-    def __init__(self, app: faust.App, outbox: Outbox, metrics: StageMetrics) -> None:
+    def __init__(self, app: faust.App, outbox: Outbox, metrics: StageMetrics, *, audit: Ledger | None = None) -> None:
+        """``audit``: where deliveries are reported (None: not reported, for a benchmark's comparison only)."""
         self._app = app
         self._outbox = outbox
         self._metrics = metrics
+        self._audit = audit
 
     def _topic(self, *names: str) -> Any:
         return self._app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
@@ -56,7 +70,9 @@ class Agents:
                 counted.inc(len(outs))
                 held.inc(quarantined)
                 out.inc(len(outs) - quarantined)
-                await outbox.send("clean", dataset, outs)
+                await outbox.send("clean", dataset, outs, [
+                    ledger.lineage_headers(None, ledger.RAW, ledger.position(e.message.partition, e.message.offset))
+                    for e in events])
 
         self._add(f"clean-{dataset}", self._topic(topics.raw(dataset)), agent)
 
@@ -82,28 +98,49 @@ class Agents:
                 if replica is not None:
                     await replica.wait_ready()  # after a restart: nothing is decided on a half-read registry
                 outs: list[Out] = []
-                for sent, verdict in stage.process_batch([event.value for event in events]):
+                headers = []
+                for event, (sent, verdict) in zip(events, stage.process_batch([event.value for event in events]),
+                                                  strict=True):
                     metrics.verdicts.labels(dataset, verdict).inc()
                     outs.extend(sent)
+                    way = ledger.lineage_headers(event.headers, ledger.CLEAN,
+                                                 ledger.position(event.message.partition, event.message.offset))
+                    headers.extend([way] * len(sent))
                 counted.inc(len(events))
-                await outbox.send("match", dataset, outs)
+                await outbox.send("match", dataset, outs, headers)
 
         self._add(f"match-{dataset}", self._topic(topics.clean(dataset)), agent)
 
     def share(self, dataset: str, source: str, share: Share) -> None:
-        """``source`` (match.<linked> or clean.<plain>) -> share.<agency>.<dataset> for every covering subscription."""
-        outbox, metrics = self._outbox, self._metrics
+        """``source`` (match.<linked> or clean.<plain>) -> share.<agency>.<dataset> for every covering subscription,
+        then what was delivered, where, to the audit ledger (`streams.ledger`)."""
+        outbox, metrics, audit = self._outbox, self._metrics, self._audit
         counted = metrics.records.labels("share", dataset, "in")
 
         async def agent(stream: Any) -> None:
             async for events in stream.take_events(BATCH, within=BATCH_WITHIN_S):
                 counted.inc(len(events))
-                outs = []
+                shared: list[Shared] = []
+                ways: list[dict[str, str]] = []
                 for event in events:
-                    for out, subscription in share(event.value):
-                        metrics.delivered.labels(subscription.agency, subscription.dataset).inc()
-                        outs.append(out)
-                await outbox.send("share", dataset, outs)
+                    delivered = share(event.value)
+                    if not delivered:
+                        continue
+                    way = _way(source, event)
+                    for item in delivered:
+                        metrics.delivered.labels(item.subscription.agency, item.subscription.dataset).inc()
+                        shared.append(item)
+                        ways.append(way)
+                if not shared:
+                    continue
+                sent = await outbox.send("share", dataset, [item.out for item in shared])
+                if audit is None:
+                    continue
+                # Reported once the broker has every record: a fact says where each one is (a refused batch
+                # raises here, the agent fails, and the batch is shared again after the restart).
+                facts = ledger.facts(shared, await sent.positions(), ways, at_ms=int(audit.clock() * 1000),
+                                     actor=audit.actor)
+                await outbox.send("ledger", dataset, [(topics.LEDGER, key, audit.encode(fact)) for key, fact in facts])
 
         self._add(f"share-{dataset}", self._topic(source), agent)
 
@@ -119,3 +156,14 @@ class Agents:
                     tallies[issue["dataset"]].observe_connector_issue(issue["rule"], issue["field"])
 
         self._add("quality-quarantine", self._topic(*(topics.quarantine(d) for d in datasets)), agent)
+
+
+def _way(source: str, event: Any) -> dict[str, str]:
+    """Where a record to share has been: its lineage headers, and the share agent's own input position."""
+    dataset = source.split(".", 1)[1].rsplit(".", 1)[0]
+    headers = event.headers or {}
+    way = {topics.raw(dataset): headers[ledger.RAW].decode()} if ledger.RAW in headers else {}
+    if ledger.CLEAN in headers:
+        way[topics.clean(dataset)] = headers[ledger.CLEAN].decode()
+    way[source] = ledger.position(event.message.partition, event.message.offset)
+    return way

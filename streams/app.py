@@ -35,7 +35,7 @@ from schemas.codec import Codec
 from schemas.datasets import Role, catalog
 from schemas.registry import RegistryClient
 from schemas.settings import Settings
-from streams.agents import Agents
+from streams.agents import Agents, Ledger
 from streams.book import SubscriptionBook
 from streams.matching import Linker, Lookup, load_linker
 from streams.metrics import QualityCollector, StageMetrics
@@ -71,7 +71,10 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> Stre
     # Private: Faust has no public accessor for its started aiokafka producer, and its batch API is what
     # lets a worker forward thousands of events a second (see streams.produce).
     outbox = Outbox(BatchSender(app.producer._ensure_producer), metrics.errors)  # type: ignore[attr-defined]
-    agents = Agents(app, outbox, metrics)
+    ledger_schema_id = schema_id(topics.LEDGER)
+    worker = f"{socket.gethostname()}-{os.getpid()}"
+    agents = Agents(app, outbox, metrics,
+                    audit=Ledger(encode=partial(codec.encode, ledger_schema_id), actor=f"worker:{worker}"))
     table = app.Table("registry", key_type=str, value_type=None, partitions=settings.partitions)
     linker = load_linker(settings)
     replica = None if linker is None else Replica(
@@ -97,7 +100,7 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> Stre
         schema_id(topics.REVIEW_DECISIONS)  # known before the first decision arrives
     gauges = WorkerGauges(metrics, book, registry_records=table.__len__, replica=replica)
     _background(app, bootstrap, book, replica, table)
-    _observe(app, gauges, QualitySnapshots(tallies, worker=f"{socket.gethostname()}-{os.getpid()}"), outbox,
+    _observe(app, gauges, QualitySnapshots(tallies, worker=worker), outbox,
              codec, quality_schema_id=schema_id(topics.QUALITY))
     return StreamApp(faust=app, metrics=prometheus, health=gauges.health)
 

@@ -14,16 +14,30 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from aiokafka.partitioner import murmur2
 from prometheus_client import Counter
 
-__all__ = ["BatchSender", "Outbox"]
+__all__ = ["BatchSender", "Outbox", "Sent"]
 
 log = logging.getLogger("gsp.streams")
 Out = tuple[str, bytes, bytes]
+Headers = Sequence[tuple[str, bytes]]
+
+
+class Sent:
+    """The broker's acknowledgements of one `BatchSender.send`: ``positions()`` says where each event went."""
+
+    def __init__(self, futures: list[asyncio.Future[Any]], placed: list[tuple[int, int]]) -> None:
+        self.futures = futures
+        self._placed = placed  # per event: (index of its batch's future, its index in that batch)
+
+    async def positions(self) -> list[tuple[int, int]]:
+        """(partition, offset) of every event, in the order sent, once the broker acknowledged all of them."""
+        metadata = await asyncio.gather(*self.futures)
+        return [(metadata[b].partition, metadata[b].offset + i) for b, i in self._placed]
 
 
 class BatchSender:
@@ -37,23 +51,30 @@ class BatchSender:
             parts = self._partitions[topic] = sorted(await self._producer().partitions_for(topic))
         return parts
 
-    async def send(self, outs: Iterable[Out]) -> list[asyncio.Future[Any]]:
-        """Queue every (topic, key, value); the futures resolve when the broker acknowledged each batch."""
-        groups: dict[tuple[str, int], list[tuple[bytes, bytes]]] = defaultdict(list)
-        for topic, key, value in outs:
+    async def send(self, outs: Iterable[Out], headers: Sequence[Headers] | None = None) -> Sent:
+        """Queue every (topic, key, value), with ``headers[i]`` on the i-th when given; the futures resolve
+        when the broker acknowledged each batch."""
+        groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+        events = list(outs)
+        for n, (topic, key, _) in enumerate(events):
             parts = await self._partitions_of(topic)
-            groups[(topic, parts[(murmur2(key) & 0x7FFFFFFF) % len(parts)])].append((key, value))
+            groups[(topic, parts[(murmur2(key) & 0x7FFFFFFF) % len(parts)])].append(n)
         producer = self._producer()
-        futures = []
-        for (topic, partition), messages in groups.items():
-            batch = producer.create_batch()
-            for key, value in messages:
-                if batch.append(key=key, value=value, timestamp=None) is None:  # full: ship it, start another
+        futures: list[asyncio.Future[Any]] = []
+        placed = [(0, 0)] * len(events)
+        for (topic, partition), members in groups.items():
+            batch, in_batch = producer.create_batch(), 0
+            for n in members:
+                _, key, value = events[n]
+                extra = headers[n] if headers is not None else []
+                if batch.append(key=key, value=value, timestamp=None, headers=extra) is None:  # full: ship it
                     futures.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None)
+                    batch, in_batch = producer.create_batch(), 0
+                    batch.append(key=key, value=value, timestamp=None, headers=extra)
+                placed[n] = (len(futures), in_batch)
+                in_batch += 1
             futures.append(await producer.send_batch(batch, topic, partition=partition))
-        return futures
+        return Sent(futures, placed)
 
 
 class Outbox:
@@ -63,11 +84,13 @@ class Outbox:
         self._sender = sender
         self._errors = errors  # gsp_stage_errors_total: labels stage, dataset
 
-    async def send(self, stage: str, dataset: str, outs: Iterable[Out]) -> None:
+    async def send(self, stage: str, dataset: str, outs: Iterable[Out], headers: Sequence[Headers] | None = None) -> Sent:
         def done(fut: asyncio.Future[Any]) -> None:
             if fut.cancelled() or fut.exception() is not None:
                 self._errors.labels(stage, dataset).inc()
                 log.error("delivery failed", extra={"stage": stage, "dataset": dataset})
 
-        for fut in await self._sender.send(outs):
+        sent = await self._sender.send(outs, headers)
+        for fut in sent.futures:
             fut.add_done_callback(done)
+        return sent

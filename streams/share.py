@@ -45,6 +45,7 @@ class Subscription:
     # hashes no other agency can compute. Empty: the subscription cannot be shared (see `Envelope`).
     pseudonym_key: bytes = b""
     key_version: int = 0
+    version: int = 0              # of the subscription: which approval covered a delivery (the audit ledger)
 
     def in_period(self, ingested_at_ms: int, now_ms: int) -> bool:
         """Whether the approval's period admits a record ingested at ``ingested_at_ms``, shared at ``now_ms``."""
@@ -62,6 +63,7 @@ class Subscription:
             valid_from=event.get("valid_from"), valid_until=event.get("valid_until"),
             backfill=bool(event.get("backfill", False)),
             pseudonym_key=bytes.fromhex(event.get("pseudonym_key") or ""), key_version=int(event.get("key_version") or 0),
+            version=int(event.get("version") or 0),
         )
 
 

@@ -174,6 +174,9 @@ class AuditLog:
                  clock: Callable[[], float] = time.time) -> None:
         self._producer, self._codec, self._register, self._clock = producer, codec, register, clock
         self._schema_id: int | None = None
+        # Told of every event published (the audit ledger listens); a failure there is the caller's to report.
+        # In the caller's transaction when it passes one (a desk action and its entry commit together).
+        self.on_record: Callable[[dict[str, Any], sa.Connection | None], None] = lambda event, conn: None
 
     def prepare(self) -> int:
         """Register the contract once; call it outside any transaction on the registry's database."""
@@ -194,9 +197,10 @@ class AuditLog:
         return actor
 
     def record(self, *, actor: str, action: str, subject: str, details: dict[str, str],
-               event_id: str | None = None) -> dict[str, Any]:
+               event_id: str | None = None, conn: sa.Connection | None = None) -> dict[str, Any]:
         schema_id = self.prepare()
         event = {"event_id": event_id or str(uuid.uuid4()), "at": now_ms(self._clock), "actor": actor, "action": action,
                  "subject": subject, "details": details}
+        self.on_record(event, conn)  # first: the ledger holds the change even when the broker refuses the event
         deliver(self._producer, topics.AUDIT, subject.encode(), self._codec.encode(schema_id, event))
         return event

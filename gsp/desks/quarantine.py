@@ -178,7 +178,7 @@ class QuarantineDesk:
         if publish is not None:
             publish()
         self._audit.record(actor=actor, action=action, subject=f"quarantine/{event_id}",
-                           event_id=str(uuid.uuid5(_NS, f"{action}/{event_id}")),
+                           event_id=str(uuid.uuid5(_NS, f"{action}/{event_id}")), conn=conn,
                            details={"dataset": item["dataset"], "rule": item["rule"], **details})
         log.info("quarantined record resolved", extra={"stage": "quarantine", "event_id": event_id, "rule": item["rule"],
                                                          "status": status})

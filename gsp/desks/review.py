@@ -227,7 +227,7 @@ class ReviewDesk:
             also_closed = [each["item_id"] for each in closed[1:]]
             action = f"review.{'accept' if decision == 'ACCEPTED' else 'reject'}"
             self._audit.record(actor=actor, action=action, subject=f"review/{item_id}",
-                               event_id=str(uuid.uuid5(_NS, f"{action}/{item_id}")),
+                               event_id=str(uuid.uuid5(_NS, f"{action}/{item_id}")), conn=conn,
                                details={"dataset": item["dataset"], "decision": decision, "reason": reason,
                                         "topic": result_topic, "match_event_id": _match_event_id(item_id, decision),
                                         "also_closed": ",".join(also_closed)})

@@ -16,16 +16,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from gsp.governance.ledger import Ledger
+from gsp.governance.ledger_writer import fact_entry
 from schemas import topics
 from schemas.codec import Codec, CodecError
 from schemas.datasets import Dataset
+from streams import ledger
 from streams.share import Subscription
-from streams.stages.share import ShareStage
+from streams.stages.share import Shared, ShareStage
 
 __all__ = ["Backfill"]
 
@@ -36,7 +39,10 @@ class Backfill:
     """Runs the back-fills handed to it (`submit`) one at a time on its thread (`run`)."""
 
     def __init__(self, bootstrap: str, codec: Codec, producer: KafkaProducer, datasets: Mapping[str, Dataset], *,
-                 timeout_s: float = 600.0) -> None:
+                 timeout_s: float = 600.0, ledger: Ledger | None = None,
+                 terms: Callable[[str, int], dict[str, Any]] = lambda sid, version: {}) -> None:
+        """``ledger``: where back-filled deliveries are recorded (chain ``backfill``), with ``terms`` of each version."""
+        self._ledger, self._terms = ledger, terms
         self._bootstrap = bootstrap
         self._codec = codec
         self._producer = producer
@@ -69,22 +75,38 @@ class Backfill:
         source = topics.match(dataset.name) if dataset.linked else topics.clean(dataset.name)
         stage = ShareStage(self._codec, lambda _: [subscription])
         valid_from = int(event["valid_from"])
-        shared = 0
-        for value in self._history(source, stop):
+        sent: list[tuple[Shared, Any, dict[str, str]]] = []
+        for message in self._history(source, stop):
+            value = message.value
             try:
                 if self._codec.decode(value)[1]["header"]["ingested_at"] >= valid_from:
                     continue  # live sharing has it
                 outs = stage.process(value) if dataset.linked else stage.process_clean(dataset.name, value)
             except (CodecError, KeyError, TypeError, ValueError):
                 continue  # unreadable bytes, or another contract's record: never shared live either
-            for (topic, key, shared_value), _ in outs:
-                self._producer.send(topic, key=key, value=shared_value)
-                shared += 1
+            way = {source: ledger.position(message.partition, message.offset)}
+            for item in outs:
+                topic, key, shared_value = item.out
+                sent.append((item, self._producer.send(topic, key=key, value=shared_value), way))
         self._producer.flush()
-        log.info("back-fill done", extra={"subscription": subscription.subscription_id, "records": shared})
-        return shared
+        self._record(subscription, sent)
+        log.info("back-fill done", extra={"subscription": subscription.subscription_id, "records": len(sent)})
+        return len(sent)
 
-    def _history(self, topic: str, stop: threading.Event | None) -> Iterator[bytes]:
+    def _record(self, subscription: Subscription, sent: list[tuple[Shared, Any, dict[str, str]]]) -> None:
+        """Every back-filled record into the audit ledger, where the broker put it."""
+        if self._ledger is None or not sent:
+            return
+        at = [future.get(timeout=30) for _, future, _ in sent]
+        terms = self._terms(subscription.subscription_id, subscription.version)
+        for start in range(0, len(sent), 1000):
+            part = slice(start, start + 1000)
+            facts = ledger.facts([item for item, _, _ in sent[part]], [(m.partition, m.offset) for m in at[part]],
+                                 [way for _, _, way in sent[part]], at_ms=int(time.time() * 1000),
+                                 actor="control-plane:backfill", channel="backfill")
+            self._ledger.append("backfill", [fact_entry(self._ledger, fact, terms, source=None) for _, fact in facts])
+
+    def _history(self, topic: str, stop: threading.Event | None) -> Iterator[Any]:
         """Every value of ``topic`` up to where it ends now. Caught up only once the position passes the end
         offsets and a poll returns nothing: the embedded broker's end offsets can fall short."""
         consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
@@ -101,7 +123,7 @@ class Backfill:
                 for batch in batches.values():
                     for message in batch:
                         if message.value is not None:
-                            yield message.value
+                            yield message
                 if not batches and all(consumer.position(tp) >= end[tp] for tp in tps):
                     return
         finally:

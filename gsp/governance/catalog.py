@@ -40,6 +40,7 @@ def subjects() -> dict[str, str]:
     out: dict[str, str] = {topics.subject(topics.SUBSCRIPTIONS): "vn.gsp.control.Subscription",
                            topics.subject(topics.QUALITY): "vn.gsp.quality.QualitySnapshot",
                            topics.subject(topics.AUDIT): "vn.gsp.control.AuditEvent",
+                           topics.subject(topics.LEDGER): "vn.gsp.control.LedgerFact",
                            topics.subject(topics.REVIEW_DECISIONS): "vn.gsp.match.ReviewDecision"}
     for d in DATASETS.values():
         out[topics.subject(topics.raw(d.name))] = d.contract
@@ -68,6 +69,7 @@ def platform_topics(partitions: int) -> dict[str, tuple[int, dict[str, str]]]:
         topics.CONNECT_OFFSETS: (1, compacted),
         topics.REVIEW_DECISIONS: (1, compacted),
         topics.AUDIT: (1, {}),
+        topics.LEDGER: (partitions, {}),
         topics.QUALITY: (1, {}),
     }
     for d in DATASETS.values():

@@ -269,6 +269,15 @@ class Subscriptions:
             raise NotFound(f"no subscription {sid!r}")
         return self._summary(versions)
 
+    def terms(self, sid: str, version: int) -> dict[str, Any]:
+        """What a version was approved for, as the audit ledger records it with each delivery under it:
+        its purpose, legal basis and agency (empty for a version the database does not hold)."""
+        row = next((v for v in self._rows(sid) if v["version"] == version), None)
+        if row is None:
+            return {}
+        return {"purpose": row["request"]["purpose"], "legal_basis": row["request"]["legal_basis"],
+                "agency_id": row["agency"], "decided_by": row["decided_by"]}
+
     def known(self, sid: str) -> bool:
         """Whether ``sid`` was ever requested (every subscription since owners decide was)."""
         with self._engine.connect() as conn:

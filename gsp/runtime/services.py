@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+from typing import Any
 
 import sqlalchemy as sa
 from kafka import KafkaProducer
@@ -22,6 +23,8 @@ from gsp.errors import UserError
 from gsp.governance.backfill import Backfill
 from gsp.governance.control import ControlPlane, PublishFailed
 from gsp.governance.deadline import WorkingCalendar
+from gsp.governance.ledger import CONTROL, Ledger, governance_entry, ledger_key
+from gsp.governance.ledger_writer import LedgerWriter
 from gsp.governance.subscriptions import OverdueRequests
 from gsp.http.app import ApiServer, build_app
 from gsp.runtime.credentials import ensure_admin, worker_token
@@ -59,6 +62,13 @@ class ControlServices:
         self.codec = Codec(resolve=external.schema_by_id if external else (lambda i: self.control.registry.schema_by_id(i).schema))
         self._producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))
         audit = AuditLog(self._producer, self.codec, register=self.control.register)
+        self.ledger = Ledger(engine, ledger_key(settings.home, settings.ledger_key))
+
+        def entered(event: dict[str, Any], conn: sa.Connection | None) -> None:
+            """Every AuditEvent into the ledger too: a desk action's in its own transaction."""
+            self.ledger.append(CONTROL, [governance_entry(event)], conn=conn)
+
+        audit.on_record = entered
 
         def told(actor: str, action: str, subject: str, details: dict[str, str]) -> None:
             """Governance changes on gsp.audit; the change stands if the broker does not take the entry (logged)."""
@@ -79,7 +89,8 @@ class ControlServices:
         self.review = ReviewDesk(engine, producer=self._producer, codec=self.codec, schema_id_of=self.control.schema_id,
                                  audit=audit)
         metrics.register(OverdueRequests(self.control.subscriptions))
-        self.backfill = Backfill(bootstrap, self.codec, self._producer, declared())
+        self.backfill = Backfill(bootstrap, self.codec, self._producer, declared(), ledger=self.ledger,
+                                 terms=self.control.subscriptions.terms)
         self.control.subscriptions.on_activate = self.backfill.submit
         self.api = ApiServer(build_app(self.control, metrics, desk=self.desk, review=self.review,
                                        public_metrics=settings.public_metrics),
@@ -97,12 +108,18 @@ class ControlServices:
         indexer = QuarantineIndexer(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
         reviews = ReviewIndexer(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
         self.recorder = QualityRecorder(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
-        self._closers = [indexer.close, reviews.close, self.recorder.close]
+        self.ledger_writer = LedgerWriter(self._bootstrap, self.ledger, self.codec, self.control.subscriptions.terms,
+                                          registry=self._metrics, consumer_config=consumer_config,
+                                          head_interval_s=self._settings.ledger_head_interval_s,
+                                          retention_days=self._settings.audit_retention_days)
+        self._closers = [indexer.close, reviews.close, self.recorder.close, self.ledger_writer.close]
         self._threads = [threading.Thread(target=self._tick, name="subscription-periods", daemon=True),
                          threading.Thread(target=self.backfill.run, args=(self._stop,), name="backfill", daemon=True),
                          threading.Thread(target=indexer.run, args=(self._stop,), name="quarantine-indexer", daemon=True),
                          threading.Thread(target=reviews.run, args=(self._stop,), name="review-indexer", daemon=True),
-                         threading.Thread(target=self.recorder.run, args=(self._stop,), name="quality-recorder", daemon=True)]
+                         threading.Thread(target=self.recorder.run, args=(self._stop,), name="quality-recorder", daemon=True),
+                         threading.Thread(target=self.ledger_writer.run, args=(self._stop,), name="ledger-writer",
+                                          daemon=True)]
         for thread in self._threads:
             thread.start()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.codec import Codec
 from schemas.datasets import Dataset, declared
@@ -12,7 +12,16 @@ from streams import share as sharing
 from streams.quality import QualityTally
 from streams.stages.base import Out
 
-__all__ = ["ShareStage"]
+__all__ = ["ShareStage", "Shared"]
+
+
+class Shared(NamedTuple):
+    """One record for one subscription: the event to send, and what the audit ledger is told of it
+    (``record``: the platform's and the agency's event id, the person, the source system and version)."""
+
+    out: Out
+    subscription: sharing.Subscription
+    record: dict[str, Any]
 
 
 class ShareStage:
@@ -37,7 +46,7 @@ class ShareStage:
     def _key_field(self, dataset: str) -> str:
         return self._keys[dataset]
 
-    def process(self, value: bytes) -> list[tuple[Out, sharing.Subscription]]:
+    def process(self, value: bytes) -> list[Shared]:
         """One MatchResult event of a linked dataset."""
         _, result = self._codec.decode(value)
         _, record = self._codec.decode(result["record"])
@@ -45,14 +54,14 @@ class ShareStage:
         return self._share(result["dataset"], view, result["header"]["ingested_at"], plain=False,
                            personal_id=result["personal_id"])
 
-    def process_clean(self, dataset: str, value: bytes) -> list[tuple[Out, sharing.Subscription]]:
+    def process_clean(self, dataset: str, value: bytes) -> list[Shared]:
         """One cleaned record of the plain dataset ``dataset``, as the clean stage wrote it."""
         _, record = self._codec.decode(value)
         header = record["header"]
         return self._share(dataset, sharing.plain_view(record), header["ingested_at"], plain=True, personal_id=None)
 
     def _share(self, dataset: str, view: dict[str, Any], ingested_at_ms: int, *, plain: bool,
-               personal_id: str | None) -> list[tuple[Out, sharing.Subscription]]:
+               personal_id: str | None) -> list[Shared]:
         now_ms = int(self._clock() * 1000)
         key_field = self._key_field(dataset)
         shared = []
@@ -60,8 +69,12 @@ class ShareStage:
             if not (s.pseudonym_key and s.in_period(ingested_at_ms, now_ms) and sharing.covers(s, view, plain=plain)):
                 continue
             # The view's header (the record's) is the platform's; the agency gets its own (`sharing.Envelope`).
-            outer = sharing.envelope(s, view["header"], key_field=key_field, personal_id=personal_id)
-            shared.append(((s.topic, outer.message_key, self._codec.encode(s.schema_id, sharing.project(s, view, outer))), s))
+            header = view["header"]
+            outer = sharing.envelope(s, header, key_field=key_field, personal_id=personal_id)
+            out = (s.topic, outer.message_key, self._codec.encode(s.schema_id, sharing.project(s, view, outer)))
+            shared.append(Shared(out, s, {"event_id": header["event_id"], "agency_event_id": outer.event_id,
+                                          "personal_id": personal_id, "source_system": header["source_system"],
+                                          "source_version": header["source_version"]}))
         tally = self._tallies.get(dataset)
         if tally is not None and shared:
             tally.observe_delivery(self._clock() - ingested_at_ms / 1000)

@@ -142,7 +142,7 @@ def test_a_plain_dataset_declared_in_a_directory_is_cleaned_and_shared_with_no_p
     assert codec.decode(garbage[2])[1]["header"]["source_key"] == "raw.health.clinic.v1/0/7"
 
     # Shared straight from the clean topic; the subscription's verdicts mean nothing to a plain dataset.
-    [((topic, key, shared), sent_to)] = share.process_clean("health.clinic", fixable[2])
+    [((topic, key, shared), sent_to, _)] = share.process_clean("health.clinic", fixable[2])
     assert (topic, key, sent_to) == ("share.so-y-te-ha-noi.clinic.v1", b"GP-000124-HN", subscription)
     # The licence number (the key) is approved, so the agency sees it; the event id is its own, no person is matched.
     agency_header = {**fixed["header"], "event_id": pseudonym(subscription, "event", fixed["header"]["event_id"])}

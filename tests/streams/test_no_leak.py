@@ -116,7 +116,7 @@ def test_nothing_outside_the_approval_is_in_the_bytes_delivered(data: st.DataObj
         delivered = stage.process_clean(d.name, codec.encode(RECORD_ID, record))
         view = record
 
-    for (_, key, shared), sub in delivered:
+    for (_, key, shared), sub, _ in delivered:
         message = key + b"\x00" + shared
         allowed = [t for name in sub.fields for t in _texts(view.get(name))]
         hidden = [t for name, v in view.items() if name not in sub.fields and name != "header" for t in _texts(v)]

@@ -16,18 +16,26 @@ def test_batches_land_on_the_partition_of_their_key(bootstrap: str) -> None:
     ensure_topics(bootstrap, {topic: (4, {})})
     outs = [(topic, f"key-{i}".encode(), b"v" * 2000) for i in range(3000)]  # several batches per partition
 
-    async def send() -> int:
+    headers = [[("gsp-n", str(i).encode())] for i in range(len(outs))]
+
+    async def send() -> tuple[int, list[tuple[int, int]]]:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
         await producer.start()
         try:
-            futures = await BatchSender(lambda: producer).send(outs)
-            await producer.flush()
-            return sum(1 for f in futures if f.done() and f.exception() is None)
+            sent = await BatchSender(lambda: producer).send(outs, headers)
+            positions = await sent.positions()
+            return sum(1 for f in sent.futures if f.done() and f.exception() is None), positions
         finally:
             await producer.stop()
 
-    assert asyncio.run(send()) >= 4
-    seen = {m.key: m.partition for m in read_topic(bootstrap, topic)}
+    batches, positions = asyncio.run(send())
+    assert batches >= 4
+    messages = read_topic(bootstrap, topic)
+    seen = {m.key: m.partition for m in messages}
     assert len(seen) == len(outs)
     # kafka-python's producer (the connectors) would have put each key on the same partition.
     assert all(partition == (murmur2(key) & 0x7FFFFFFF) % 4 for key, partition in seen.items())
+    # Where the sender says each event went is where it is, with its own headers (the ledger's lineage relies on it).
+    landed = {(m.partition, m.offset): (m.key, dict(m.headers)) for m in messages}
+    for i, position in enumerate(positions):
+        assert landed[position] == (f"key-{i}".encode(), {"gsp-n": str(i).encode()})

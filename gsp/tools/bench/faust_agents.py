@@ -121,7 +121,7 @@ def _child(spec: dict[str, Any]) -> None:
                     m = event.message
                     topic, key, value = stage.process(event.key, event.value, Where(m.topic, m.partition, m.offset))
                     outs.append((renamed[topic], key, value))
-                for fut in await sender.send(outs):
+                for fut in (await sender.send(outs)).futures:
                     fut.add_done_callback(on_sent)
                 for _ in events:
                     count()

@@ -1,0 +1,152 @@
+"""The control plane's ledger writer: what the workers report on ``gsp.ledger``, chained into the audit ledger.
+
+One consumer in the group ``gsp-ledger``: each partition ``p`` of ``gsp.ledger`` is the chain ``data-<p>``,
+so a chain has one writer at a time, and the chain's tip records the last offset it entered: a
+fact read again after a restart or a rebalance is skipped, not entered twice (the offset is
+committed to Kafka only after the entries are). Each fact gets its subscription version's purpose
+and legal basis from the control plane's database, and names its people only by reference. The
+same thread stores the chain heads every ``head_interval_s`` and prunes what retention allows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from gsp.governance.ledger import Entry, Ledger
+from schemas import topics
+from schemas.codec import Codec, CodecError
+
+__all__ = ["LedgerWriter", "fact_entry"]
+
+log = logging.getLogger("gsp.ledger")
+
+Terms = Callable[[str, int], dict[str, Any]]
+
+
+def fact_entry(ledger: Ledger, fact: dict[str, Any], terms: dict[str, Any], *, source: str | None) -> Entry:
+    """A LedgerFact as a ledger entry: its terms added, each person replaced by a reference."""
+    records = []
+    people: list[str] = []
+    events: list[str] = []
+    for r in fact["records"]:
+        personal_id = r.get("personal_id")
+        if personal_id:
+            people.append(personal_id)
+        events.extend(e for e in (r.get("event_id"), r.get("agency_event_id")) if e)
+        records.append({"event_id": r.get("event_id"), "agency_event_id": r.get("agency_event_id"),
+                        "person_ref": ledger.person_ref(personal_id) if personal_id else None,
+                        "source_system": r.get("source_system"), "source_version": r.get("source_version"),
+                        "positions": dict(r.get("positions") or {}),
+                        **({"verdict": r["verdict"]} if r.get("verdict") else {})})
+    body = {"channel": fact["channel"], "fields": list(fact["fields"]), "purpose": terms.get("purpose"),
+            "legal_basis": terms.get("legal_basis"), "agency_id": terms.get("agency_id"), "records": records}
+    return Entry(kind=fact["kind"], actor=fact["actor"], at=int(fact["at"]), agency=fact["agency"],
+                 subscription_id=fact["subscription_id"], version=int(fact["version"]), dataset=fact["dataset"],
+                 body=body, people=people, events=events, source=source)
+
+
+class LedgerWriter:
+    def __init__(self, bootstrap: str, ledger: Ledger, codec: Codec, terms: Terms, *, registry: Any = None,
+                 consumer_config: dict[str, Any] | None = None, head_interval_s: float = 10.0,
+                 retention_days: int = 0, clock: Callable[[], float] = time.time) -> None:
+        self._ledger, self._codec, self._terms = ledger, codec, terms
+        config = {"bootstrap_servers": bootstrap, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000,
+                  **(consumer_config or {})}
+        self._consumer = KafkaConsumer(topics.LEDGER, group_id="gsp-ledger", client_id="gsp-ledger",
+                                       enable_auto_commit=False, auto_offset_reset="earliest", **config)
+        self._head_interval_s = head_interval_s
+        self._retention_ms = retention_days * 86_400_000
+        self._clock = clock
+        self._last_head = 0.0
+        self._last_prune = 0.0
+        self._terms_cache: dict[tuple[str, int], dict[str, Any]] = {}
+        registry = registry if registry is not None else CollectorRegistry()
+        self.entered = Counter("gsp_ledger_entries_total", "Facts entered into the audit ledger", ["kind"],
+                               registry=registry)
+        self.unreadable = Counter("gsp_ledger_unreadable_total", "Records on gsp.ledger that are not a LedgerFact",
+                                  registry=registry)
+        self.alive = Gauge("gsp_ledger_writer_up", "1 while the ledger writer's last pass succeeded", registry=registry)
+        self.failures = 0
+
+    def _terms_of(self, sid: str, version: int) -> dict[str, Any]:
+        key = (sid, version)
+        if key not in self._terms_cache:
+            self._terms_cache[key] = self._terms(sid, version)
+        return self._terms_cache[key]
+
+    def run_once(self, *, timeout_ms: int = 500) -> int:
+        """Enter one polled batch; how many facts were read. On failure the batch is read again next time."""
+        polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=2000)
+        try:
+            for tp, messages in polled.items():
+                self._enter(tp, messages)
+        except Exception:
+            for tp, messages in polled.items():
+                self._consumer.seek(tp, messages[0].offset)
+            raise
+        if polled:
+            self._consumer.commit()
+        self._housekeeping()
+        return sum(len(m) for m in polled.values())
+
+    def _enter(self, tp: TopicPartition, messages: list[Any]) -> None:
+        chain = f"data-{tp.partition}"
+        _, _, entered_up_to = self._ledger.tip(chain)
+        entries = []
+        for m in messages:
+            if entered_up_to is not None and m.offset <= entered_up_to:
+                continue   # entered before a restart or rebalance
+            try:
+                if m.value is None:
+                    raise CodecError("a null value")
+                _, fact = self._codec.decode(m.value)
+                entry = fact_entry(self._ledger, fact, self._terms_of(fact["subscription_id"], int(fact["version"])),
+                                   source=f"{tp.partition}:{m.offset}")
+            except (CodecError, KeyError, TypeError, ValueError) as exc:
+                self.unreadable.inc()
+                log.error("unreadable ledger fact skipped", extra={"offset": m.offset, "error": str(exc)[:200]})
+                continue
+            entries.append(entry)
+        last = messages[-1].offset
+        if entries or entered_up_to is None or last > entered_up_to:
+            self._ledger.append(chain, entries, source_offset=last)
+            for e in entries:
+                self.entered.labels(e.kind).inc()
+
+    def _housekeeping(self) -> None:
+        now = self._clock()
+        if now - self._last_head >= self._head_interval_s:
+            self._ledger.checkpoint()
+            self._last_head = now
+        if self._retention_ms and now - self._last_prune >= 3600:
+            removed = self._ledger.prune(int(now * 1000) - self._retention_ms)
+            self._last_prune = now
+            if removed:
+                log.info("ledger entries past retention removed", extra={"entries": removed})
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.run_once()
+                self.alive.set(1)
+            except (sa.exc.SQLAlchemyError, KafkaError, OSError) as exc:
+                self.failures += 1
+                self.alive.set(0)
+                log.error("ledger writing failed, retrying", extra={"error": str(exc)[:300]})
+                stop.wait(2.0)
+        try:
+            self._ledger.checkpoint()  # the tail written since the last head is covered on a clean stop
+        except sa.exc.SQLAlchemyError:
+            log.exception("final ledger head not stored")
+
+    def close(self) -> None:
+        self._consumer.close()

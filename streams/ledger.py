@@ -1,0 +1,55 @@
+"""What a worker tells the audit ledger: one LedgerFact per subscription and micro-batch it delivered.
+
+Pure (no Faust, no Kafka). The share agent sends its records, waits for the broker to acknowledge
+them (so a fact says where each record is), then sends the facts on ``gsp.ledger``, keyed by
+subscription id; the control plane's ledger writer chains them (`gsp.governance.ledger`). Faust
+commits the agent's input only after the producer flushed, so a record whose fact was not sent is
+shared and reported again after a restart: a fact may repeat, none is lost.
+
+Lineage travels as Kafka headers between the platform's own stages: the clean stage writes where
+it read the raw record (``gsp-raw``), the match stage adds where it read the clean one
+(``gsp-clean``). Agencies receive no such header: their messages carry only what they were approved for.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from streams.stages.share import Shared
+
+__all__ = ["CLEAN", "RAW", "facts", "lineage_headers", "position"]
+
+RAW, CLEAN = "gsp-raw", "gsp-clean"
+
+
+def position(partition: int, offset: int) -> str:
+    return f"{partition}:{offset}"
+
+
+def lineage_headers(incoming: Mapping[str, bytes] | None, own: str, where: str) -> list[tuple[str, bytes]]:
+    """The lineage headers an output carries: its input's, and ``own`` (RAW or CLEAN) at ``where``."""
+    kept = [(name, value) for name, value in (incoming or {}).items() if name in (RAW, CLEAN) and name != own]
+    return [*kept, (own, where.encode())]
+
+
+def facts(shared: Sequence[Shared], shared_at: Sequence[tuple[int, int]], ways: Sequence[dict[str, str]], *,
+          at_ms: int, actor: str, channel: str = "topic") -> list[tuple[bytes, dict[str, Any]]]:
+    """(key, LedgerFact) per subscription among ``shared``: ``shared_at[i]`` is where the i-th landed on its
+    share topic, ``ways[i]`` the positions it had before (topic -> partition:offset)."""
+    grouped: dict[str, list[int]] = defaultdict(list)
+    for i, item in enumerate(shared):
+        grouped[item.subscription.subscription_id].append(i)
+    out = []
+    for sid, members in grouped.items():
+        s = shared[members[0]].subscription
+        records = []
+        for i in members:
+            record = shared[i].record
+            records.append({**record, "positions": {**ways[i], s.topic: position(*shared_at[i])}, "verdict": None})
+        out.append((sid.encode(), {
+            "kind": "delivery", "at": at_ms, "actor": actor, "channel": channel, "agency": s.agency,
+            "subscription_id": sid, "version": s.version, "dataset": s.dataset, "fields": list(s.fields),
+            "records": records}))
+    return out
