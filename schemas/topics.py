@@ -11,7 +11,9 @@ import re
 
 __all__ = [
     "AUDIT", "CONNECT_OFFSETS", "LEDGER", "QUALITY", "REVIEW_DECISIONS", "SUBSCRIPTIONS",
+    "VERIFY_REPLIES", "VERIFY_REQUESTS", "VERIFY_REQUESTS_PATTERN",
     "clean", "decision_key", "match", "quarantine", "raw", "review", "share", "subject", "valid_slug",
+    "verify_agency", "verify_replies", "verify_requests",
 ]
 
 SUBSCRIPTIONS = "gsp.subscriptions"
@@ -20,6 +22,10 @@ LEDGER = "gsp.ledger"  # what workers delivered and answered, for the control pl
 QUALITY = "gsp.quality"
 CONNECT_OFFSETS = "gsp.connect.offsets"
 REVIEW_DECISIONS = "gsp.review.decisions"  # compacted: a steward's decision per proposed pair
+# Verification without data: the control plane's HTTP batches to the workers (naming the agency inside; only the
+# control plane writes there) and their replies, read by the control plane's reply dispatcher.
+VERIFY_REQUESTS = "gsp.verify.requests"
+VERIFY_REPLIES = "gsp.verify.replies"
 
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 
@@ -65,3 +71,26 @@ def share(agency: str, dataset: str, major: int = 1, *, name: str = "main") -> s
 def subject(topic: str) -> str:
     """Registry subject of a topic's values (Confluent's TopicNameStrategy)."""
     return f"{topic}-value"
+
+
+def verify_requests(agency: str, major: int = 1) -> str:
+    """An agency's verification requests, which it produces (the topic name, not the message, says who asks)."""
+    return f"verify.{agency}.requests.v{major}"
+
+
+def verify_replies(agency: str, major: int = 1) -> str:
+    """The answers to an agency's verification requests, keyed by each request's correlation id."""
+    return f"verify.{agency}.replies.v{major}"
+
+
+# Every agency's request topic, and the control plane's: what the workers' verification consumer subscribes to.
+VERIFY_REQUESTS_PATTERN = r"^(verify\.[a-z][a-z0-9-]*\.requests\.v1|gsp\.verify\.requests)$"
+
+
+def verify_agency(topic: str) -> str | None:
+    """The agency slug of a ``verify.<agency>.requests.v1`` topic; None for any other topic."""
+    prefix, suffix = "verify.", ".requests.v1"
+    if not (topic.startswith(prefix) and topic.endswith(suffix)):
+        return None
+    slug = topic[len(prefix):-len(suffix)]
+    return slug if valid_slug(slug) else None

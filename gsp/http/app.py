@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from gsp.desks.quality import latest_scores
 from gsp.governance.control import ControlPlane
 from gsp.http.access import Access
+from gsp.http.audit import audit_routes
 from gsp.http.catalog import catalog_routes
 from gsp.http.identity import identity_routes
 from gsp.http.ops import ops_routes
@@ -28,12 +29,13 @@ from gsp.http.subscriptions import subscription_routes
 if TYPE_CHECKING:
     from gsp.desks.quarantine import QuarantineDesk
     from gsp.desks.review import ReviewDesk
+    from gsp.governance.lineage import Lineage
 
 __all__ = ["ApiServer", "build_app", "control_routes"]
 
 
 def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: QuarantineDesk | None = None,
-                   review: ReviewDesk | None = None) -> list[Route]:
+                   review: ReviewDesk | None = None, lineage: Lineage | None = None) -> list[Route]:
     """Every route of the control plane; a desk's routes only when the desk is given."""
     return [
         *registry_routes(control.registry),
@@ -42,12 +44,15 @@ def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: Q
         *catalog_routes(control, scores=lambda: latest_scores(control.engine)),
         *(quarantine_routes(desk) if desk is not None else []),
         *(review_routes(review) if review is not None else []),
+        *(audit_routes(lineage.ledger, lineage.of) if lineage is not None else []),
         *ops_routes(metrics, lambda: {"status": "ok"}),
     ]
 
 
 def build_app(control: ControlPlane, metrics: CollectorRegistry, *, desk: QuarantineDesk | None = None,
-              review: ReviewDesk | None = None, public_metrics: bool = True) -> web.Application:
+              review: ReviewDesk | None = None, lineage: Lineage | None = None,
+              public_metrics: bool = True) -> web.Application:
     """The control plane's application: every route behind the authorisation matrix, checked with its credentials."""
-    return application(control_routes(control, metrics, desk=desk, review=review), title="GSP control plane",
+    return application(control_routes(control, metrics, desk=desk, review=review, lineage=lineage),
+                       title="GSP control plane",
                        access=Access(store=control.identities, public_metrics=public_metrics))

@@ -25,6 +25,7 @@ from gsp.governance.control import ControlPlane, PublishFailed
 from gsp.governance.deadline import WorkingCalendar
 from gsp.governance.ledger import CONTROL, Ledger, governance_entry, ledger_key
 from gsp.governance.ledger_writer import LedgerWriter
+from gsp.governance.lineage import Lineage, header_reader
 from gsp.governance.subscriptions import OverdueRequests
 from gsp.http.app import ApiServer, build_app
 from gsp.runtime.credentials import ensure_admin, worker_token
@@ -92,7 +93,8 @@ class ControlServices:
         self.backfill = Backfill(bootstrap, self.codec, self._producer, declared(), ledger=self.ledger,
                                  terms=self.control.subscriptions.terms)
         self.control.subscriptions.on_activate = self.backfill.submit
-        self.api = ApiServer(build_app(self.control, metrics, desk=self.desk, review=self.review,
+        self.lineage = Lineage(self.ledger, read_header=header_reader(bootstrap, self.codec))
+        self.api = ApiServer(build_app(self.control, metrics, desk=self.desk, review=self.review, lineage=self.lineage,
                                        public_metrics=settings.public_metrics),
                              host=host, port=port, ssl_context=ssl_context)
         self.recorder: QualityRecorder | None = None
