@@ -65,6 +65,12 @@ class SqlSink:
     def table_name(self) -> str:
         return self._table.name
 
+    def sample(self) -> dict[str, Any] | None:
+        """One stored row (the first by event id), or None when the table is empty."""
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(self._table).order_by(self._table.c.event_id).limit(1)).first()
+        return None if row is None else dict(row._mapping)
+
     def count(self) -> int:
         with self._engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(self._table)).scalar_one())

@@ -14,7 +14,9 @@ from schemas.codec import Codec, CodecError
 from streams.follow import follow_topic
 from streams.share import Subscription
 
-__all__ = ["SubscriptionBook"]
+__all__ = ["STREAM", "VERIFY", "SubscriptionBook"]
+
+STREAM, VERIFY = "stream", "verify"  # a Subscription's modes
 
 log = logging.getLogger("gsp.streams.subscriptions")
 
@@ -25,7 +27,13 @@ class SubscriptionBook:
         self._by_id: dict[str, Subscription] = {}
 
     def for_dataset(self, dataset: str) -> list[Subscription]:
-        return [s for s in self._by_id.values() if s.dataset == dataset]
+        """The subscriptions records of ``dataset`` are shared with: stream mode only (a verify one never receives any)."""
+        return [s for s in self._by_id.values() if s.dataset == dataset and s.mode == STREAM]
+
+    def verifying(self, agency: str) -> list[Subscription]:
+        """The verify subscriptions of the agency whose slug is ``agency``, by subscription id."""
+        return sorted((s for s in self._by_id.values() if s.agency == agency and s.mode == VERIFY),
+                      key=lambda s: s.subscription_id)
 
     def __len__(self) -> int:
         return len(self._by_id)

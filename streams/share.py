@@ -46,6 +46,9 @@ class Subscription:
     pseudonym_key: bytes = b""
     key_version: int = 0
     version: int = 0              # of the subscription: which approval covered a delivery (the audit ledger)
+    # "stream": records are shared on ``topic``; "verify": none ever is, the agency may only verify identity
+    # details it holds against the registry (`streams.verify`), and ``topic`` is where its answers go.
+    mode: str = "stream"
 
     def in_period(self, ingested_at_ms: int, now_ms: int) -> bool:
         """Whether the approval's period admits a record ingested at ``ingested_at_ms``, shared at ``now_ms``."""
@@ -63,7 +66,7 @@ class Subscription:
             valid_from=event.get("valid_from"), valid_until=event.get("valid_until"),
             backfill=bool(event.get("backfill", False)),
             pseudonym_key=bytes.fromhex(event.get("pseudonym_key") or ""), key_version=int(event.get("key_version") or 0),
-            version=int(event.get("version") or 0),
+            version=int(event.get("version") or 0), mode=str(event.get("mode") or "stream"),
         )
 
 

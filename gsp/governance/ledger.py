@@ -411,6 +411,13 @@ class Ledger:
         with self._engine.connect() as conn:
             return [{**dict(r), "body": json.loads(r["body"])} for r in conn.execute(query).mappings()]
 
+    def delivered(self, subscription_id: str) -> int:
+        """Records the ledger holds as delivered under one subscription (every version, every channel)."""
+        query = sa.select(_entries.c.body).where(_entries.c.subscription_id == subscription_id,
+                                                 _entries.c.kind == "delivery")
+        with self._engine.connect() as conn:
+            return sum(len(json.loads(body)["records"]) for body in conn.execute(query).scalars())
+
     def counts(self) -> dict[str, int]:
         """Entries per chain (for metrics)."""
         with self._engine.connect() as conn:

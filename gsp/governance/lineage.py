@@ -21,6 +21,7 @@ from schemas.codec import Codec, CodecError
 __all__ = ["Lineage", "header_reader"]
 
 log = logging.getLogger("gsp.lineage")
+_LAYERS = {"raw": 0, "clean": 1, "match": 2, "share": 3}  # a record's way, in order
 
 
 class Lineage:
@@ -40,6 +41,8 @@ class Lineage:
                     header = self._read_header(topic, partition, offset)
                     if header is not None and header.get("event_id") == record.get("event_id"):
                         source["key"] = header.get("source_key")
+            record["positions"] = dict(sorted(record.get("positions", {}).items(), key=lambda kv: _LAYERS.get(
+                kv[0].split(".", 1)[0], len(_LAYERS))))
             out.append({**delivery, "source": source})
         return out
 

@@ -37,6 +37,7 @@ from gsp.errors import UserError
 from gsp.governance.catalog import DATASETS
 from gsp.governance.control import ControlPlane
 from gsp.governance.identity import Grant, IdentityStore, Role
+from gsp.http.audit import who_saw
 from gsp.http.client import ApiClient
 from gsp.runtime.credentials import PLATFORM_AGENCY
 from gsp.runtime.embedded import running_broker
@@ -261,6 +262,7 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
                 sum(services.desk.counts().get(d, {}).values()) < sum(snap["quarantined"][d].values())
                 for d in snap["published"]):
             time.sleep(0.2)
+        snap["audit"] = _audit(services, sink, subscription, until=time.monotonic() + 30)
         recorded = {d: recorder.record(d) for d in snap["published"]}
         snap["quality"] = {d: json.loads(row["scores"]) for d, row in recorded.items()}
         snap["findings"] = {d: dict(sorted(json.loads(row["rules"]).items())) for d, row in recorded.items()}
@@ -275,6 +277,26 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
         worker.stop()
         producer.close()
         services.stop()
+
+
+def _audit(services: ControlServices, sink: SqlSink, subscription: Subscription, *, until: float) -> dict[str, Any]:
+    """What the audit ledger says of the run: every delivered row recorded, the chains intact, who saw one
+    delivered person, and the way of one delivered record."""
+    ledger = services.ledger
+    delivered = sink.count()
+    while ledger.delivered(subscription.subscription_id) < delivered and time.monotonic() < until:
+        time.sleep(0.2)  # the control plane enters the workers' reports in the background
+    ledger.checkpoint()
+    report = ledger.verify()
+    row = sink.sample()
+    person = who_saw(ledger, row["personal_id"]) if row is not None and row.get("personal_id") else None
+    way = services.lineage.of(row["event_id"]) if row is not None else []
+    return {"recorded": ledger.delivered(subscription.subscription_id), "delivered": delivered,
+            "verified": report.ok, "entries": sum(report.chains.values()), "heads": report.heads,
+            "findings": [str(f) for f in report.findings], "person": person,
+            "person_id": row.get("personal_id") if row is not None else None,
+            "lineage": way[0] if way else None, "lineage_of": row["event_id"] if row is not None else None,
+            "lineage_source_key_agrees": bool(way) and row is not None and way[0]["source"]["key"] == row["msisdn"]}
 
 
 def _source_runner(dataset: str, engine: sa.Engine, control: ControlPlane, codec: Codec, producer: KafkaProducer,
@@ -337,6 +359,13 @@ def _summary(options: DemoOptions, snap: dict[str, Any], synthetic: Synthetic, s
     differences += [f"findings of {dataset}: pipeline {rule} {snap['findings'][dataset].get(rule, 0)} != truth {n}"
                     for dataset, rules in truth["findings"].items() for rule, n in rules.items()
                     if snap["findings"][dataset].get(rule, 0) != n]
+    audit = snap["audit"]
+    if audit["recorded"] < audit["delivered"] or not audit["verified"]:
+        differences.append(f"audit ledger: {audit['recorded']} of {audit['delivered']} delivered rows recorded, "
+                           f"chains {'intact' if audit['verified'] else 'BROKEN: ' + '; '.join(audit['findings'])}")
+    if audit["delivered"] and not (audit["person"] and audit["person"]["deliveries"]
+                                   and audit["lineage_source_key_agrees"]):
+        differences.append("audit ledger: the person query or the lineage of a delivered record did not answer")
     published = sum(snap["published"].values())
     return {
         "records": options.records, "seed": options.seed,
@@ -346,8 +375,26 @@ def _summary(options: DemoOptions, snap: dict[str, Any], synthetic: Synthetic, s
         "agrees_with_truth": not differences and not timed_out, "differences": differences, "timed_out": timed_out,
         "startup_s": round(startup_s, 2), "elapsed_s": round(elapsed, 2),
         "records_per_s": round(published / elapsed, 1) if elapsed else 0.0,
-        "agency_database": str(workdir / "agency.db"), "agency_table": sink_table,
+        "agency_database": str(workdir / "agency.db"), "agency_table": sink_table, "audit": audit,
     }
+
+
+def _render_audit(a: dict[str, Any]) -> list[str]:
+    lines = [f"  audit ledger: {a['recorded']} deliveries recorded for {a['delivered']} rows, {a['entries']} entries, "
+             f"{a['heads']} heads: " + ("every chain verified" if a["verified"] else "TAMPERED: " + "; ".join(a["findings"]))]
+    if a["person"] is not None:
+        lines.append(f"      who saw {a['person_id']}:")
+        for d in a["person"]["deliveries"]:
+            lines.append(f"        {d['agency']} received {', '.join(d['fields'])} ({d['records']} record(s), "
+                         f"{d['subscription_id']} v{d['version']}, {d['channel']})")
+            lines.append(f"          purpose: {d['purpose']}")
+            lines.append(f"          legal basis: {d['legal_basis']}")
+    if a["lineage"] is not None:
+        way = a["lineage"]
+        lines.append(f"      lineage of {a['lineage_of']}: {way['source']['system']} key {way['source']['key']} "
+                     f"version {way['source']['version']}")
+        lines += [f"        {topic:<42} {where}" for topic, where in way["record"]["positions"].items()]
+    return lines
 
 
 def _gsp_command() -> str:
@@ -376,6 +423,7 @@ def _render(s: dict[str, Any]) -> str:
     where = s["agency_database"] if s["workdir_kept"] else "removed with the demo's temporary folder; --keep keeps it"
     for sub, n in s["delivered"].items():
         lines.append(f"  delivered to {sub}: {n} rows in {s['agency_table']} ({where})")
+    lines += ["", *_render_audit(s["audit"])]
     lines.append("")
     lines.append("  findings of the clean stage, by rule (fixes, warnings, rejections):")
     for dataset, rules in s["findings"].items():

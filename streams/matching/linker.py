@@ -12,6 +12,10 @@ decisions (`streams.replica`), and `streams.matching.decide` asks it about micro
   or a name typed without diacritics can be told from a different person.
 - `decision` is what a steward decided on a pair, so it is not asked again.
 
+`entry` also carries the registry fields an entry holds beyond the check's (the ones linked datasets
+map: phone, province_code), as given, so verification (`streams.verify`) compares them exactly as
+against the registry table. Values a field repeats a lot (codes) are kept once (see `_shared`).
+
 Records here are linkage records: the model's right-hand columns (`streams.matching.decide`
 builds them from a dataset's declaration).
 """
@@ -30,13 +34,18 @@ __all__ = ["DEFAULT_MODEL", "Linker", "load_linker"]
 
 DEFAULT_MODEL = Path(__file__).parent.parent / "linkage" / "models" / "vn_identity.model.json"
 _DECEASED = "DECEASED"
+_CHECKED = frozenset({"full_name", "name_key", "birth_date", "status"})  # kept in their own slots of an entry
+_CODES = 4096  # a field with at most this many distinct values is a code: its values are kept once
 
 
 class Linker:
     def __init__(self, model: Model) -> None:
         self.model = model
         self.index = RegistryIndex(model.settings)
-        self._exact: dict[str, tuple[str, str, str]] = {}  # personal id -> (name key, birth date, status)
+        # personal id -> (name key, birth date, status, *the extra fields' values in `_extras` order)
+        self._exact: dict[str, tuple[Any, ...]] = {}
+        self._extras: tuple[str, ...] | None = None  # fixed by the first entry: one registry's entries all carry the same
+        self._codes: dict[str, dict[str, str] | None] = {}  # field -> its values, until it shows too many to be a code
         self._decisions: dict[str, str] = {}
 
     @property
@@ -47,7 +56,12 @@ class Linker:
     def entry(self, personal_id: str) -> dict[str, Any] | None:
         """What the three-field check compares (see `streams.matching.exact`), or None: a `Lookup`."""
         held = self._exact.get(personal_id)
-        return None if held is None else {"name_key": held[0], "birth_date": held[1], "status": held[2]}
+        if held is None:
+            return None
+        found = {"name_key": held[0], "birth_date": held[1], "status": held[2]}
+        if self._extras:
+            found.update(zip(self._extras, held[3:], strict=True))
+        return found
 
     @property
     def review_probability(self) -> float:
@@ -58,11 +72,26 @@ class Linker:
         if entry is None:
             self._exact.pop(personal_id, None)
         else:
-            self._exact[personal_id] = (entry["name_key"], entry["birth_date"], entry["status"])
+            if self._extras is None:
+                self._extras = tuple(sorted(k for k in entry if k not in _CHECKED))
+                self._codes = {name: {} for name in self._extras}
+            self._exact[personal_id] = (entry["name_key"], entry["birth_date"], entry["status"],
+                                        *(self._shared(name, entry.get(name)) for name in self._extras))
         if entry is None or entry["status"] == _DECEASED:
             self.index.remove(personal_id)
         else:
             self.index.add({self.model.settings.unique_id_left: personal_id, **entry})
+
+    def _shared(self, name: str, value: Any) -> Any:
+        """``value`` itself, or the equal string already held when ``name`` is a code (a province): one string per
+        province rather than one per citizen. A field with more distinct values than `_CODES` (a phone) is not."""
+        codes = self._codes.get(name)
+        if codes is None or not isinstance(value, str):
+            return value
+        held = codes.setdefault(value, value)
+        if len(codes) > _CODES:
+            self._codes[name] = None
+        return held
 
     def apply_decision(self, key: str, decision: str | None) -> None:
         """One steward's decision, keyed by `schemas.topics.decision_key`; None withdraws it."""

@@ -31,6 +31,20 @@ class RegistryEntries:
         status = _find(registry.avro, _STATUS)
         self._status = FieldRef(status) if status is not None else None
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The registry fields an entry keeps (full name and birth date first), the key aside."""
+        return tuple(dict.fromkeys(["full_name", "birth_date", *self._fields]))
+
+    @property
+    def key(self) -> str:
+        """Where the registry record holds its key, the personal id."""
+        return self._key.path
+
+    def path(self, name: str) -> str:
+        """Where the registry record holds the kept field ``name`` (``residence.province_code``)."""
+        return self._fields[name].path
+
     def entry(self, record: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         entry = {name: ref.value(record) for name, ref in self._fields.items()}
         entry["name_key"] = name_key(entry["full_name"])
