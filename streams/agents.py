@@ -126,7 +126,7 @@ class Agents:
                     delivered = share(event.value)
                     if not delivered:
                         continue
-                    way = _way(source, event)
+                    way = ledger.way(source, event.headers, event.message.partition, event.message.offset)
                     for item in delivered:
                         metrics.delivered.labels(item.subscription.agency, item.subscription.dataset).inc()
                         shared.append(item)
@@ -157,13 +157,3 @@ class Agents:
 
         self._add("quality-quarantine", self._topic(*(topics.quarantine(d) for d in datasets)), agent)
 
-
-def _way(source: str, event: Any) -> dict[str, str]:
-    """Where a record to share has been: its lineage headers, and the share agent's own input position."""
-    dataset = source.split(".", 1)[1].rsplit(".", 1)[0]
-    headers = event.headers or {}
-    way = {topics.raw(dataset): headers[ledger.RAW].decode()} if ledger.RAW in headers else {}
-    if ledger.CLEAN in headers:
-        way[topics.clean(dataset)] = headers[ledger.CLEAN].decode()
-    way[source] = ledger.position(event.message.partition, event.message.offset)
-    return way

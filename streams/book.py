@@ -13,10 +13,9 @@ from schemas import topics
 from schemas.codec import Codec, CodecError
 from streams.follow import follow_topic
 from streams.share import Subscription
+from streams.verify import STREAM, VERIFY
 
-__all__ = ["STREAM", "VERIFY", "SubscriptionBook"]
-
-STREAM, VERIFY = "stream", "verify"  # a Subscription's modes
+__all__ = ["SubscriptionBook"]
 
 log = logging.getLogger("gsp.streams.subscriptions")
 

@@ -14,12 +14,13 @@ it read the raw record (``gsp-raw``), the match stage adds where it read the cle
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from schemas import topics
 from streams.stages.share import Shared
 
-__all__ = ["CLEAN", "RAW", "facts", "lineage_headers", "position"]
+__all__ = ["CLEAN", "RAW", "facts", "lineage_headers", "position", "way"]
 
 RAW, CLEAN = "gsp-raw", "gsp-clean"
 
@@ -32,6 +33,18 @@ def lineage_headers(incoming: Mapping[str, bytes] | None, own: str, where: str) 
     """The lineage headers an output carries: its input's, and ``own`` (RAW or CLEAN) at ``where``."""
     kept = [(name, value) for name, value in (incoming or {}).items() if name in (RAW, CLEAN) and name != own]
     return [*kept, (own, where.encode())]
+
+
+def way(source: str, headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None, partition: int,
+        offset: int) -> dict[str, str]:
+    """Where a record read from ``source`` at (``partition``, ``offset``) has been: its lineage headers, then there."""
+    dataset = source.split(".", 1)[1].rsplit(".", 1)[0]
+    carried = dict(headers or {})
+    out = {topics.raw(dataset): carried[RAW].decode()} if RAW in carried else {}
+    if CLEAN in carried:
+        out[topics.clean(dataset)] = carried[CLEAN].decode()
+    out[source] = position(partition, offset)
+    return out
 
 
 def facts(shared: Sequence[Shared], shared_at: Sequence[tuple[int, int]], ways: Sequence[dict[str, str]], *,

@@ -23,6 +23,7 @@ class StageMetrics:
     registry_size: Gauge
     subscriptions: Gauge
     linkage_index: Gauge
+    verifications: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> StageMetrics:
@@ -40,6 +41,10 @@ class StageMetrics:
             subscriptions=Gauge("gsp_subscriptions", "Subscriptions known to this worker", registry=registry),
             linkage_index=Gauge("gsp_linkage_index_records", "Registry entries in this worker's matcher index (the living)",
                                 registry=registry),
+            verifications=Counter("gsp_verifications_total", "Verification requests answered by this worker, by outcome "
+                                  "(a verdict, error: an invalid request, refused: its batch was refused, unreadable: a "
+                                  "message no reply could be sent for); channel kafka (an agency's topic) or http",
+                                  ["agency", "channel", "outcome"], registry=registry),
         )
 
 

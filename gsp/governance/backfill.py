@@ -84,7 +84,7 @@ class Backfill:
                 outs = stage.process(value) if dataset.linked else stage.process_clean(dataset.name, value)
             except (CodecError, KeyError, TypeError, ValueError):
                 continue  # unreadable bytes, or another contract's record: never shared live either
-            way = {source: ledger.position(message.partition, message.offset)}
+            way = ledger.way(source, message.headers, message.partition, message.offset)
             for item in outs:
                 topic, key, shared_value = item.out
                 sent.append((item, self._producer.send(topic, key=key, value=shared_value), way))

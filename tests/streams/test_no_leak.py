@@ -5,6 +5,7 @@ unless approved; and two agencies receiving the same record cannot join on anyth
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from typing import Any
 
@@ -76,6 +77,17 @@ def approvals(draw: Any, d: Dataset, agency: str, schema_id: int, version: int, 
                         key_version=version)
 
 
+@st.composite
+def row_filters(draw: Any, d: Dataset, record: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """No filter, or one on a scalar field of the record: its own value (admits) and/or another one."""
+    scalars = [name for name in d.shared_types() if isinstance(record.get(name), (str, int))]
+    if not scalars or not draw(st.booleans()):
+        return {}
+    name = draw(st.sampled_from(scalars))
+    values = draw(st.lists(st.sampled_from([str(record[name]), draw(_TEXT)]), min_size=1, unique=True))
+    return {name: tuple(values)}
+
+
 def _texts(value: Any) -> list[str]:
     """Every string (and whole number, as text) inside a field's value."""
     if isinstance(value, dict):
@@ -96,6 +108,8 @@ def test_nothing_outside_the_approval_is_in_the_bytes_delivered(data: st.DataObj
     codec.add(RECORD_ID, d.avro)
     a = data.draw(approvals(d, "agency-a", SHARE_IDS, 1))
     b = data.draw(approvals(d, "agency-b", SHARE_IDS + 1, 1, a.pseudonym_key))  # every agency has its own secret
+    # Row filters on any shareable field of the record, approved or not, that admit the record or hold it back.
+    a, b = (dataclasses.replace(sub, row_filter=data.draw(row_filters(d, record))) for sub in (a, b))
     for sub in (a, b):
         codec.add(sub.schema_id, projected_schema(d, sub.agency, list(sub.fields), contract("vn.gsp.common.EventHeader")))
     stage = ShareStage(codec, lambda _: [a, b], datasets=datasets)
@@ -116,7 +130,13 @@ def test_nothing_outside_the_approval_is_in_the_bytes_delivered(data: st.DataObj
         delivered = stage.process_clean(d.name, codec.encode(RECORD_ID, record))
         view = record
 
-    for (_, key, shared), sub, _ in delivered:
+    for sub in (a, b):  # selection: exactly the subscriptions whose verdicts and row filter admit the record
+        admitted = (d.role is not Role.LINKED or view["verdict"] in sub.verdicts) and all(
+            str(view.get(name)) in values for name, values in sub.row_filter.items())
+        assert admitted == any(s is sub for _, s, _ in delivered), (sub.row_filter, sub.verdicts)
+    for (_, key, shared), sub, reported in delivered:
+        # What the audit ledger is told stays inside the platform; the agency's message carries no header of ours.
+        assert reported["agency_event_id"].encode() in shared and reported["personal_id"] == personal_id
         message = key + b"\x00" + shared
         allowed = [t for name in sub.fields for t in _texts(view.get(name))]
         hidden = [t for name, v in view.items() if name not in sub.fields and name != "header" for t in _texts(v)]
@@ -130,8 +150,8 @@ def test_nothing_outside_the_approval_is_in_the_bytes_delivered(data: st.DataObj
 
     # Two agencies given the same record share no identifier they were not both approved for.
     if len(delivered) == 2:
-        (_, key_a, value_a), _ = delivered[0]
-        (_, key_b, value_b), _ = delivered[1]
+        (_, key_a, value_a), _, _ = delivered[0]
+        (_, key_b, value_b), _, _ = delivered[1]
         got_a, got_b = codec.decode(value_a)[1], codec.decode(value_b)[1]
         assert got_a["header"]["event_id"] != got_b["header"]["event_id"]
         if got_a["person_key"] is not None and "personal_id" not in set(a.fields) & set(b.fields):

@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry
 from gsp.desks.quarantine import AuditLog, QuarantineDesk
 from gsp.desks.review import ReviewDesk
 from gsp.governance.control import ControlPlane
+from gsp.governance.ledger import Ledger
+from gsp.governance.lineage import Lineage, header_reader
 from gsp.http.app import ApiServer, build_app
 from schemas.codec import Codec
 from tests.credentials import Cast
@@ -33,7 +35,9 @@ def app(control: ControlPlane, bootstrap: str, tmp_path: Path) -> Iterator[web.A
     audit = AuditLog(producer, codec, register=control.register)
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'desks.db'}")
     desks = {"producer": producer, "codec": codec, "schema_id_of": control.schema_id, "audit": audit}
-    yield build_app(control, CollectorRegistry(), desk=QuarantineDesk(engine, **desks), review=ReviewDesk(engine, **desks))
+    lineage = Lineage(Ledger(engine, b"k" * 32), read_header=header_reader(bootstrap, codec))
+    yield build_app(control, CollectorRegistry(), desk=QuarantineDesk(engine, **desks), review=ReviewDesk(engine, **desks),
+                    lineage=lineage)
     producer.close()
     engine.dispose()
 

@@ -6,6 +6,7 @@ agency's share topic with only the approved fields; the one whose phone cannot b
 quarantined with its reason.
 """
 
+import json
 import os
 import signal
 import subprocess
@@ -99,11 +100,41 @@ def test_a_declared_dataset_is_requested_approved_shared_and_revoked_on_a_runnin
         backfilled = read_topic(runtime["bootstrap"], HISTORY, until=lambda ms: len(ms) >= 3, timeout_s=60)
         assert sorted(m.key for m in backfilled) == [b"GP-0", b"GP-1", b"GP-4"], (tmp_path / "serve.log").read_text()[-3000:]
         assert {codec.decode(m.value)[1]["licence_no"] for m in backfilled} == {"GP-0", "GP-1", "GP-4"}
+        check_the_audit_ledger(env, runtime, codec.decode(shared[0].value)[1]["header"]["event_id"], sid)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
         server.stdout.close()  # type: ignore[union-attr]
         log.close()
+
+
+def check_the_audit_ledger(env: dict[str, str], runtime: dict[str, Any], agency_event_id: str, sid: str) -> None:
+    """Every delivery, live and back-filled, and every decision is in the ledger; a record's way can be traced."""
+    deliveries: list[dict[str, Any]] = []
+    for _ in range(100):  # the control plane enters the workers' reports in the background
+        listed = gsp("audit", "entries", "--kind", "delivery", "--limit", "100", "--json", env=env)
+        assert listed.returncode == 0, listed.stderr
+        deliveries = json.loads(listed.stdout)
+        if sum(len(e["body"]["records"]) for e in deliveries) >= 4:
+            break
+        time.sleep(0.2)
+    by_channel = {(e["subscription_id"], e["body"]["channel"]): len(e["body"]["records"]) for e in deliveries}
+    assert by_channel == {(sid, "topic"): 1, (f"{sid}:history", "backfill"): 3}, deliveries
+    assert all(e["body"]["purpose"] and e["body"]["legal_basis"] == "Luật Bảo hiểm y tế 2024" for e in deliveries)
+    traced = gsp("lineage", agency_event_id, "--json", env=env)
+    assert traced.returncode == 0, traced.stderr
+    # The agency's event id names the record in both its subscriptions: shared live, then back-filled.
+    live, backfilled = json.loads(traced.stdout)["deliveries"]
+    for way in (live, backfilled):
+        assert way["source"] == {"system": "health.clinics", "key": "GP-1", "version": "1"}
+    assert list(live["record"]["positions"]) == ["raw.health.clinic.v1", "clean.health.clinic.v1", TOPIC]
+    assert list(backfilled["record"]["positions"]) == ["raw.health.clinic.v1", "clean.health.clinic.v1", HISTORY]
+    kinds = {e["kind"] for e in json.loads(gsp("audit", "entries", "--limit", "200", "--json", env=env).stdout)}
+    assert {"agency.register", "credential.issue", "subscription.request", "subscription.approve",
+            "subscription.revoke"} <= kinds, kinds
+    checked = gsp("audit", "verify", env=env)  # offline: GSP_HOME's database and ledger key
+    assert checked.returncode == 0 and "every entry and head verified" in checked.stdout, checked.stdout + checked.stderr
+    assert gsp("lineage", "k1.unknown", env=env).returncode == 2
 
 
 def send(runtime: dict[str, Any], codec: Codec, schema_id: int, rows: list[tuple[str, str, str, str, int]]) -> None:
