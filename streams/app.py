@@ -8,7 +8,8 @@ For every dataset in the catalog (`schemas.datasets`):
   by `streams.matching`; when shareable, ``share-<dataset>`` from its match topic;
 - a shareable ``plain`` dataset: ``share-<dataset>`` from its clean topic.
 Plus ``quality-quarantine`` (rows the connectors held back count against completeness), the
-quality snapshots, the gauges and the background readers (subscriptions, replica).
+quality snapshots, the gauges, the background readers (subscriptions, replica) and the verification
+consumer (`streams.verifying`: agencies' identity checks against the registry, answered over Kafka).
 
 Partitioning: the registry table is keyed by personal id, and so are the clean topics of linked
 datasets (`Dataset.partition_key`), with the same partition count. Exactly-once is not used (see
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -44,6 +45,8 @@ from streams.produce import BatchSender, Outbox
 from streams.quality import QualityTally
 from streams.replica import DecodeChange, Replica
 from streams.stages import CleanStage, MatchStage, RegistryStage, ShareStage
+from streams.verify import Verifier
+from streams.verifying import OnAnswered, VerificationLoop, Verifications, not_told
 
 __all__ = ["StreamApp", "create_app"]
 
@@ -57,7 +60,8 @@ class StreamApp:
     health: Callable[[], dict[str, Any]]  # status, pid, assigned_partitions, subscriptions, registry_records, linkage
 
 
-def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> StreamApp:
+def create_app(settings: Settings, *, bootstrap: str, registry_url: str, on_answered: OnAnswered = not_told) -> StreamApp:
+    """``on_answered``: told of every verification batch answered (`streams.verifying`)."""
     datasets = catalog(settings.datasets_dir)
     app = _faust_app(settings, bootstrap)
     registry = RegistryClient(registry_url, token=settings.token, cafile=settings.tls_ca)
@@ -100,6 +104,19 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str) -> Stre
         schema_id(topics.REVIEW_DECISIONS)  # known before the first decision arrives
     gauges = WorkerGauges(metrics, book, registry_records=table.__len__, replica=replica)
     _background(app, bootstrap, book, replica, table)
+    registry_dataset = next((d for d in datasets.values() if d.role is Role.REGISTRY), None)
+    if registry_dataset is not None:
+        verifications = Verifications(Verifier(registry_dataset, linked), codec, subscriptions=book.verifying,
+                                      lookup=_lookup(linker, table), reply_schema_id=schema_id(topics.VERIFY_REPLIES))
+        group = {"session_timeout_ms": settings.session_timeout_s * 1000,
+                 "heartbeat_interval_ms": settings.heartbeat_interval_s * 1000,
+                 "max_poll_interval_ms": settings.max_poll_interval_s * 1000}
+        _verification(app, VerificationLoop(verifications, bootstrap=bootstrap, group_id=f"{settings.app_id}-verify",
+                                            counted=metrics.verifications, on_answered=on_answered,
+                                            consumer_config=group),
+                      # Faust's table recovery, when the table is the lookup (its manager's type does not declare it).
+                      ready=replica.wait_ready if replica is not None
+                      else app.tables.recovery.completed.wait)  # type: ignore[attr-defined]
     _observe(app, gauges, QualitySnapshots(tallies, worker=worker), outbox,
              codec, quality_schema_id=schema_id(topics.QUALITY))
     return StreamApp(faust=app, metrics=prometheus, health=gauges.health)
@@ -161,6 +178,19 @@ def _background(app: faust.App, bootstrap: str, book: SubscriptionBook, replica:
         @app.task
         async def follow_replica() -> None:
             await replica.follow(bootstrap, table.changelog_topic.get_topic_name(), stopped)
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def stop(app_: Any, **_: Any) -> None:
+        stopped.set()
+
+
+def _verification(app: faust.App, loop: VerificationLoop, *, ready: Callable[[], Awaitable[Any]]) -> None:
+    """The verification consumer, from when the registry is readable until the worker stops."""
+    stopped = asyncio.Event()
+
+    @app.task
+    async def verify_identities() -> None:
+        await loop.run(stopped, ready)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop(app_: Any, **_: Any) -> None:

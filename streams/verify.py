@@ -56,8 +56,8 @@ from schemas.datasets import Dataset, FieldRef
 from streams.contracts import Contract, contract_of
 from streams.matching import THREE_FIELDS, Lookup, RegistryEntries, check
 
-__all__ = ["MAX_BATCH", "MAX_VALUE", "MODES", "REQUIRED", "STREAM", "VERIFY", "Verifier", "error_answer", "invalid",
-           "split"]
+__all__ = ["MAX_BATCH", "MAX_VALUE", "MODES", "REQUEST_ID", "REQUIRED", "STREAM", "VERIFY", "Verifier", "error_answer",
+           "invalid", "split", "verifiable_fields"]
 
 STREAM, VERIFY = "stream", "verify"  # a subscription's modes: records delivered, or identity details verified
 MODES = (STREAM, VERIFY)
@@ -102,13 +102,18 @@ def split(request: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
     return request.get(REQUEST_ID), {k: v for k, v in request.items() if k != REQUEST_ID}
 
 
+def verifiable_fields(registry: Dataset, linked: Iterable[Dataset]) -> tuple[str, ...]:
+    """What an agency may be approved to verify: personal_id, full_name, birth_date, then the registry fields
+    linked datasets map (phone, province_code, ...): the ones every worker keeps per citizen."""
+    return ("personal_id", *RegistryEntries(registry, linked).fields)
+
+
 class Verifier:
     """The registry's verification rules: what may be verified, and the answer to each request."""
 
     def __init__(self, registry: Dataset, linked: Iterable[Dataset]) -> None:
-        entries = RegistryEntries(registry, linked)
-        # personal_id, full_name, birth_date, then what linked datasets map (phone, province_code, ...).
-        self.fields: tuple[str, ...] = ("personal_id", *entries.fields)
+        entries = RegistryEntries(registry, linked := list(linked))
+        self.fields = verifiable_fields(registry, linked)
         self._refs = {"personal_id": FieldRef(entries.key), **{name: FieldRef(entries.path(name))
                                                                 for name in entries.fields}}
         self._contract = contract_of(registry)

@@ -11,7 +11,8 @@
 # this script instead of being used.
 #
 # Not created here: share.<agency>.<dataset>.v1 (the control plane creates one per
-# subscription, with GSP_PARTITIONS partitions) and Faust's own internal topics
+# subscription, with GSP_PARTITIONS partitions), verify.<agency>.requests.v1 and
+# verify.<agency>.replies.v1 (likewise, per verify subscription) and Faust's own internal topics
 # (<GSP_APP_ID>-registry-changelog and the assignor topic, created by the workers
 # with GSP_PARTITIONS partitions).
 #
@@ -44,6 +45,10 @@ create gsp.connect.offsets 1 --config cleanup.policy=compact
 create gsp.review.decisions 1 --config cleanup.policy=compact
 create gsp.audit 1
 create gsp.quality 1
+
+# Verification without data: the control plane's HTTP batches, spread over the workers, and their replies.
+create gsp.verify.requests "$PARTITIONS"
+create gsp.verify.replies "$PARTITIONS"
 
 # Data topics: GSP_PARTITIONS each, all the same (co-partitioned by personal id).
 create raw.population.citizen.v1 "$PARTITIONS"

@@ -63,12 +63,17 @@ def register(commands: Commands) -> None:
         about="""\
             Creates version 1 in state requested (or a new version of an ended subscription with the same
             name); the owner answers by the deadline printed. Fields and row filter must be among the
-            dataset's shareable fields (gsp catalog show DATASET).""",
+            dataset's shareable fields (gsp catalog show DATASET). With --mode verify, of the registry
+            (population.citizen): no records are received; the fields are the ones you may check with
+            gsp verify (personal_id, full_name and birth_date always, phone and province_code if asked).""",
         example=["gsp subscription request --dataset telecom.subscriber --fields msisdn,carrier,personal_id "
                  '--purpose "đối soát người tham gia bảo hiểm" --legal-basis "Luật BHXH 2024, Điều 29"',
                  "gsp subscription request --dataset telecom.subscriber --fields msisdn --where carrier=Viettel "
                  '--name tax-audit --purpose "kiểm tra thuế" --legal-basis "consent" '
-                 "--from 2027-01-01T00:00:00+07:00 --until 2027-12-31T23:59:59+07:00 --backfill"])
+                 "--from 2027-01-01T00:00:00+07:00 --until 2027-12-31T23:59:59+07:00 --backfill",
+                 "gsp subscription request --mode verify --dataset population.citizen "
+                 "--fields personal_id,full_name,birth_date,phone "
+                 '--purpose "xác thực thông tin thuê bao" --legal-basis "Nghị định 163/2024/NĐ-CP"'])
     request.add_argument("--dataset", required=True, help="a dataset of the catalog, e.g. telecom.subscriber")
     _change_options(request)
     request.add_argument("--name", help="a slug telling this agency's subscriptions to one dataset apart, one per "
@@ -127,6 +132,9 @@ def _change_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", dest="valid_until", metavar="ISO",
                         help="end, ISO 8601 with a zone (default: until revoked)")
     parser.add_argument("--backfill", action="store_true", help="also records ingested before the start")
+    parser.add_argument("--mode", choices=["stream", "verify"], default="stream",
+                        help="stream: receive the approved fields of records; verify (of the registry, e.g. "
+                             "population.citizen): receive nothing, check identity details you hold with gsp verify")
 
 
 def _csv(text: str) -> list[str]:
@@ -145,7 +153,8 @@ def _where(clauses: list[str]) -> dict[str, list[str]]:
 
 def _change(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {"fields": _csv(args.fields), "purpose": args.purpose, "legal_basis": args.legal_basis,
-                            "row_filter": _where(args.where), "verdicts": _csv(args.verdicts), "backfill": args.backfill}
+                            "row_filter": _where(args.where), "verdicts": _csv(args.verdicts), "backfill": args.backfill,
+                            "mode": args.mode}
     for key in ("valid_from", "valid_until"):
         if getattr(args, key) is not None:
             body[key] = getattr(args, key)
@@ -238,7 +247,9 @@ def _render(found: dict[str, Any], out: TextIO) -> None:
               f"  agency:  {found['agency']}\n"
               f"  dataset: {found['dataset']}\n"
               f"  name:    {found['name']}\n"
-              f"  topic:   {found['topic']}\n")
+              f"  mode:    {found.get('mode', 'stream')}\n"
+              + (f"  asks on: {found['requests_topic']}\n" if found.get("requests_topic") else "")
+              + f"  topic:   {found['topic']}\n")
     for v in found["versions"]:
         out.write(f"version {v['version']}: {v['state']}\n")
         lines = [("fields", ", ".join(v["fields"])),

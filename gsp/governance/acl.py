@@ -2,8 +2,10 @@
 
 Each agency's principal (``User:<agency_slug>`` unless told otherwise) may Read and Describe the share
 topic of each of its subscriptions that currently delivers (``active_version`` set), and Read consumer
-groups named ``<agency_slug>.…`` so it commits offsets only in groups of its own. Nothing else: no
-binding names a raw., clean., match., review., quarantine. or gsp. topic, or another agency's topic.
+groups named ``<agency_slug>.…`` so it commits offsets only in groups of its own. A verify subscription's
+topic is the agency's ``verify.<agency>.replies.v1``, read the same way; the agency may also Write (and
+Describe) its ``verify.<agency>.requests.v1``. Nothing else: no binding names a raw., clean., match.,
+review., quarantine. or gsp. topic, or another agency's topic.
 
 Tested: the derivation and its three renderings only (unit and property tests). The embedded broker
 (Tansu 0.6.0-133-g510f3e2) cannot check them: it has no authoriser (CreateAcls is a stub whose answer
@@ -23,6 +25,7 @@ from typing import Any
 from kafka.admin import ACL, ACLOperation, ACLPermissionType, ACLResourcePatternType, ResourcePattern, ResourceType
 
 from gsp.errors import UserError
+from schemas import topics
 from schemas.topics import valid_slug
 
 __all__ = ["DEFAULT_PRINCIPAL", "AclBinding", "Operation", "PatternType", "Permission", "Resource", "acl_bindings",
@@ -44,6 +47,7 @@ class PatternType(StrEnum):
 
 class Operation(StrEnum):
     READ = "READ"
+    WRITE = "WRITE"
     DESCRIBE = "DESCRIBE"
 
 
@@ -98,7 +102,8 @@ def acl_bindings(subscriptions: Iterable[Mapping[str, Any]], *, principal: str =
         slug, topic = subscription["agency_slug"], subscription["topic"]
         if not valid_slug(slug):
             raise UserError(f"subscription {subscription['subscription_id']}: agency slug {slug!r} is not a lower-case slug")
-        if not topic.startswith(f"share.{slug}."):
+        verifies = topic == topics.verify_replies(slug)
+        if not (topic.startswith(f"share.{slug}.") or verifies):
             raise UserError(f"subscription {subscription['subscription_id']}: topic {topic!r} is not a share topic "
                             f"of {slug}; no ACL granted")
         who = principal.format(agency_slug=slug, agency=subscription["agency"])
@@ -106,6 +111,9 @@ def acl_bindings(subscriptions: Iterable[Mapping[str, Any]], *, principal: str =
             raise UserError(f"principal {who} would stand for both {agency_of[who]} and {slug}")
         bindings.update(AclBinding(who, Resource.TOPIC, topic, PatternType.LITERAL, operation)
                         for operation in (Operation.READ, Operation.DESCRIBE))
+        if verifies:  # it asks on its own requests topic
+            bindings.update(AclBinding(who, Resource.TOPIC, topics.verify_requests(slug), PatternType.LITERAL, operation)
+                            for operation in (Operation.WRITE, Operation.DESCRIBE))
         bindings.add(AclBinding(who, Resource.GROUP, f"{slug}.", PatternType.PREFIXED, Operation.READ))
     return sorted(bindings)
 

@@ -41,7 +41,9 @@ def subjects() -> dict[str, str]:
                            topics.subject(topics.QUALITY): "vn.gsp.quality.QualitySnapshot",
                            topics.subject(topics.AUDIT): "vn.gsp.control.AuditEvent",
                            topics.subject(topics.LEDGER): "vn.gsp.control.LedgerFact",
-                           topics.subject(topics.REVIEW_DECISIONS): "vn.gsp.match.ReviewDecision"}
+                           topics.subject(topics.REVIEW_DECISIONS): "vn.gsp.match.ReviewDecision",
+                           topics.subject(topics.VERIFY_REQUESTS): "vn.gsp.verify.VerificationRequest",
+                           topics.subject(topics.VERIFY_REPLIES): "vn.gsp.verify.VerificationReply"}
     for d in DATASETS.values():
         out[topics.subject(topics.raw(d.name))] = d.contract
         out[topics.subject(topics.clean(d.name))] = d.contract
@@ -71,6 +73,9 @@ def platform_topics(partitions: int) -> dict[str, tuple[int, dict[str, str]]]:
         topics.AUDIT: (1, {}),
         topics.LEDGER: (partitions, {}),
         topics.QUALITY: (1, {}),
+        # Verification batches of the HTTP API, spread over the workers, and their replies.
+        topics.VERIFY_REQUESTS: (partitions, {}),
+        topics.VERIFY_REPLIES: (partitions, {}),
     }
     for d in DATASETS.values():
         for name in (topics.raw(d.name), topics.clean(d.name), topics.quarantine(d.name)):

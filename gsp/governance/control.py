@@ -33,6 +33,7 @@ from schemas import topics
 from schemas.codec import Codec, contract
 from schemas.registry import RegistryClient, RegistryRequestFailed
 from streams import share as sharing
+from streams.verify import STREAM, VERIFY
 
 __all__ = ["ControlPlane", "PublishFailed"]
 
@@ -132,23 +133,37 @@ class ControlPlane:
 
     def prepare_event(self, subscription_id: str, *, agency: str, dataset: str, name: str, version: int,
                       fields: list[str], row_filter: dict[str, list[str]], verdicts: list[str], valid_from: int,
-                      valid_until: int | None, backfill: bool) -> dict[str, Any]:
-        """The Subscription event of an approved version: its projected contract registered, its topic made."""
+                      valid_until: int | None, backfill: bool, mode: str = STREAM) -> dict[str, Any]:
+        """The Subscription event of an approved version: its projected contract registered, its topic made.
+
+        A verify subscription's topic is the agency's replies topic; its requests topic is made too, and both
+        contracts are registered under them, so an agency's Confluent-style clients find them."""
         slug = agency_slug(agency)
-        topic = self.share_topic(slug, dataset, name)
-        schema = sharing.projected_schema(dataset, slug, fields, contract("vn.gsp.common.EventHeader"))
+        if mode == VERIFY:
+            topic, schema, made = self._verify_topics(slug)
+        else:
+            topic = self.share_topic(slug, dataset, name)
+            schema = sharing.projected_schema(dataset, slug, fields, contract("vn.gsp.common.EventHeader"))
+            made = {topic: schema}
         try:
-            schema_id = self._register(topics.subject(topic), json.dumps(schema, ensure_ascii=False))
+            schema_id = {t: self._register(topics.subject(t), json.dumps(s, ensure_ascii=False))
+                         for t, s in made.items()}[topic]
         except (RegistryError, RegistryRequestFailed) as exc:
             raise UserError(f"the changed subscription breaks the contract of {topic}: {exc}") from None
-        ensure_topics(self._bootstrap, {topic: (self._partitions, {})}, replication_factor=self._replication)
+        ensure_topics(self._bootstrap, {t: (self._partitions, {}) for t in made}, replication_factor=self._replication)
         key_version, key = self.identities.pseudonym_key(agency)
         return {"subscription_id": subscription_id, "agency": slug, "agency_id": agency, "dataset": dataset,
                 "pseudonym_key": key, "key_version": key_version,
                 "fields": list(fields), "row_filter": row_filter, "verdicts": verdicts, "topic": topic,
                 "schema_id": schema_id, "schema": json.dumps(schema, ensure_ascii=False), "version": version,
                 "created_at": int(time.time() * 1000), "valid_from": valid_from, "valid_until": valid_until,
-                "backfill": backfill}
+                "backfill": backfill, "mode": mode}
+
+    def _verify_topics(self, slug: str) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]]]:
+        """(replies topic, its contract, every topic of the agency's verification -> its contract)."""
+        replies, reply = topics.verify_replies(slug), contract("vn.gsp.verify.VerificationReply")
+        return replies, reply, {topics.verify_requests(slug): contract("vn.gsp.verify.VerificationRequest"),
+                                replies: reply}
 
     def stage_event(self, conn: sa.Connection, event: dict[str, Any]) -> None:
         """Store ``event`` as what the data plane must hold for its subscription, unpublished (the outbox),

@@ -244,7 +244,7 @@ class Ledger:
         return (0, GENESIS, None) if row is None else (row.seq, row.hash, row.source_offset)
 
     def _append(self, conn: sa.Connection, chain: str, entries: Sequence[Entry], source_offset: int | None) -> int:
-        tip = conn.execute(sa.select(_chains).where(_chains.c.chain == chain)).first()
+        tip = conn.execute(sa.select(_chains).where(_chains.c.chain == chain).with_for_update()).first()
         if tip is None:
             conn.execute(sa.insert(_chains).values(chain=chain, seq=0, hash=GENESIS, source_offset=None,
                                                    anchor_seq=0, anchor_hash=GENESIS))
@@ -327,16 +327,18 @@ class Ledger:
         report = Report()
         with self._engine.connect() as conn:
             chains = {r.chain: r for r in conn.execute(sa.select(_chains))}
-            names = sorted(set(chains) | {r.chain for r in conn.execute(sa.select(_entries.c.chain).distinct())})
+            names = sorted(set(chains) | {r.chain for r in conn.execute(sa.select(_entries.c.chain).distinct())}
+                           | {r.chain for r in conn.execute(sa.select(_heads.c.chain).distinct())})  # a chain removed whole
             for chain in names:
                 tip = chains.get(chain)
                 anchor_seq, anchor_hash = (tip.anchor_seq, tip.anchor_hash) if tip is not None else (0, GENESIS)
                 hashes = self._verify_chain(conn, chain, anchor_seq, anchor_hash, report, progress)
                 if tip is None:
-                    report.findings.append(Finding(chain, 0, "entries of a chain the ledger does not list"))
+                    if hashes:
+                        report.findings.append(Finding(chain, 0, "entries of a chain the ledger does not list"))
                 elif tip.seq != (max(hashes) if hashes else anchor_seq) or (hashes and hashes[tip.seq] != tip.hash):
                     report.findings.append(Finding(chain, tip.seq, "the chain's tip does not match its last entry"))
-                self._verify_heads(conn, chain, hashes, anchor_seq, report)
+                self._verify_heads(conn, chain, hashes, anchor_seq, anchor_hash, report)
         return report
 
     def _verify_chain(self, conn: sa.Connection, chain: str, anchor_seq: int, anchor_hash: str, report: Report,
@@ -364,17 +366,20 @@ class Ledger:
         return hashes
 
     def _verify_heads(self, conn: sa.Connection, chain: str, hashes: dict[int, str], anchor_seq: int,
-                      report: Report) -> None:
+                      anchor_hash: str, report: Report) -> None:
+        anchored = anchor_seq == 0  # prune keeps the head its anchor was taken from
         for head in conn.execute(sa.select(_heads).where(_heads.c.chain == chain).order_by(_heads.c.seq)):
             report.heads += 1
             if not hmac.compare_digest(head.mac, self._mac(chain, head.seq, head.hash, head.at)):
                 report.findings.append(Finding(chain, head.seq, "a head not made with the ledger key"))
             elif head.seq <= anchor_seq:
-                continue
+                anchored = anchored or (head.seq == anchor_seq and head.hash == anchor_hash)
             elif head.seq not in hashes:
                 report.findings.append(Finding(chain, head.seq, "a head names an entry that is gone (tail cut)"))
             elif hashes[head.seq] != head.hash:
                 report.findings.append(Finding(chain, head.seq, "the entry differs from the head stored for it"))
+        if not anchored:
+            report.findings.append(Finding(chain, anchor_seq, "the retention anchor is no head made with the ledger key"))
 
     # reading
 

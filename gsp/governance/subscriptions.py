@@ -36,9 +36,12 @@ from gsp.desks.base import NotOpen
 from gsp.errors import NotFound, UserError
 from gsp.governance.deadline import WorkingCalendar, overdue
 from gsp.governance.identity import Audit, Forbidden, Identity, Role
+from schemas import topics
+from schemas.datasets import Role as DatasetRole
 from schemas.datasets import declared
 from schemas.envelope import Verdict
 from streams import share as sharing
+from streams.verify import MODES, REQUIRED, STREAM, VERIFY, verifiable_fields
 
 if TYPE_CHECKING:
     from gsp.governance.control import ControlPlane
@@ -102,6 +105,27 @@ def _iso(ms: int | None) -> str | None:
     return None if ms is None else _at(ms).isoformat().replace("+00:00", "Z")
 
 
+def _verifiable(dataset: str, fields: list[str], *, row_filter: Mapping[str, list[str]], verdicts: list[str] | None,
+                backfill: bool) -> list[str]:
+    """The fields of a verify request, checked: the registry's, among what may be verified, the three always."""
+    registry = declared()[dataset]
+    if registry.role is not DatasetRole.REGISTRY:
+        names = ", ".join(d.name for d in declared().values() if d.role is DatasetRole.REGISTRY)
+        raise UserError(f"mode verify checks identity details against the registry ({names}), not {dataset}")
+    if row_filter:
+        raise UserError("a verify subscription takes no row filter: it receives no rows, it verifies what it sends")
+    if verdicts not in (None, [], [Verdict.MATCHED]):
+        raise UserError("a verify subscription takes no verdicts: every request gets its own")
+    if backfill:
+        raise UserError("a verify subscription takes no backfill: it receives no records")
+    verifiable = verifiable_fields(registry, [d for d in declared().values() if d.linked])
+    if unknown := [f for f in fields if f not in verifiable]:
+        raise UserError(f"field {unknown[0]!r} cannot be verified against {dataset}; verifiable: {', '.join(verifiable)}")
+    if missing := [f for f in REQUIRED if f not in fields]:
+        raise UserError(f"a verify subscription always lists {', '.join(REQUIRED)}; add {', '.join(missing)}")
+    return list(dict.fromkeys(fields))
+
+
 def _reason(reason: str | None, what: str) -> str:
     text = (reason or "").strip()
     if not text:
@@ -130,18 +154,25 @@ class Subscriptions:
     def request(self, who: Identity, *, dataset: str, fields: list[str], purpose: str, legal_basis: str,
                 row_filter: Mapping[str, list[str]] | None = None, verdicts: list[str] | None = None,
                 name: str = DEFAULT_NAME, valid_from: datetime | None = None, valid_until: datetime | None = None,
-                backfill: bool = False) -> dict[str, Any]:
-        """A new subscription, or a new version of one of ``who``'s agency: state requested."""
+                backfill: bool = False, mode: str = STREAM) -> dict[str, Any]:
+        """A new subscription, or a new version of one of ``who``'s agency: state requested. ``mode`` verify: the
+        agency receives no records but may verify identity details it holds against the registry (`streams.verify`)."""
         if not _NAME.match(name):
             raise UserError(f"name {name!r} must be a short lower-case slug, such as {DEFAULT_NAME} or tax-audit")
         if dataset not in declared():
             raise UserError(f"unknown dataset {dataset!r}; known: {', '.join(declared())}")
+        if mode not in MODES:
+            raise UserError(f"unknown mode {mode!r}; {STREAM} (records delivered) or {VERIFY} (identity details checked)")
         row_filter = {k: list(v) for k, v in (row_filter or {}).items()}
-        verdicts = list(verdicts or [Verdict.MATCHED])
-        try:
-            sharing.check(dataset, fields, row_filter)
-        except sharing.ShareError as exc:
-            raise UserError(str(exc)) from None
+        if mode == VERIFY:
+            fields = _verifiable(dataset, fields, row_filter=row_filter, verdicts=verdicts, backfill=backfill)
+            row_filter, verdicts = {}, []
+        else:
+            verdicts = list(verdicts or [Verdict.MATCHED])
+            try:
+                sharing.check(dataset, fields, row_filter)
+            except sharing.ShareError as exc:
+                raise UserError(str(exc)) from None
         if unknown := sorted(set(verdicts) - set(Verdict)):
             raise UserError(f"unknown verdict {unknown[0]!r}; known: {', '.join(Verdict)}")
         purpose, legal_basis = _reason(purpose, "a request's purpose"), _reason(legal_basis, "a request's legal basis")
@@ -158,7 +189,7 @@ class Subscriptions:
                           "wait for the owner's decision")
         body = {"fields": list(fields), "row_filter": row_filter, "verdicts": verdicts, "purpose": purpose,
                 "legal_basis": legal_basis, "valid_from": None if valid_from is None else _ms(valid_from),
-                "valid_until": None if valid_until is None else _ms(valid_until), "backfill": backfill}
+                "valid_until": None if valid_until is None else _ms(valid_until), "backfill": backfill, "mode": mode}
         version = max((v["version"] for v in versions), default=0) + 1
         due = self._calendar.due(now, self._answer_days)
         try:
@@ -170,7 +201,7 @@ class Subscriptions:
         except sa.exc.IntegrityError:
             raise NotOpen(f"subscription {sid} version {version} was requested meanwhile") from None
         self._told(who.who, "request", sid, version, purpose=purpose, legal_basis=legal_basis,
-                   fields=",".join(fields))
+                   fields=",".join(fields), **({"mode": mode} if mode != STREAM else {}))
         return self.show(who, sid)
 
     # the owner decides
@@ -314,13 +345,16 @@ class Subscriptions:
         # What the agency is getting (a delivering or suspended version) before what it asked last.
         state = next((v["state"] for v in reversed(versions) if v["state"] in (State.ACTIVE, State.SUSPENDED)),
                      latest["state"])
+        slug = latest["subscription_id"].split(":")[0]
+        # A verify subscription receives on its replies topic what it asks on its requests topic.
+        asks = {"requests_topic": topics.verify_requests(slug)} if latest["mode"] == VERIFY else {}
         return {"subscription_id": latest["subscription_id"], "agency": latest["agency"],
-                "agency_slug": latest["subscription_id"].split(":")[0], "dataset": latest["dataset"],
-                "name": latest["name"], "state": state, "latest_version": latest["version"],
+                "agency_slug": slug, "dataset": latest["dataset"],
+                "name": latest["name"], "mode": latest["mode"], "state": state, "latest_version": latest["version"],
                 "latest_state": latest["state"], "active_version": active,
-                "topic": self._control.share_topic(latest["subscription_id"].split(":")[0], latest["dataset"],
-                                                   latest["name"]),
-                "overdue": any(v["overdue"] for v in waiting), "versions": versions}
+                "topic": topics.verify_replies(slug) if asks else self._control.share_topic(slug, latest["dataset"],
+                                                                                            latest["name"]),
+                **asks, "overdue": any(v["overdue"] for v in waiting), "versions": versions}
 
     def _rows(self, sid: str) -> list[dict[str, Any]]:
         with self._engine.connect() as conn:
@@ -377,7 +411,7 @@ class Subscriptions:
         """The Subscription event of a version, with its agency's current pseudonym secret."""
         return self._control.prepare_event(
             row["subscription_id"], agency=row["agency"], dataset=row["dataset"], name=row["name"],
-            version=row["version"], valid_from=row["valid_from_ms"], **{k: row["request"][k] for k in (
+            version=row["version"], valid_from=row["valid_from_ms"], mode=row["mode"], **{k: row["request"][k] for k in (
                 "fields", "row_filter", "verdicts", "valid_until", "backfill")})
 
     def _activate(self, row: Mapping[str, Any]) -> None:
@@ -418,6 +452,7 @@ def _row_json(row: Any) -> dict[str, Any]:
         "subscription_id": row.subscription_id, "version": row.version, "agency": row.agency,
         "dataset": row.dataset, "name": row.name, "state": row.state, "request": request,
         **{k: request[k] for k in ("fields", "row_filter", "verdicts", "purpose", "legal_basis", "backfill")},
+        "mode": request.get("mode", STREAM),  # a request stored before verification existed streams
         "valid_from": _iso(row.valid_from if row.valid_from is not None else request["valid_from"]),
         "valid_until": _iso(request["valid_until"]), "valid_from_ms": row.valid_from,
         "requested_by": row.requested_by, "requested_at": _iso(row.requested_at), "due_at": _iso(row.due_at),

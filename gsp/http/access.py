@@ -75,6 +75,8 @@ MATRIX: Mapping[tuple[str, str], Allowed] = {
     ("GET", "/api/audit/verify"): frozenset({ADMIN, OPS}),
     ("GET", "/api/audit/entries"): frozenset({ADMIN}),
     ("GET", "/api/lineage/{event_id}"): frozenset({ADMIN, OPS, STEWARD}),
+    # verification without data: an agency approved for it (its verify subscription checked by the route)
+    ("POST", "/api/verifications"): frozenset({CONSUMER}),
     # the stewards' desks (scope checked per dataset)
     ("GET", "/api/quarantine"): _STEWARDS,
     ("GET", "/api/quarantine/counts"): frozenset({STEWARD, OPS}),

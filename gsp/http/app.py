@@ -7,7 +7,7 @@ and the demo can keep their blocking code; database calls run in a worker thread
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -25,18 +25,22 @@ from gsp.http.review import review_routes
 from gsp.http.routes import Route
 from gsp.http.server import ApiServer, application
 from gsp.http.subscriptions import subscription_routes
+from gsp.http.verify import verification_routes
 
 if TYPE_CHECKING:
     from gsp.desks.quarantine import QuarantineDesk
     from gsp.desks.review import ReviewDesk
     from gsp.governance.lineage import Lineage
+    from gsp.governance.verification import VerificationGateway
 
 __all__ = ["ApiServer", "build_app", "control_routes"]
 
 
 def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: QuarantineDesk | None = None,
-                   review: ReviewDesk | None = None, lineage: Lineage | None = None) -> list[Route]:
-    """Every route of the control plane; a desk's routes only when the desk is given."""
+                   review: ReviewDesk | None = None, lineage: Lineage | None = None,
+                   verification: VerificationGateway | None = None) -> list[Route]:
+    """Every route of the control plane; a desk's routes only when the desk is given. Verification is always
+    routed; without its gateway it answers 503."""
     return [
         *registry_routes(control.registry),
         *identity_routes(control.identities),
@@ -45,14 +49,24 @@ def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: Q
         *(quarantine_routes(desk) if desk is not None else []),
         *(review_routes(review) if review is not None else []),
         *(audit_routes(lineage.ledger, lineage.of) if lineage is not None else []),
-        *ops_routes(metrics, lambda: {"status": "ok"}),
+        *verification_routes(control, verification),
+        *ops_routes(metrics, lambda: _health(verification)),
     ]
+
+
+def _health(verification: VerificationGateway | None) -> dict[str, Any]:
+    """ok, or degraded while verification replies cannot be received (see gsp.governance.verification)."""
+    if verification is None:
+        return {"status": "ok"}
+    found = verification.health()
+    return {"status": "ok" if found["replies"] != "down" else "degraded", "verification": found}
 
 
 def build_app(control: ControlPlane, metrics: CollectorRegistry, *, desk: QuarantineDesk | None = None,
               review: ReviewDesk | None = None, lineage: Lineage | None = None,
-              public_metrics: bool = True) -> web.Application:
+              verification: VerificationGateway | None = None, public_metrics: bool = True) -> web.Application:
     """The control plane's application: every route behind the authorisation matrix, checked with its credentials."""
-    return application(control_routes(control, metrics, desk=desk, review=review, lineage=lineage),
+    return application(control_routes(control, metrics, desk=desk, review=review, lineage=lineage,
+                                      verification=verification),
                        title="GSP control plane",
                        access=Access(store=control.identities, public_metrics=public_metrics))

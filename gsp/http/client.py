@@ -41,20 +41,20 @@ class ApiClient:
         self._ssl_context = ssl_context
 
     @classmethod
-    def for_settings(cls, settings: Settings) -> ApiClient:
+    def for_settings(cls, settings: Settings, *, timeout_s: float = 30.0) -> ApiClient:
         """GSP_API_URL, else the API of the `gsp serve` whose runtime file is in GSP_HOME, else GSP_API_PORT;
         an https one trusted by GSP_TLS_CA when set."""
         context, token = client_context(settings), settings.credential()
         if settings.api_url:
-            return cls(settings.api_url, ssl_context=context, token=token)
+            return cls(settings.api_url, ssl_context=context, token=token, timeout_s=timeout_s)
         runtime = settings.home / "runtime.json"
         if runtime.exists():
             try:
                 return cls(str(json.loads(runtime.read_text(encoding="utf-8"))["api_url"]), ssl_context=context,
-                           token=token)
+                           token=token, timeout_s=timeout_s)
             except (OSError, ValueError, KeyError):
                 raise UserError(f"{runtime} is unreadable; remove it or set GSP_API_URL") from None
-        return cls(f"http://127.0.0.1:{settings.api_port}", ssl_context=context, token=token)
+        return cls(f"http://127.0.0.1:{settings.api_port}", ssl_context=context, token=token, timeout_s=timeout_s)
 
     def get(self, path: str, *, text: bool = False) -> Any:
         return self.call("GET", path, text=text)

@@ -4,7 +4,9 @@
                                                           owner: its datasets'; admin, ops: all)
     POST /api/subscriptions                               a consumer requests: {"dataset", "fields", "purpose",
                                                           "legal_basis", "row_filter"?, "verdicts"?, "name"?,
-                                                          "valid_from"?, "valid_until"?, "backfill"?}
+                                                          "valid_from"?, "valid_until"?, "backfill"?, "mode"?}
+                                                          (mode verify: of the registry, to verify identity
+                                                          details with POST /api/verifications, see verify.py)
     GET  /api/subscriptions/{id}                          one subscription with every version
     POST /api/subscriptions/{id}/versions                 a change: a new version, the old one keeps running
     POST /api/subscriptions/{id}/versions/{v}/approve     the owner: {"reason"?}
@@ -30,6 +32,7 @@ from gsp.governance.identity import Forbidden
 from gsp.governance.subscriptions import DEFAULT_NAME, Subscriptions
 from gsp.http.routes import Body, Call, Query, Route, in_thread
 from schemas.envelope import Verdict
+from streams.verify import STREAM
 
 __all__ = ["Change", "Reason", "SubscriptionRequest", "subscription_routes"]
 
@@ -47,6 +50,9 @@ class Change(Body):
     valid_from: str | None = Field(default=None, description="ISO 8601 with a zone; default: when approved")
     valid_until: str | None = Field(default=None, description="ISO 8601 with a zone; default: until revoked")
     backfill: bool = Field(default=False, description="also records ingested before valid_from")
+    mode: str = Field(default=STREAM, description="stream: receive the approved fields of the dataset's records; "
+                                                  "verify (the registry only): receive nothing, verify identity "
+                                                  "details the agency holds, field by field")
 
 
 class SubscriptionRequest(Change):

@@ -27,6 +27,7 @@ from gsp.governance.ledger import CONTROL, Ledger, governance_entry, ledger_key
 from gsp.governance.ledger_writer import LedgerWriter
 from gsp.governance.lineage import Lineage, header_reader
 from gsp.governance.subscriptions import OverdueRequests
+from gsp.governance.verification import VerificationGateway
 from gsp.http.app import ApiServer, build_app
 from gsp.runtime.credentials import ensure_admin, worker_token
 from schemas.codec import Codec
@@ -94,8 +95,10 @@ class ControlServices:
                                  terms=self.control.subscriptions.terms)
         self.control.subscriptions.on_activate = self.backfill.submit
         self.lineage = Lineage(self.ledger, read_header=header_reader(bootstrap, self.codec))
+        # Verification batches go to the workers over Kafka; their replies come back to this process's dispatcher.
+        self.verification = VerificationGateway(bootstrap, self._producer, self.codec, schema_id_of=self.control.schema_id)
         self.api = ApiServer(build_app(self.control, metrics, desk=self.desk, review=self.review, lineage=self.lineage,
-                                       public_metrics=settings.public_metrics),
+                                       verification=self.verification, public_metrics=settings.public_metrics),
                              host=host, port=port, ssl_context=ssl_context)
         self.recorder: QualityRecorder | None = None
 
@@ -105,6 +108,7 @@ class ControlServices:
         return self._settings.schema_registry_url or self.api.url
 
     def start(self) -> None:
+        self.verification.start()
         self.api.start()
         consumer_config = kafka_consumer_config(self._settings, self._bootstrap)
         indexer = QuarantineIndexer(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
@@ -140,5 +144,6 @@ class ControlServices:
         for close in getattr(self, "_closers", []):
             close()
         self.api.stop()
+        self.verification.close()
         self._producer.close()
         self.control.close()

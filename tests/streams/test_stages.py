@@ -141,7 +141,7 @@ def test_share_stage_projects_approved_fields_of_covered_rows_only() -> None:
     def matched(**changes: Any) -> bytes:
         return m.process(subscriber_event(c, **changes)[1])[0][0][2]
 
-    [((topic, key, shared), _)] = share.process(matched())
+    [((topic, key, shared), _, reported)] = share.process(matched())
     assert topic == "share.a.subscriber.v1"
     received = c.decode(shared)[1]
     assert received["msisdn"] == "0912345678" and set(received) == {"header", "msisdn", "person_key"}
@@ -149,6 +149,10 @@ def test_share_stage_projects_approved_fields_of_covered_rows_only() -> None:
     assert received["header"] == {**HEADER, "event_id": pseudonym(sub, "event", HEADER["event_id"])}
     assert received["person_key"] == pseudonym(sub, "person", "001085012345") and key == received["person_key"].encode()
     assert b"001085012345" not in shared + key
+    # What the audit ledger is told (inside the platform): the platform's and the agency's ids, the person.
+    assert reported == {"event_id": HEADER["event_id"], "agency_event_id": received["header"]["event_id"],
+                        "personal_id": "001085012345", "source_system": HEADER["source_system"],
+                        "source_version": HEADER["source_version"]}
     assert share.process(matched(carrier="MobiFone")) == []
     assert share.process(matched(subscriber_name="Nguyen Van Hoa")) == []
 
