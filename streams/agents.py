@@ -8,7 +8,7 @@ producer before it commits, so delivery stays at-least-once (see `streams.produc
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,15 +111,19 @@ class Agents:
 
         self._add(f"match-{dataset}", self._topic(topics.clean(dataset)), agent)
 
-    def share(self, dataset: str, source: str, share: Share) -> None:
+    def share(self, dataset: str, source: str, share: Share,
+              before: Callable[[], Awaitable[None]] | None = None) -> None:
         """``source`` (match.<linked> or clean.<plain>) -> share.<agency>.<dataset> for every covering subscription,
-        then what was delivered, where, to the audit ledger (`streams.ledger`)."""
+        then what was delivered, where, to the audit ledger (`streams.ledger`). ``before`` is awaited before each
+        micro-batch (the consent barrier, `streams.consent`)."""
         outbox, metrics, audit = self._outbox, self._metrics, self._audit
         counted = metrics.records.labels("share", dataset, "in")
 
         async def agent(stream: Any) -> None:
             async for events in stream.take_events(BATCH, within=BATCH_WITHIN_S):
                 counted.inc(len(events))
+                if before is not None:
+                    await before()
                 shared: list[Shared] = []
                 ways: list[dict[str, str]] = []
                 for event in events:

@@ -38,6 +38,7 @@ from schemas.registry import RegistryClient
 from schemas.settings import Settings
 from streams.agents import Agents, Ledger
 from streams.book import SubscriptionBook
+from streams.consent import ConsentBook
 from streams.matching import Linker, Lookup, load_linker
 from streams.metrics import QualityCollector, StageMetrics
 from streams.observe import QualitySnapshots, WorkerGauges
@@ -85,7 +86,8 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str, on_answ
         linker, codec, decode_change=_changelog_decoder(app, table),
         on_error=metrics.errors.labels("registry", next((d.name for d in datasets.values()
                                                          if d.role is Role.REGISTRY), "")).inc)
-    share = ShareStage(codec, book.for_dataset, tallies=tallies)
+    consents = ConsentBook(codec)
+    share = ShareStage(codec, book.for_dataset, tallies=tallies, consented=consents.allows)
     linked = [d for d in datasets.values() if d.linked]
     for d in datasets.values():
         agents.clean(CleanStage.for_dataset(d, codec, clean_schema_id=schema_id(topics.clean(d.name)),
@@ -96,14 +98,15 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str, on_answ
             agents.match(MatchStage(codec, d, result_schema_id=schema_id(topics.match(d.name)),
                                     lookup=_lookup(linker, table), linker=linker, tally=tallies[d.name]), replica)
             if d.shareable:
-                agents.share(d.name, topics.match(d.name), share.process)
+                agents.share(d.name, topics.match(d.name), share.process,
+                             before=partial(_consent_barrier, book, consents, d.name))
         elif d.shareable:
             agents.share(d.name, topics.clean(d.name), partial(share.process_clean, d.name))
     agents.connector_issues(codec, tallies, datasets)
     if linker is not None:
         schema_id(topics.REVIEW_DECISIONS)  # known before the first decision arrives
     gauges = WorkerGauges(metrics, book, registry_records=table.__len__, replica=replica)
-    _background(app, bootstrap, book, replica, table)
+    _background(app, bootstrap, book, replica, table, consents)
     registry_dataset = next((d for d in datasets.values() if d.role is Role.REGISTRY), None)
     if registry_dataset is not None:
         verifications = Verifications(Verifier(registry_dataset, linked), codec, subscriptions=book.verifying,
@@ -166,13 +169,25 @@ def _changelog_decoder(app: faust.App, table: Any) -> DecodeChange:
     return decode
 
 
-def _background(app: faust.App, bootstrap: str, book: SubscriptionBook, replica: Replica | None, table: Any) -> None:
-    """Every worker reads the subscriptions, and with a matcher the registry and decisions, whole, until it stops."""
+async def _consent_barrier(book: SubscriptionBook, consents: ConsentBook, dataset: str) -> None:
+    """Before a micro-batch: every consent withdrawal acknowledged so far is applied (only when one matters)."""
+    if book.needs_consent(dataset):
+        await consents.barrier()
+
+
+def _background(app: faust.App, bootstrap: str, book: SubscriptionBook, replica: Replica | None, table: Any,
+                consents: ConsentBook) -> None:
+    """Every worker reads the subscriptions and consents, and with a matcher the registry and decisions, whole,
+    until it stops."""
     stopped = asyncio.Event()
 
     @app.task
     async def follow_subscriptions() -> None:
         await book.follow(bootstrap, stopped)
+
+    @app.task
+    async def follow_consents() -> None:
+        await consents.follow(bootstrap, stopped)
 
     if replica is not None:
         @app.task

@@ -34,6 +34,10 @@ class SubscriptionBook:
         return sorted((s for s in self._by_id.values() if s.agency == agency and s.mode == VERIFY),
                       key=lambda s: s.subscription_id)
 
+    def needs_consent(self, dataset: str) -> bool:
+        """Whether a subscription to ``dataset`` has consent as its legal basis."""
+        return any(s.consent for s in self.for_dataset(dataset))
+
     def __len__(self) -> int:
         return len(self._by_id)
 

@@ -22,10 +22,11 @@ log = logging.getLogger("gsp.streams.follow")
 
 async def follow_topic(bootstrap: str, topic: str, apply: Callable[[bytes | None, bytes | None], None],
                        stopped: asyncio.Event, *, caught_up: asyncio.Event | None = None,
-                       client_id: str = "gsp-follow") -> None:
+                       client_id: str = "gsp-follow", applied: Callable[[int, int], None] | None = None) -> None:
     """Apply every (key, value) of ``topic`` in order, from the beginning, until ``stopped``.
 
     A topic that does not exist yet (a table's changelog before its first write) is waited for.
+    ``applied(partition, next offset)`` is told after each message is applied (a barrier can wait on it).
     """
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id=client_id)
     await consumer.start()
@@ -50,6 +51,8 @@ async def follow_topic(bootstrap: str, topic: str, apply: Callable[[bytes | None
             for messages in batches.values():
                 for message in messages:
                     apply(message.key, message.value)
+                    if applied is not None:
+                        applied(message.partition, message.offset + 1)
             # Caught up: past the end offsets *and* a poll came back empty. The embedded broker (Tansu
             # 0.6) answers ListOffsets with the last record batch's base offset + 1, not the last
             # offset + 1, so its end offsets alone would declare a half-read topic read.

@@ -46,6 +46,7 @@ class Subscription:
     pseudonym_key: bytes = b""
     key_version: int = 0
     version: int = 0              # of the subscription: which approval covered a delivery (the audit ledger)
+    consent: bool = False         # the legal basis is consent: only people whose consent is on record (gsp.consent)
     # "stream": records are shared on ``topic``; "verify": none ever is, the agency may only verify identity
     # details it holds against the registry (`streams.verify`), and ``topic`` is where its answers go.
     mode: str = "stream"
@@ -66,7 +67,7 @@ class Subscription:
             valid_from=event.get("valid_from"), valid_until=event.get("valid_until"),
             backfill=bool(event.get("backfill", False)),
             pseudonym_key=bytes.fromhex(event.get("pseudonym_key") or ""), key_version=int(event.get("key_version") or 0),
-            version=int(event.get("version") or 0), mode=str(event.get("mode") or "stream"),
+            version=int(event.get("version") or 0), consent=bool(event.get("consent", False)), mode=str(event.get("mode") or "stream"),
         )
 
 

@@ -132,6 +132,9 @@ def _change_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", dest="valid_until", metavar="ISO",
                         help="end, ISO 8601 with a zone (default: until revoked)")
     parser.add_argument("--backfill", action="store_true", help="also records ingested before the start")
+    parser.add_argument("--consent", action="store_true",
+                        help="the legal basis is each person's consent: records of a person are shared only while "
+                             "their consent is on record (gsp consent give|withdraw)")
     parser.add_argument("--mode", choices=["stream", "verify"], default="stream",
                         help="stream: receive the approved fields of records; verify (of the registry, e.g. "
                              "population.citizen): receive nothing, check identity details you hold with gsp verify")
@@ -154,7 +157,7 @@ def _where(clauses: list[str]) -> dict[str, list[str]]:
 def _change(args: argparse.Namespace) -> dict[str, Any]:
     body: dict[str, Any] = {"fields": _csv(args.fields), "purpose": args.purpose, "legal_basis": args.legal_basis,
                             "row_filter": _where(args.where), "verdicts": _csv(args.verdicts), "backfill": args.backfill,
-                            "mode": args.mode}
+                            "mode": args.mode, "consent": args.consent}
     for key in ("valid_from", "valid_until"):
         if getattr(args, key) is not None:
             body[key] = getattr(args, key)

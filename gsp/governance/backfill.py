@@ -40,9 +40,10 @@ class Backfill:
 
     def __init__(self, bootstrap: str, codec: Codec, producer: KafkaProducer, datasets: Mapping[str, Dataset], *,
                  timeout_s: float = 600.0, ledger: Ledger | None = None,
-                 terms: Callable[[str, int], dict[str, Any]] = lambda sid, version: {}) -> None:
+                 terms: Callable[[str, int], dict[str, Any]] = lambda sid, version: {},
+                 consents: Callable[[str], set[str]] = lambda sid: set()) -> None:
         """``ledger``: where back-filled deliveries are recorded (chain ``backfill``), with ``terms`` of each version."""
-        self._ledger, self._terms = ledger, terms
+        self._ledger, self._terms, self._consents = ledger, terms, consents
         self._bootstrap = bootstrap
         self._codec = codec
         self._producer = producer
@@ -73,7 +74,8 @@ class Backfill:
         self._codec.add(event["schema_id"], event["schema"])
         dataset = self._datasets[subscription.dataset]
         source = topics.match(dataset.name) if dataset.linked else topics.clean(dataset.name)
-        stage = ShareStage(self._codec, lambda _: [subscription])
+        given = self._consents(subscription.subscription_id) if subscription.consent else set()
+        stage = ShareStage(self._codec, lambda _: [subscription], consented=lambda sid, pid: pid in given)
         valid_from = int(event["valid_from"])
         sent: list[tuple[Shared, Any, dict[str, str]]] = []
         for message in self._history(source, stop):

@@ -41,6 +41,7 @@ def subjects() -> dict[str, str]:
                            topics.subject(topics.QUALITY): "vn.gsp.quality.QualitySnapshot",
                            topics.subject(topics.AUDIT): "vn.gsp.control.AuditEvent",
                            topics.subject(topics.LEDGER): "vn.gsp.control.LedgerFact",
+                           topics.subject(topics.CONSENT): "vn.gsp.control.Consent",
                            topics.subject(topics.REVIEW_DECISIONS): "vn.gsp.match.ReviewDecision",
                            topics.subject(topics.VERIFY_REQUESTS): "vn.gsp.verify.VerificationRequest",
                            topics.subject(topics.VERIFY_REPLIES): "vn.gsp.verify.VerificationReply"}
@@ -72,6 +73,7 @@ def platform_topics(partitions: int) -> dict[str, tuple[int, dict[str, str]]]:
         topics.REVIEW_DECISIONS: (1, compacted),
         topics.AUDIT: (1, {}),
         topics.LEDGER: (partitions, {}),
+        topics.CONSENT: (1, compacted),
         topics.QUALITY: (1, {}),
         # Verification batches of the HTTP API, spread over the workers, and their replies.
         topics.VERIFY_REQUESTS: (partitions, {}),

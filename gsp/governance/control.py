@@ -133,7 +133,8 @@ class ControlPlane:
 
     def prepare_event(self, subscription_id: str, *, agency: str, dataset: str, name: str, version: int,
                       fields: list[str], row_filter: dict[str, list[str]], verdicts: list[str], valid_from: int,
-                      valid_until: int | None, backfill: bool, mode: str = STREAM) -> dict[str, Any]:
+                      valid_until: int | None, backfill: bool, mode: str = STREAM,
+                      consent: bool = False) -> dict[str, Any]:
         """The Subscription event of an approved version: its projected contract registered, its topic made.
 
         A verify subscription's topic is the agency's replies topic; its requests topic is made too, and both
@@ -157,7 +158,7 @@ class ControlPlane:
                 "fields": list(fields), "row_filter": row_filter, "verdicts": verdicts, "topic": topic,
                 "schema_id": schema_id, "schema": json.dumps(schema, ensure_ascii=False), "version": version,
                 "created_at": int(time.time() * 1000), "valid_from": valid_from, "valid_until": valid_until,
-                "backfill": backfill, "mode": mode}
+                "backfill": backfill, "mode": mode, "consent": consent}
 
     def _verify_topics(self, slug: str) -> tuple[str, dict[str, Any], dict[str, dict[str, Any]]]:
         """(replies topic, its contract, every topic of the agency's verification -> its contract)."""

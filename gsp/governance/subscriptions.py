@@ -154,7 +154,7 @@ class Subscriptions:
     def request(self, who: Identity, *, dataset: str, fields: list[str], purpose: str, legal_basis: str,
                 row_filter: Mapping[str, list[str]] | None = None, verdicts: list[str] | None = None,
                 name: str = DEFAULT_NAME, valid_from: datetime | None = None, valid_until: datetime | None = None,
-                backfill: bool = False, mode: str = STREAM) -> dict[str, Any]:
+                backfill: bool = False, mode: str = STREAM, consent: bool = False) -> dict[str, Any]:
         """A new subscription, or a new version of one of ``who``'s agency: state requested. ``mode`` verify: the
         agency receives no records but may verify identity details it holds against the registry (`streams.verify`)."""
         if not _NAME.match(name):
@@ -176,6 +176,9 @@ class Subscriptions:
         if unknown := sorted(set(verdicts) - set(Verdict)):
             raise UserError(f"unknown verdict {unknown[0]!r}; known: {', '.join(Verdict)}")
         purpose, legal_basis = _reason(purpose, "a request's purpose"), _reason(legal_basis, "a request's legal basis")
+        if consent and (mode != STREAM or not declared()[dataset].linked):
+            raise UserError("consent as the legal basis needs records matched to a person: a linked dataset, "
+                            "delivered as records")
         now = self._now()
         for moment, label in ((valid_from, "valid_from"), (valid_until, "valid_until")):
             if moment is not None and moment.tzinfo is None:
@@ -189,7 +192,8 @@ class Subscriptions:
                           "wait for the owner's decision")
         body = {"fields": list(fields), "row_filter": row_filter, "verdicts": verdicts, "purpose": purpose,
                 "legal_basis": legal_basis, "valid_from": None if valid_from is None else _ms(valid_from),
-                "valid_until": None if valid_until is None else _ms(valid_until), "backfill": backfill, "mode": mode}
+                "valid_until": None if valid_until is None else _ms(valid_until), "backfill": backfill, "mode": mode,
+                "consent": consent}
         version = max((v["version"] for v in versions), default=0) + 1
         due = self._calendar.due(now, self._answer_days)
         try:
@@ -309,6 +313,13 @@ class Subscriptions:
         return {"purpose": row["request"]["purpose"], "legal_basis": row["request"]["legal_basis"],
                 "agency_id": row["agency"], "decided_by": row["decided_by"]}
 
+    def consent_based(self, sid: str) -> bool:
+        """Whether any version of ``sid`` has consent as its legal basis (NotFound for an unknown subscription)."""
+        versions = self._rows(sid)
+        if not versions:
+            raise NotFound(f"no subscription {sid!r}")
+        return any(v["request"].get("consent") for v in versions)
+
     def known(self, sid: str) -> bool:
         """Whether ``sid`` was ever requested (every subscription since owners decide was)."""
         with self._engine.connect() as conn:
@@ -411,7 +422,8 @@ class Subscriptions:
         """The Subscription event of a version, with its agency's current pseudonym secret."""
         return self._control.prepare_event(
             row["subscription_id"], agency=row["agency"], dataset=row["dataset"], name=row["name"],
-            version=row["version"], valid_from=row["valid_from_ms"], mode=row["mode"], **{k: row["request"][k] for k in (
+            version=row["version"], valid_from=row["valid_from_ms"], mode=row["mode"],
+            consent=bool(row["request"].get("consent", False)), **{k: row["request"][k] for k in (
                 "fields", "row_filter", "verdicts", "valid_until", "backfill")})
 
     def _activate(self, row: Mapping[str, Any]) -> None:

@@ -72,6 +72,7 @@ MATRIX: Mapping[tuple[str, str], Allowed] = {
     ("POST", "/api/subscriptions/{subscription_id}/revoke"): frozenset({OWNER, CONSUMER}),
     # the audit ledger: the citizen-facing portal asks who saw a person's data; operators check and trace
     ("POST", "/api/audit/person"): frozenset({PORTAL, ADMIN}),
+    ("POST", "/api/consents"): frozenset({PORTAL, ADMIN}),
     ("GET", "/api/audit/verify"): frozenset({ADMIN, OPS}),
     ("GET", "/api/audit/entries"): frozenset({ADMIN}),
     ("GET", "/api/lineage/{event_id}"): frozenset({ADMIN, OPS, STEWARD}),

@@ -17,6 +17,7 @@ from gsp.governance.control import ControlPlane
 from gsp.http.access import Access
 from gsp.http.audit import audit_routes
 from gsp.http.catalog import catalog_routes
+from gsp.http.consent import consent_routes
 from gsp.http.identity import identity_routes
 from gsp.http.ops import ops_routes
 from gsp.http.quarantine import quarantine_routes
@@ -30,6 +31,7 @@ from gsp.http.verify import verification_routes
 if TYPE_CHECKING:
     from gsp.desks.quarantine import QuarantineDesk
     from gsp.desks.review import ReviewDesk
+    from gsp.governance.consent import Consents
     from gsp.governance.lineage import Lineage
     from gsp.governance.verification import VerificationGateway
 
@@ -38,7 +40,7 @@ __all__ = ["ApiServer", "build_app", "control_routes"]
 
 def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: QuarantineDesk | None = None,
                    review: ReviewDesk | None = None, lineage: Lineage | None = None,
-                   verification: VerificationGateway | None = None) -> list[Route]:
+                   verification: VerificationGateway | None = None, consents: Consents | None = None) -> list[Route]:
     """Every route of the control plane; a desk's routes only when the desk is given. Verification is always
     routed; without its gateway it answers 503."""
     return [
@@ -49,6 +51,7 @@ def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: Q
         *(quarantine_routes(desk) if desk is not None else []),
         *(review_routes(review) if review is not None else []),
         *(audit_routes(lineage.ledger, lineage.of) if lineage is not None else []),
+        *(consent_routes(consents) if consents is not None else []),
         *verification_routes(control, verification),
         *ops_routes(metrics, lambda: _health(verification)),
     ]
@@ -64,9 +67,10 @@ def _health(verification: VerificationGateway | None) -> dict[str, Any]:
 
 def build_app(control: ControlPlane, metrics: CollectorRegistry, *, desk: QuarantineDesk | None = None,
               review: ReviewDesk | None = None, lineage: Lineage | None = None,
-              verification: VerificationGateway | None = None, public_metrics: bool = True) -> web.Application:
+              verification: VerificationGateway | None = None, consents: Consents | None = None,
+              public_metrics: bool = True) -> web.Application:
     """The control plane's application: every route behind the authorisation matrix, checked with its credentials."""
     return application(control_routes(control, metrics, desk=desk, review=review, lineage=lineage,
-                                      verification=verification),
+                                      verification=verification, consents=consents),
                        title="GSP control plane",
                        access=Access(store=control.identities, public_metrics=public_metrics))

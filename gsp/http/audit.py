@@ -37,7 +37,14 @@ def who_saw(ledger: Ledger, personal_id: str) -> dict[str, Any]:
         raise UserError("personal_id must be a 12-digit personal id or a 9-digit CMND")
     deliveries: dict[tuple[Any, ...], dict[str, Any]] = {}
     verifications: dict[tuple[Any, ...], dict[str, Any]] = {}
+    consents: list[dict[str, Any]] = []
     for entry in ledger.person(personal_id):
+        if entry["kind"].startswith("consent."):
+            consents.append({"subscription_id": entry["subscription_id"], "at": entry["at"],
+                             "given": entry["kind"] == "consent.give", "recorded_by": entry["actor"]})
+            continue
+        if entry["kind"] not in ("delivery", "verification"):
+            continue
         group = verifications if entry["kind"] == "verification" else deliveries
         key = (entry["agency"], entry["subscription_id"], entry["version"], tuple(entry["fields"] or ()),
                entry["channel"])
@@ -54,7 +61,8 @@ def who_saw(ledger: Ledger, personal_id: str) -> dict[str, Any]:
         if "verdicts" in seen:
             seen["verdicts"] = sorted(set(seen["verdicts"]) | set(entry.get("verdicts", [])))
     return {"deliveries": sorted(deliveries.values(), key=lambda d: -d["last_at"]),
-            "verifications": sorted(verifications.values(), key=lambda d: -d["last_at"])}
+            "verifications": sorted(verifications.values(), key=lambda d: -d["last_at"]),
+            "consents": consents}
 
 
 def audit_routes(ledger: Ledger, lineage: Callable[[str], list[dict[str, Any]]]) -> list[Route]:

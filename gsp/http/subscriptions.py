@@ -53,6 +53,8 @@ class Change(Body):
     mode: str = Field(default=STREAM, description="stream: receive the approved fields of the dataset's records; "
                                                   "verify (the registry only): receive nothing, verify identity "
                                                   "details the agency holds, field by field")
+    consent: bool = Field(default=False, description="the legal basis is each person's consent: a person's records "
+                                                     "are shared only while their consent is on record")
 
 
 class SubscriptionRequest(Change):

@@ -21,6 +21,7 @@ from gsp.desks.quarantine import AuditLog, QuarantineDesk, QuarantineIndexer
 from gsp.desks.review import ReviewDesk, ReviewIndexer
 from gsp.errors import UserError
 from gsp.governance.backfill import Backfill
+from gsp.governance.consent import Consents
 from gsp.governance.control import ControlPlane, PublishFailed
 from gsp.governance.deadline import WorkingCalendar
 from gsp.governance.ledger import CONTROL, Ledger, governance_entry, ledger_key
@@ -91,14 +92,17 @@ class ControlServices:
         self.review = ReviewDesk(engine, producer=self._producer, codec=self.codec, schema_id_of=self.control.schema_id,
                                  audit=audit)
         metrics.register(OverdueRequests(self.control.subscriptions))
+        self.consents = Consents(engine, self.control.subscriptions, self.ledger, producer=self._producer,
+                                 codec=self.codec, register=self.control.register)
         self.backfill = Backfill(bootstrap, self.codec, self._producer, declared(), ledger=self.ledger,
-                                 terms=self.control.subscriptions.terms)
+                                 terms=self.control.subscriptions.terms, consents=self.consents.given_for)
         self.control.subscriptions.on_activate = self.backfill.submit
         self.lineage = Lineage(self.ledger, read_header=header_reader(bootstrap, self.codec))
         # Verification batches go to the workers over Kafka; their replies come back to this process's dispatcher.
         self.verification = VerificationGateway(bootstrap, self._producer, self.codec, schema_id_of=self.control.schema_id)
         self.api = ApiServer(build_app(self.control, metrics, desk=self.desk, review=self.review, lineage=self.lineage,
-                                       verification=self.verification, public_metrics=settings.public_metrics),
+                                       verification=self.verification, consents=self.consents,
+                                       public_metrics=settings.public_metrics),
                              host=host, port=port, ssl_context=ssl_context)
         self.recorder: QualityRecorder | None = None
 

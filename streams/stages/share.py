@@ -34,12 +34,15 @@ class ShareStage:
 
     def __init__(self, codec: Codec, subscriptions: Callable[[str], Iterable[sharing.Subscription]], *,
                  tallies: dict[str, QualityTally] | None = None, clock: Callable[[], float] = time.time,
-                 datasets: Mapping[str, Dataset] | None = None) -> None:
-        """``datasets``: the declarations it shares (default: the process's declared ones)."""
+                 datasets: Mapping[str, Dataset] | None = None,
+                 consented: Callable[[str, str | None], bool] = lambda subscription_id, personal_id: False) -> None:
+        """``datasets``: the declarations it shares (default: the process's declared ones); ``consented``: whether
+        a person's consent to a consent-based subscription is on record (default: never, so none is shared)."""
         self._codec = codec
         self._subscriptions = subscriptions
         self._tallies = tallies or {}
         self._clock = clock
+        self._consented = consented
         # dataset -> its key field: approved or not, it decides whether the agency sees the source key
         self._keys = {d.name: d.key for d in (declared() if datasets is None else datasets).values()}
 
@@ -68,6 +71,8 @@ class ShareStage:
         for s in self._subscriptions(dataset):
             if not (s.pseudonym_key and s.in_period(ingested_at_ms, now_ms) and sharing.covers(s, view, plain=plain)):
                 continue
+            if s.consent and not self._consented(s.subscription_id, personal_id):
+                continue  # the legal basis is consent, and this person's is not on record
             # The view's header (the record's) is the platform's; the agency gets its own (`sharing.Envelope`).
             header = view["header"]
             outer = sharing.envelope(s, header, key_field=key_field, personal_id=personal_id)

@@ -53,7 +53,7 @@ def test_the_portal_learns_who_received_a_persons_data_and_nothing_about_anyone_
         ("bhxh-ha-noi", "Thu BHXH"), ("bo-cong-an-c06", "Đối soát thuê bao")]
     nobody = requests.post(f"{url}/api/audit/person", json={"personal_id": "001099999999"},
                            headers=people.headers(Role.PORTAL), timeout=10).json()
-    assert nobody == {"deliveries": [], "verifications": []}
+    assert nobody == {"deliveries": [], "verifications": [], "consents": []}
 
 
 def test_a_person_query_needs_the_portal_role_and_a_personal_id(tmp_path: Path, url: str, people: Cast) -> None:
