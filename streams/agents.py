@@ -24,7 +24,7 @@ from streams.replica import Replica
 from streams.stages import CleanStage, MatchStage, Out, RegistryStage, Where
 from streams.stages.share import Shared
 
-__all__ = ["BATCH", "BATCH_WITHIN_S", "Agents", "Ledger"]
+__all__ = ["BATCH", "BATCH_WITHIN_S", "Agents", "Ledger", "share_batch"]
 
 BATCH, BATCH_WITHIN_S = 500, 0.05
 
@@ -119,32 +119,16 @@ class Agents:
         outbox, metrics, audit = self._outbox, self._metrics, self._audit
         counted = metrics.records.labels("share", dataset, "in")
 
+        def delivered(item: Shared) -> None:
+            metrics.delivered.labels(item.subscription.agency, item.subscription.dataset).inc()
+
         async def agent(stream: Any) -> None:
             async for events in stream.take_events(BATCH, within=BATCH_WITHIN_S):
                 counted.inc(len(events))
                 if before is not None:
                     await before()
-                shared: list[Shared] = []
-                ways: list[dict[str, str]] = []
-                for event in events:
-                    delivered = share(event.value)
-                    if not delivered:
-                        continue
-                    way = ledger.way(source, event.headers, event.message.partition, event.message.offset)
-                    for item in delivered:
-                        metrics.delivered.labels(item.subscription.agency, item.subscription.dataset).inc()
-                        shared.append(item)
-                        ways.append(way)
-                if not shared:
-                    continue
-                sent = await outbox.send("share", dataset, [item.out for item in shared])
-                if audit is None:
-                    continue
-                # Reported once the broker has every record: a fact says where each one is (a refused batch
-                # raises here, the agent fails, and the batch is shared again after the restart).
-                facts = ledger.facts(shared, await sent.positions(), ways, at_ms=int(audit.clock() * 1000),
-                                     actor=audit.actor)
-                await outbox.send("ledger", dataset, [(topics.LEDGER, key, audit.encode(fact)) for key, fact in facts])
+                await share_batch(events, source=source, dataset=dataset, share=share, outbox=outbox, audit=audit,
+                                  delivered=delivered)
 
         self._add(f"share-{dataset}", self._topic(source), agent)
 
@@ -161,3 +145,29 @@ class Agents:
 
         self._add("quality-quarantine", self._topic(*(topics.quarantine(d) for d in datasets)), agent)
 
+
+
+async def share_batch(events: list[Any], *, source: str, dataset: str, share: Share, outbox: Outbox,
+                      audit: Ledger | None, delivered: Callable[[Shared], None] = lambda item: None) -> int:
+    """One micro-batch of the share agent (the benchmark runs it too): each record to every subscription that
+    covers it, then, once the broker has them all, what went where to the audit ledger. How many were sent."""
+    shared: list[Shared] = []
+    ways: list[dict[str, str]] = []
+    for event in events:
+        items = share(event.value)
+        if not items:
+            continue
+        way = ledger.way(source, event.headers, event.message.partition, event.message.offset)
+        for item in items:
+            delivered(item)
+            shared.append(item)
+            ways.append(way)
+    if not shared:
+        return 0
+    sent = await outbox.send("share", dataset, [item.out for item in shared])
+    if audit is not None:
+        # Reported once the broker has every record: a fact says where each one is (a refused batch raises
+        # here, the agent fails, and the batch is shared again after the restart).
+        facts = ledger.facts(shared, await sent.positions(), ways, at_ms=int(audit.clock() * 1000), actor=audit.actor)
+        await outbox.send("ledger", dataset, [(topics.LEDGER, key, audit.encode(fact)) for key, fact in facts])
+    return len(shared)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -121,6 +122,8 @@ class VerificationGateway:
             self.restarts += 1
 
     def _dispatch(self) -> None:
+        if not _reachable(self._bootstrap):
+            raise KafkaError(f"no broker accepts a connection at {self._bootstrap}")
         consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
                                  client_id="gsp-verify-replies")
         try:
@@ -203,6 +206,19 @@ class VerificationGateway:
                 future.get(timeout=self.timeout_s)
         except KafkaError as exc:
             raise VerificationUnavailable(f"the broker did not take the verification batch: {exc}") from None
+
+
+def _reachable(bootstrap: str) -> bool:
+    """Whether a bootstrap server accepts a TCP connection. Probed before a client is made: kafka-python 3.0 leaves
+    the I/O thread of a consumer whose constructor could not bootstrap running, one more per retry."""
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=2.0):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 def _item(request: Mapping[str, Any]) -> dict[str, Any]:

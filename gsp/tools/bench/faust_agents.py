@@ -10,7 +10,10 @@ the parent make sure it always ends.
 Modes (the agents mirror streams/app.py):
 - ``iterate``: ``async for event in stream.events(): pass``, the baseline;
 - ``clean``: CleanStage.process over micro-batches (``take_events``) sent with the batch API, as streams/app.py;
-- ``registry``: RegistryStage.process and a table update per event.
+- ``registry``: RegistryStage.process and a table update per event;
+- ``share`` and ``share_ledger``: the share agent's micro-batch (`streams.agents.share_batch`) over match
+  results for one subscription, without and with the audit ledger's reports (waiting for the broker's
+  acknowledgement of each batch, then one LedgerFact per batch on ``gsp.ledger``).
 """
 
 from __future__ import annotations
@@ -137,6 +140,29 @@ def _child(spec: dict[str, Any]) -> None:
                 personal_id, entry = registry_stage.process(event.value)
                 table[personal_id] = entry
                 count()
+    elif mode in ("share", "share_ledger"):
+        from prometheus_client import CollectorRegistry, Counter
+
+        from streams.agents import Ledger, share_batch
+        from streams.produce import Outbox
+        from streams.share import Subscription
+        from streams.stages import ShareStage
+
+        subscription = Subscription.from_event(spec["subscription"])
+        codec.add(subscription.schema_id, json.loads(spec["subscription"]["schema"]))
+        codec.add(int(spec["ledger_schema_id"]), contract("vn.gsp.control.LedgerFact"))
+        share_stage = ShareStage(codec, lambda dataset: [subscription])
+        errors = Counter("bench_errors", "", ["stage", "dataset"], registry=CollectorRegistry())
+        outbox = Outbox(BatchSender(app.producer._ensure_producer), errors)  # type: ignore[attr-defined]
+        audit = Ledger(encode=lambda fact: codec.encode(int(spec["ledger_schema_id"]), fact), actor="worker:bench") \
+            if mode == "share_ledger" else None
+
+        async def agent(stream: Any) -> None:
+            async for events in stream.take_events(BATCH, within=BATCH_WITHIN_S):
+                await share_batch(events, source=spec["topic"], dataset=subscription.dataset,
+                                  share=share_stage.process, outbox=outbox, audit=audit)
+                for _ in events:
+                    count()
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 

@@ -60,6 +60,7 @@ from schemas.codec import Codec, CodecError, contract
 from schemas.datasets import dataset as declared
 from schemas.envelope import Verdict
 from schemas.settings import Settings, kafka_producer_config
+from streams import ledger
 from streams import share as sharing
 from streams.linkage import Model
 from streams.matching import DEFAULT_MODEL, Linker
@@ -68,7 +69,8 @@ from streams.stages import CleanStage, MatchStage, Out, RegistryStage, ShareStag
 __all__ = ["run_bench"]
 
 # Pure figures need no registry: local ids, far from any the registry hands out.
-_IDS = {"citizen": 900_001, "subscriber": 900_002, "issue": 900_003, "result": 900_004, "share": 900_005}
+_IDS = {"citizen": 900_001, "subscriber": 900_002, "issue": 900_003, "result": 900_004, "share": 900_005,
+        "ledger": 900_006}
 _CONTRACTS = {"citizen": "vn.gsp.population.Citizen", "subscriber": "vn.gsp.telecom.Subscriber",
               "issue": "vn.gsp.quality.QualityIssue", "result": "vn.gsp.match.MatchResult"}
 _WHERE = Where("bench", 0, 0)
@@ -178,7 +180,7 @@ def _cleaning_figures(synthetic: Synthetic) -> dict[str, dict[str, Any]]:
     return figures
 
 
-def _stage_figures(codec: Codec, synthetic: Synthetic) -> tuple[dict[str, dict[str, Any]], dict[str, list[Out]]]:
+def _stage_figures(codec: Codec, synthetic: Synthetic) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Stage logic over pre-encoded events, no Kafka; also the events, to pre-fill topics for the Kafka figures."""
     citizens = _encoded(codec, _IDS["citizen"], [_citizen(r, i) for i, r in enumerate(synthetic.citizens)])
     subscribers = _encoded(codec, _IDS["subscriber"], [_subscriber(r, i) for i, r in enumerate(synthetic.subscribers)])
@@ -199,14 +201,17 @@ def _stage_figures(codec: Codec, synthetic: Synthetic) -> tuple[dict[str, dict[s
     linked = _linked_match_figures(codec, registry, clean_subscribers)
     request = {k: v for k, v in DEMO_SUBSCRIPTION.items() if k in ("fields", "row_filter")}
     agency = agency_slug(CONSUMER[0])
-    codec.add(_IDS["share"], sharing.projected_schema(SUBSCRIBER, agency, request["fields"],  # type: ignore[arg-type]
-                                                      contract("vn.gsp.common.EventHeader")))
+    share_schema = sharing.projected_schema(SUBSCRIBER, agency, request["fields"],  # type: ignore[arg-type]
+                                            contract("vn.gsp.common.EventHeader"))
+    codec.add(_IDS["share"], share_schema)
     subscription = sharing.Subscription.from_event({
         **request, "subscription_id": f"{agency}:{SUBSCRIBER}", "agency": agency, "dataset": SUBSCRIBER,
         "topic": topics.share(agency, SUBSCRIBER), "schema_id": _IDS["share"],
         "pseudonym_key": "5e" * 32, "key_version": 1})
     share_stage = ShareStage(codec, lambda dataset: [subscription])
     share_s, shared = _best(lambda: [share_stage.process(v) for v in results])
+    codec.add(_IDS["ledger"], contract("vn.gsp.control.LedgerFact"))
+    reported_s, _ = _best(lambda: _share_reported(codec, share_stage, results))
     baseline = "codec decode + encode of the same events"
     return {
         "stage_clean": _figure("clean stage (citizens + subscribers)", len(raw), clean_s_time, baseline, len(raw),
@@ -216,7 +221,34 @@ def _stage_figures(codec: Codec, synthetic: Synthetic) -> tuple[dict[str, dict[s
         **linked,
         "stage_share": _figure("share stage (one subscription)", len(results), share_s, baseline, len(results),
                                _round_trip_s(codec, results), delivered=sum(map(len, shared))),
-    }, {"subscribers": subscribers, "clean_citizens": clean_citizens}
+        "stage_share_ledger": _figure("share stage + audit ledger facts (per batch of 500)", len(results), reported_s,
+                                      "share stage alone, same run", len(results), share_s),
+    }, {"subscribers": subscribers, "clean_citizens": clean_citizens,
+        "share_subscription": _share_event(subscription, share_schema),
+        "results": [(topics.match(SUBSCRIBER), k, v) for k, v in zip(
+            (codec.decode(r)[1]["source_key"].encode() for r in results), results, strict=True)]}
+
+
+def _share_event(subscription: sharing.Subscription, schema: dict[str, Any]) -> dict[str, Any]:
+    """The Subscription event a worker would read, for the Faust share benchmark's child process."""
+    return {"subscription_id": subscription.subscription_id, "agency": subscription.agency,
+            "dataset": subscription.dataset, "fields": list(subscription.fields),
+            "row_filter": {k: list(v) for k, v in subscription.row_filter.items()},
+            "verdicts": list(subscription.verdicts), "topic": f"bench.{subscription.topic}",
+            "schema_id": subscription.schema_id, "schema": json.dumps(schema), "version": 1,
+            "pseudonym_key": subscription.pseudonym_key.hex(), "key_version": subscription.key_version}
+
+
+def _share_reported(codec: Codec, stage: ShareStage, results: list[bytes]) -> int:
+    """The share stage with what the agent adds for the ledger: the facts of each batch of 500, encoded."""
+    facts = 0
+    for at in range(0, len(results), 500):
+        shared = [item for value in results[at:at + 500] for item in stage.process(value)]
+        ways = [{"match.telecom.subscriber.v1": f"0:{at + i}"} for i in range(len(shared))]
+        for _, fact in ledger.facts(shared, [(0, at + i) for i in range(len(shared))], ways, at_ms=0, actor="bench"):
+            codec.encode(_IDS["ledger"], fact)
+            facts += 1
+    return facts
 
 
 def _linked_match_figures(codec: Codec, registry: dict[str, dict[str, Any]], values: list[bytes]) -> dict[str, dict[str, Any]]:
@@ -256,7 +288,7 @@ def _send_all(producer: KafkaProducer, topic: str, events: list[Out]) -> None:
         raise UserError(f"the broker did not acknowledge every event sent to {topic}")
 
 
-def _kafka_figures(settings: Settings, bootstrap: str, synthetic: Synthetic, events: dict[str, list[Out]],
+def _kafka_figures(settings: Settings, bootstrap: str, synthetic: Synthetic, events: dict[str, Any],
                    workdir: Path, say: Callable[[str], None]) -> dict[str, dict[str, Any]]:
     n, d = len(synthetic.subscribers), DATASETS[SUBSCRIBER]
     control = ControlPlane(sa.create_engine(f"sqlite:///{workdir / 'control.db'}"), bootstrap=bootstrap,
@@ -265,9 +297,11 @@ def _kafka_figures(settings: Settings, bootstrap: str, synthetic: Synthetic, eve
     producer, raw_producer = (KafkaProducer(**kafka_producer_config(settings, bootstrap)) for _ in range(2))
     renamed = {t: f"bench.{t}" for t in (topics.raw(SUBSCRIBER), topics.quarantine(SUBSCRIBER), topics.clean(SUBSCRIBER))}
     produced, clean_citizens = "bench.producer.telecom.subscriber.v1", f"bench.{topics.clean(CITIZEN)}"
+    matched, shared_to = f"bench.{topics.match(SUBSCRIBER)}", events["share_subscription"]["topic"]
     try:
         control.start()
-        ensure_topics(bootstrap, {t: (settings.partitions, {}) for t in [*renamed.values(), produced, clean_citizens]})
+        ensure_topics(bootstrap, {t: (settings.partitions, {})
+                                  for t in [*renamed.values(), produced, clean_citizens, matched, shared_to]})
         engine = sa.create_engine(f"sqlite:///{workdir / 'sources.db'}")
         write_sources(engine, synthetic)
         raw, issue = (control.registry.get_version(topics.subject(t(SUBSCRIBER)), "latest").id
@@ -289,6 +323,7 @@ def _kafka_figures(settings: Settings, bootstrap: str, synthetic: Synthetic, eve
         subscribers = [events["subscribers"][i % len(events["subscribers"])] for i in range(n)]
         raw_s, _ = _timed(lambda: _send_all(raw_producer, produced, subscribers))
         _send_all(raw_producer, clean_citizens, events["clean_citizens"])
+        _send_all(raw_producer, matched, events["results"])
     finally:
         producer.close()
         raw_producer.close()
@@ -298,11 +333,14 @@ def _kafka_figures(settings: Settings, bootstrap: str, synthetic: Synthetic, eve
         raw_s, quarantined=runner.quarantined, bytes_per_record=round(sum(len(v) for *_, v in subscribers) / n, 1))}
     base = {"bootstrap": bootstrap, "partitions": settings.partitions, "session_timeout_s": settings.session_timeout_s,
             "heartbeat_interval_s": settings.heartbeat_interval_s, "linger_ms": settings.linger_ms,
-            "schemas": {str(_IDS[k]): _CONTRACTS[k] for k in ("citizen", "subscriber", "issue")}}
+            "schemas": {str(_IDS[k]): _CONTRACTS[k] for k in ("citizen", "subscriber", "issue", "result")}}
+    share = {"topic": matched, "records": len(events["results"]), "subscription": events["share_subscription"],
+             "ledger_schema_id": _IDS["ledger"]}
     runs = {"iterate": {"topic": produced, "records": n},
             "clean": {"topic": produced, "records": n, "dataset": SUBSCRIBER, "out_topics": renamed,
                       "ids": {"clean": _IDS["subscriber"], "issue": _IDS["issue"]}},
-            "registry": {"topic": clean_citizens, "records": len(events["clean_citizens"])}}
+            "registry": {"topic": clean_citizens, "records": len(events["clean_citizens"])},
+            "share": share, "share_ledger": share}
     results = measure_all(base, runs, workdir=workdir, timeout_s=90 + n / 200, say=say)
     plain = results["iterate"]
     for mode, label in (("clean", "Faust clean agent (stage, batched send)"),
@@ -311,6 +349,14 @@ def _kafka_figures(settings: Settings, bootstrap: str, synthetic: Synthetic, eve
         figures[f"faust_{mode}"] = _figure(label, r["records"], r["elapsed_s"], "plain Faust iteration, same run",
                                            plain["records"], plain["elapsed_s"], join_s=r["join_s"],
                                            send_failures=r["send_failures"])
+    without, with_ledger = results["share"], results["share_ledger"]
+    figures["faust_share"] = _figure("Faust share agent (one subscription, no ledger)", without["records"],
+                                     without["elapsed_s"], "plain Faust iteration, same run", plain["records"],
+                                     plain["elapsed_s"], send_failures=without["send_failures"])
+    figures["faust_share_ledger"] = _figure(
+        "Faust share agent + audit ledger (acks awaited, one fact per batch)", with_ledger["records"],
+        with_ledger["elapsed_s"], "the share agent without the ledger, same run", without["records"],
+        without["elapsed_s"], send_failures=with_ledger["send_failures"])
     figures["faust_iterate"] = {**_figure("Faust plain iteration", plain["records"], plain["elapsed_s"],
                                           "docs/architecture.md anchor 11-15k (not measured)", 13_000, 1.0), "baseline_measured": False}
     return figures

@@ -82,7 +82,7 @@ class Built:
     tips: dict[str, int] = field(default_factory=dict)
 
 
-def make_fact(n: int, sid: str, people: list[str | None]) -> dict[str, Any]:
+def make_fact(n: int, sid: str, people: list[str | None], channel: str | None = None) -> dict[str, Any]:
     """The n-th LedgerFact as a stream worker reports it: ``people`` the personal ids of its records."""
     s = SUBSCRIPTIONS[sid]
     records = []
@@ -94,14 +94,14 @@ def make_fact(n: int, sid: str, people: list[str | None]) -> dict[str, Any]:
             "positions": {"gsp.raw.population.citizen": f"0:{i}", "gsp.clean.population.citizen": f"1:{i}",
                           f"gsp.share.{s['agency']}": f"0:{i}"},
             "verdict": ("match" if k % 2 == 0 else "no_match") if s["kind"] == "verification" else None})
-    return {"kind": s["kind"], "at": T0 + n * 60_000, "actor": f"worker-{n % 2}-4711", "channel": s["channel"],
+    return {"kind": s["kind"], "at": T0 + n * 60_000, "actor": f"worker-{n % 2}-4711", "channel": channel or s["channel"],
             "agency": s["agency"], "subscription_id": sid, "version": s["version"], "dataset": s["dataset"],
             "fields": list(s["fields"]), "records": records}
 
 
 def build(path: Path) -> Built:
-    """Chains data-0, data-1 (12 entries each, heads at 4, 8, 12; data-0 then one entry past its last head) and
-    control (6 governance changes, heads at 2, 4, 6)."""
+    """Chains data-0, data-1 (12 entries each, heads at 4, 8, 12; data-0 then one entry past its last head),
+    control (6 governance changes, heads at 2, 4, 6) and backfill (2 back-filled deliveries, head at 2)."""
     built = Built(path)
     engine = sa.create_engine(f"sqlite:///{path}")
     ledger = Ledger(engine, KEY, clock=Clock(T0))
@@ -116,7 +116,9 @@ def build(path: Path) -> Built:
             people: list[str | None] = [PEOPLE[(n + k * 3) % len(PEOPLE)] for k in range(3)]
             if n % 7 == 0:
                 people.append(None)   # a record with no person (a legal entity's, say)
-            fact = make_fact(n, sid, people)
+            if chain == "backfill":   # the same subscription, the past's records sent again another way
+                sid, people = SIDS[0], [ANNA, BAO, PEOPLE[n % len(PEOPLE)]]
+            fact = make_fact(n, sid, people, channel="backfill" if chain == "backfill" else None)
             seq = built.tips.get(chain, 0) + len(entries) + 1
             built.facts.append((chain, seq, fact))
             entries.append(fact_entry(ledger, fact, SUBSCRIPTIONS[sid]["terms"], source=f"{chain[-1]}:{n}"))
@@ -136,6 +138,10 @@ def build(path: Path) -> Built:
             assert ledger.checkpoint() == 3
             for chain, tip in built.tips.items():
                 built.heads[chain].append(tip)
+        facts_for("backfill", 2)
+        built.tips["backfill"] = 2
+        assert ledger.checkpoint() == 1
+        built.heads["backfill"].append(2)
         assert ledger.checkpoint() == 0   # nothing moved since
         facts_for("data-0", 1)            # written after the last head: the tail the heads do not cover yet
     finally:
@@ -146,8 +152,8 @@ def build(path: Path) -> Built:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Built:
     built = build(tmp_path_factory.mktemp("ledger") / "ledger.db")
-    assert built.tips == {"data-0": 13, "data-1": 12, "control": 6}
-    assert built.heads == {"data-0": [4, 8, 12], "data-1": [4, 8, 12], "control": [2, 4, 6]}
+    assert built.tips == {"data-0": 13, "data-1": 12, "control": 6, "backfill": 2}
+    assert built.heads == {"data-0": [4, 8, 12], "data-1": [4, 8, 12], "control": [2, 4, 6], "backfill": [2]}
     return built
 
 
@@ -266,8 +272,8 @@ TAMPERINGS: dict[str, tuple[Callable[[sqlite3.Connection], None], str, int]] = {
 def test_the_untouched_ledger_verifies_clean(template: Built) -> None:
     report = verify(template.path)
     assert report.ok, report.findings
-    assert report.chains == {"control": 6, "data-0": 13, "data-1": 12}
-    assert report.heads == 9
+    assert report.chains == {"backfill": 2, "control": 6, "data-0": 13, "data-1": 12}
+    assert report.heads == 10
 
 
 @pytest.mark.parametrize("name", TAMPERINGS)
@@ -390,7 +396,7 @@ def test_a_chain_rewritten_with_correct_hashes_is_caught_by_its_heads(template: 
 
 # Any change to any stored entry is found, at that entry.
 
-ENTRY_KEYS = [(c, s) for c, tip in (("control", 6), ("data-0", 13), ("data-1", 12)) for s in range(1, tip + 1)]
+ENTRY_KEYS = [(c, s) for c, tip in (("backfill", 2), ("control", 6), ("data-0", 13), ("data-1", 12)) for s in range(1, tip + 1)]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -469,7 +475,7 @@ def test_gsp_audit_verify_passes_the_untouched_ledger(template: Built, tmp_path:
     copy = copy_of(template, tmp_path)
     done = gsp_verify(cli_env(copy, tmp_path / "home"), "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"ok": True, "chains": {"control": 6, "data-0": 13, "data-1": 12}, "heads": 9,
+    assert json.loads(done.stdout) == {"ok": True, "chains": {"backfill": 2, "control": 6, "data-0": 13, "data-1": 12}, "heads": 10,
                                        "findings": []}
     # the key from GSP_HOME/ledger.key instead, as on the control plane's own machine; the human report
     (tmp_path / "home").mkdir()
@@ -622,15 +628,20 @@ def test_two_writers_racing_on_one_chain_never_fork_it(tmp_path: Path, request: 
 
 # Who saw my data; lineage.
 
-def oracle(built: Built, personal_id: str, kind: str) -> dict[tuple[str, str], int]:
-    """(agency, subscription) -> how many of the person's records went there, from the facts as written."""
-    counts: dict[tuple[str, str], int] = defaultdict(int)
+def oracle(built: Built, personal_id: str, kind: str) -> dict[tuple[str, str, str], tuple[int, int, int]]:
+    """(agency, subscription, channel) -> (how many of the person's records went there, first and last time), from
+    the facts as written."""
+    seen: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     for _, _, fact in built.facts:
         if fact["kind"] == kind:
             for r in fact["records"]:
                 if r["personal_id"] == personal_id:
-                    counts[(fact["agency"], fact["subscription_id"])] += 1
-    return dict(counts)
+                    seen[(fact["agency"], fact["subscription_id"], fact["channel"])].append(fact["at"])
+    return {key: (len(ats), min(ats), max(ats)) for key, ats in seen.items()}
+
+
+def grouped(answer: list[dict[str, Any]]) -> dict[tuple[str, str, str], tuple[int, int, int]]:
+    return {(d["agency"], d["subscription_id"], d["channel"]): (d["records"], d["first_at"], d["last_at"]) for d in answer}
 
 
 @pytest.mark.parametrize("personal_id", [ANNA, BAO, PEOPLE[7]])
@@ -639,17 +650,14 @@ def test_who_saw_names_the_agencies_fields_and_terms_and_counts_only_that_person
     with opened(template.path) as ledger:
         answer = who_saw(ledger, personal_id)
     expected = oracle(template, personal_id, "delivery")
-    assert len(expected) == 2   # the fixture gives everyone deliveries to both agencies ...
-    assert {(d["agency"], d["subscription_id"]): d["records"] for d in answer["deliveries"]} == expected
+    assert len(expected) == (3 if personal_id in (ANNA, BAO) else 2)   # both agencies; ANNA and BAO back-filled too
+    assert grouped(answer["deliveries"]) == expected
     for d in answer["deliveries"]:
         s = SUBSCRIPTIONS[d["subscription_id"]]
-        assert (d["version"], d["dataset"], d["fields"], d["channel"]) == (s["version"], s["dataset"], s["fields"], s["channel"])
+        assert (d["version"], d["dataset"], d["fields"]) == (s["version"], s["dataset"], s["fields"])
         assert (d["purpose"], d["legal_basis"]) == (s["terms"]["purpose"], s["terms"]["legal_basis"])
-        ats = [f["at"] for _, _, f in template.facts if f["subscription_id"] == d["subscription_id"]
-               and any(r["personal_id"] == personal_id for r in f["records"])]
-        assert (d["first_at"], d["last_at"]) == (min(ats), max(ats))
     verifications = oracle(template, personal_id, "verification")
-    assert {(v["agency"], v["subscription_id"]): v["records"] for v in answer["verifications"]} == verifications
+    assert grouped(answer["verifications"]) == verifications
     for v in answer["verifications"]:
         assert set(v["verdicts"]) <= {"match", "no_match"} and v["verdicts"]
         assert v["purpose"] == "Xác minh khách hàng (eKYC)"
@@ -677,8 +685,9 @@ def test_the_ledger_database_holds_no_personal_id(template: Built) -> None:
 
 def test_who_saw_an_unknown_person_is_empty_and_a_malformed_id_is_refused(template: Built) -> None:
     with opened(template.path) as ledger:
-        assert who_saw(ledger, NOBODY) == {"deliveries": [], "verifications": []}
-        assert who_saw(ledger, "012345678") == {"deliveries": [], "verifications": []}   # a 9-digit CMND is asked about
+        for unknown in (NOBODY, "012345678"):   # a 9-digit CMND may be asked about too
+            answer = who_saw(ledger, unknown)
+            assert {"deliveries", "verifications"} <= set(answer) and all(v == [] for v in answer.values()), answer
         for bad in ("", "00108501000", "0010850100001", "00108501000a", " 001085010000", "0010850l0000", "*"):
             with pytest.raises(UserError, match="12-digit"):
                 who_saw(ledger, bad)
