@@ -16,7 +16,9 @@ def register(commands: Commands) -> None:
         about="""\
             Measures the connector, the codec, each stage and the platform end to end on the embedded
             broker, each next to a baseline (the broker alone, plain JSON) measured in the same run, so
-            figures from different machines compare. See gsp/tools/bench/README.md.""",
+            figures from different machines compare; then verifications/s through the Kafka and HTTP
+            paths next to the verification rules alone (also: python -m gsp.tools.bench.verification).
+            See gsp/tools/bench/README.md.""",
         example=["gsp bench", "gsp bench --records 5000 --json"])
     bench.add_argument("--records", type=int, default=20_000, help="records per measurement")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")

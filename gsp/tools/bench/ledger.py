@@ -6,7 +6,7 @@ Fills a fresh SQLite ledger in a throwaway directory with ``--deliveries`` deliv
 stream workers report them: LedgerFacts of up to 500 records each (most full, some partial), one
 subscription each among six agencies, entered through `fact_entry` and `Ledger.append` on the
 chains ``data-0`` .. ``data-3`` (a subscription's facts stay on one partition), plus verification
-answers (about 2 % as many requests, in small batches), a governance change on ``control`` and heads
+answers (about 1 % as many requests, in batches of up to 100), a governance change on ``control`` and heads
 stored every tenth of the way. The personal ids are drawn from ``--people`` people (default: one for
 every 5 records, 200,000 at a million), so a person has several deliveries across several agencies.
 
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import random
@@ -49,7 +50,7 @@ from typing import Any, TextIO
 
 import sqlalchemy as sa
 
-from gsp.governance.ledger import CONTROL, Entry, Ledger, governance_entry
+from gsp.governance.ledger import CONTROL, Ledger, governance_entry
 from gsp.governance.ledger_writer import fact_entry
 from gsp.http.audit import who_saw
 
@@ -135,7 +136,7 @@ class _Generator:
         while left > 0:
             k += 1
             if k % 10 == 0:
-                sub, verification, count = self.verifier, True, rnd.randint(1, 20)
+                sub, verification, count = self.verifier, True, rnd.randint(1, 100)
             else:
                 sub, verification = rnd.choice(self.subs), False
                 count = min(left, MAX_RECORDS if rnd.random() < 0.7 else rnd.randint(1, MAX_RECORDS - 1))
@@ -163,8 +164,8 @@ def _canonical(body: dict[str, Any]) -> str:
 
 
 def _percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest rank."""
-    return sorted_values[max(0, -(-len(sorted_values) * p // 100) - 1).__int__()]
+    """The nearest-rank percentile."""
+    return sorted_values[max(1, math.ceil(len(sorted_values) * p / 100)) - 1]
 
 
 def run(deliveries: int, *, people: int | None = None, queries: int = 200, seed: int = 7,
@@ -185,7 +186,7 @@ def run(deliveries: int, *, people: int | None = None, queries: int = 200, seed:
         ledger_s = entering_s = plain_s = 0.0
         entries = records = delivered = 0
         offsets = dict.fromkeys((f"data-{p}" for p in range(CHAINS)), -1)
-        step, next_report = max(1, deliveries // 10), max(1, deliveries // 10)
+        step = next_report = max(1, deliveries // 10)
         started = time.perf_counter()
         for sub, fact in gen.facts():
             offsets[sub.chain] += 1
@@ -207,7 +208,7 @@ def run(deliveries: int, *, people: int | None = None, queries: int = 200, seed:
             entries += 1
             records += len(fact["records"])
             delivered += len(fact["records"]) if fact["kind"] == "delivery" else 0
-            if delivered >= next_report or delivered == deliveries and next_report <= deliveries:
+            if delivered >= next_report or delivered == deliveries:   # every tenth of the way, and at the end
                 t0 = time.perf_counter()
                 ledger.append(CONTROL, [governance_entry({  # a governance change, then the heads, as the writer does
                     "event_id": str(uuid.UUID(int=gen.rnd.getrandbits(128), version=4)), "at": fact["at"],
@@ -218,7 +219,8 @@ def run(deliveries: int, *, people: int | None = None, queries: int = 200, seed:
                 say(f"{delivered:,} / {deliveries:,} delivered records ({100 * delivered // deliveries}%), "
                     f"{records / ledger_s:,.0f} records/s into the ledger, {records / plain_s:,.0f} into a plain table; "
                     f"{time.perf_counter() - started:.0f} s")
-                next_report += step
+                while next_report <= delivered:
+                    next_report += step
 
         with ledger_engine.connect() as conn:   # counted back from the database, not from the generator
             counted = {r.kind: (r.entries, int(r.records or 0)) for r in conn.execute(sa.text(
@@ -302,7 +304,7 @@ def render(r: dict[str, Any]) -> str:
     ]
     m = r["machine"]
     lines = [f"GSP ledger bench: {led['delivered_records']:,} delivered records in {led['delivery_entries']:,} delivery "
-             f"entries, {led['verification_records']:,} verification requests in {led['verification_entries']:,}, "
+             f"entries, {led['verification_records']:,} verification requests in {led['verification_entries']:,} entries, "
              f"{led['other_entries']} governance changes; {r['people']:,} people; {led['heads']} heads",
              f"{m['cpus']} CPUs, Python {m['python']}, SQLite {m['sqlite']}", "",
              f"  {'figure':<40} {'value':>17}   {'baseline (same run)':<24} {'value':>17} {'ratio':>7}"]

@@ -44,6 +44,8 @@ from gsp.governance.topology import ensure_topics
 from gsp.runtime.embedded import running_broker
 from gsp.tools.bench.cleaning import bench_cleaning
 from gsp.tools.bench.faust_agents import measure_all
+from gsp.tools.bench.verification import render as render_verification
+from gsp.tools.bench.verification import run_verification
 from gsp.tools.demo import (
     CITIZEN,
     CONSUMER,
@@ -372,7 +374,8 @@ def _end_to_end(settings: Settings, records: int, workdir: Path, plain_rate: flo
     hops = (published + sum(s["cleaned"].values()) + sum(s["match"].values())) / published
     return {**_figure("end to end (gsp demo: connectors, Faust, sink)", published, s["elapsed_s"],
                       f"Faust ceiling: plain iteration / {hops:.2f} hops",
-                      round(plain_rate / hops), 1.0), "hops": round(hops, 2), "agrees_with_truth": s["agrees_with_truth"]}
+                      round(plain_rate / hops), 1.0), "hops": round(hops, 2), "agrees_with_truth": s["agrees_with_truth"],
+            "differences": s["differences"]}
 
 
 def run_bench(settings: Settings, *, records: int = 20_000, as_json: bool = False,
@@ -395,12 +398,15 @@ def run_bench(settings: Settings, *, records: int = 20_000, as_json: bool = Fals
             figures.update(_kafka_figures(settings, bootstrap, synthetic, events, workdir, say))
         say(f"end to end: gsp demo with {records // 2} citizens and {records // 2} subscribers")
         figures["end_to_end"] = _end_to_end(settings, records, workdir, figures["faust_iterate"]["records_per_s"], err)
+        # Verifications/s through each path next to the rules alone: its own section, its own unit.
+        verification = run_verification(records, say=say, workdir=workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report = {"records": records, "cpus": os.cpu_count(), "python": platform.python_version(),
-              "broker": "embedded Tansu on loopback", "figures": figures}
+              "broker": "embedded Tansu on loopback", "figures": figures, "verification": verification}
     out.write(json.dumps(report, ensure_ascii=False) + "\n" if as_json else _render(report))
-    return 0 if figures["end_to_end"]["agrees_with_truth"] else 1
+    agreed = all(f.get("agrees_with_rules", True) for f in verification.values())
+    return 0 if figures["end_to_end"]["agrees_with_truth"] and agreed else 1
 
 
 def _render(report: dict[str, Any]) -> str:
@@ -416,4 +422,6 @@ def _render(report: dict[str, Any]) -> str:
     if linked:
         lines.append(f"  matcher: {linked['searched']} of {linked['records']} subscribers searched; the registry replica takes "
                      f"{linked['registry_bytes_per_citizen']:,} B per citizen in every worker")
+    if report.get("verification"):
+        lines += ["", render_verification(report["verification"]).rstrip("\n")]
     return "\n".join(lines) + "\n"

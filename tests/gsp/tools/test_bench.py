@@ -11,7 +11,8 @@ from gsp.tools.bench.platform import run_bench
 from schemas.settings import Settings
 
 FIGURES = {"codec_encode", "codec_decode", "stage_clean", "stage_match", "stage_match_linked", "stage_match_single", "stage_share", "connector_publish",
-           "faust_iterate", "faust_clean", "faust_registry", "end_to_end", "clean_contract_citizen", "clean_contract_subscriber"}
+           "faust_iterate", "faust_clean", "faust_registry", "end_to_end", "clean_contract_citizen", "clean_contract_subscriber",
+           "stage_share_ledger", "faust_share", "faust_share_ledger"}
 
 
 def test_bench_reports_every_figure_next_to_its_baseline(tmp_path: Path) -> None:
