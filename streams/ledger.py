@@ -18,9 +18,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from schemas import topics
+from streams.share import Subscription
 from streams.stages.share import Shared
 
-__all__ = ["CLEAN", "RAW", "facts", "lineage_headers", "position", "way"]
+__all__ = ["CLEAN", "RAW", "facts", "lineage_headers", "position", "verification_fact", "way"]
 
 RAW, CLEAN = "gsp-raw", "gsp-clean"
 
@@ -66,3 +67,21 @@ def facts(shared: Sequence[Shared], shared_at: Sequence[tuple[int, int]], ways: 
             "subscription_id": sid, "version": s.version, "dataset": s.dataset, "fields": list(s.fields),
             "records": records}))
     return out
+
+
+def verification_fact(subscription: Subscription, channel: str, requests: Sequence[Mapping[str, Any]],
+                      answers: Sequence[Mapping[str, Any]], *, at_ms: int, actor: str) -> tuple[bytes, dict[str, Any]]:
+    """(key, LedgerFact) of one answered verification batch: per request, the person asked about and the verdict
+    given (the supplied names and dates are not kept: the ledger says who asked about whom, and what it was told)."""
+    records: list[dict[str, Any]] = []
+    for request, answer in zip(requests, answers, strict=False):
+        personal_id = request.get("personal_id")
+        records.append({"event_id": f"verify:{subscription.subscription_id}:{answer.get('request_id')}",
+                        "agency_event_id": None,
+                        "personal_id": personal_id if isinstance(personal_id, str) and personal_id else None,
+                        "source_system": None, "source_version": None, "positions": {},
+                        "verdict": answer.get("verdict") or ("ERROR" if answer.get("error") else None)})
+    return subscription.subscription_id.encode(), {
+        "kind": "verification", "at": at_ms, "actor": actor, "channel": channel, "agency": subscription.agency,
+        "subscription_id": subscription.subscription_id, "version": subscription.version,
+        "dataset": subscription.dataset, "fields": list(subscription.fields), "records": records}

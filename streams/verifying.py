@@ -205,7 +205,9 @@ class VerificationLoop:
         await ready()
         consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=self._group_id, client_id=self._group_id,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    metadata_max_age_ms=self._metadata_max_age_ms, **self._consumer_config)
+                                    metadata_max_age_ms=self._metadata_max_age_ms,
+                                    # An asker waits for the answer: a fetch returns within 50 ms, not 500.
+                                    fetch_max_wait_ms=50, **self._consumer_config)
         producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", linger_ms=2,
                                     client_id=f"{self._group_id}-replies")
         await producer.start()

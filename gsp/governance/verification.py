@@ -124,8 +124,9 @@ class VerificationGateway:
     def _dispatch(self) -> None:
         if not _reachable(self._bootstrap):
             raise KafkaError(f"no broker accepts a connection at {self._bootstrap}")
+        # A caller waits for each reply: a fetch returns within 50 ms, not kafka-python's 500.
         consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                 client_id="gsp-verify-replies")
+                                 client_id="gsp-verify-replies", fetch_max_wait_ms=50)
         try:
             partitions = consumer.partitions_for_topic(topics.VERIFY_REPLIES)
             if not partitions:

@@ -14,7 +14,8 @@ asking personal_id, full_name, birth_date and phone. Figures, each next to the f
   a throwaway GSP_HOME (never GSP_KAFKA_BOOTSTRAP: a benchmark writes to no real cluster); the
   registry loaded through the pipeline (raw -> clean -> registry table -> replica); then every request
   produced on ``verify.<agency>.requests.v1`` in messages of ``--batch``, timed from the first send
-  to the last reply read on ``verify.<agency>.replies.v1``.
+  to the last reply read on ``verify.<agency>.replies.v1`` (by a consumer whose fetches wait at most
+  50 ms, as a client waiting for answers should set it).
 * ``verify_http``: ``POST /api/verifications`` with ``--batch`` requests each, one after another,
   as `gsp verify` sends them (the control plane forwards them to the worker over Kafka).
 
@@ -231,7 +232,9 @@ class _Agency:
         self._schema_id, _, _ = registry.latest(topics.subject(topics.verify_requests(SLUG)))
         self._codec = Codec(resolve=registry.schema_by_id)
         self._producer = KafkaProducer(bootstrap_servers=runtime["bootstrap"], linger_ms=5, max_request_size=8 << 20)
-        self._consumer = KafkaConsumer(bootstrap_servers=runtime["bootstrap"], enable_auto_commit=False)
+        # As a client waiting for answers would read: a fetch returns within 50 ms (kafka-python's default is 500).
+        self._consumer = KafkaConsumer(bootstrap_servers=runtime["bootstrap"], enable_auto_commit=False,
+                                       fetch_max_wait_ms=50)
         tps = [TopicPartition(topics.verify_replies(SLUG), p)
                for p in sorted(self._consumer.partitions_for_topic(topics.verify_replies(SLUG)) or [])]
         self._consumer.assign(tps)

@@ -1,5 +1,6 @@
 """`gsp serve` as a user runs it: agencies enrolled, a subscription requested and approved with the CLI."""
 
+import contextlib
 import json
 import os
 import signal
@@ -8,7 +9,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,25 @@ def check_a_steward_can_discard_them_with_the_cli(env: dict[str, str]) -> None:
     assert again.returncode == 2
     left = gsp("quarantine", "list", "--dataset", "telecom.subscriber", "--rule", "avro.decode", env=env).stdout
     assert event_id not in left and len(left.splitlines()) == 3
+
+
+@contextlib.contextmanager
+def served(home: Path, **settings: str) -> Iterator[tuple[dict[str, str], dict[str, Any]]]:
+    """A `gsp serve` in ``home`` with these GSP_* settings, as a user starts it: (its environment for CLI
+    commands as the admin, its runtime file with the admin token); stopped with Ctrl-C at the end."""
+    env = {**os.environ, "GSP_HOME": str(home), "GSP_API_PORT": str(free_port()), **settings}
+    env.pop("GSP_TOKEN", None)
+    home.mkdir(parents=True, exist_ok=True)
+    log = open(home / "serve.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "gsp", "serve"], env=env, stdout=subprocess.PIPE, stderr=log,
+                              text=True)
+    try:
+        yield env, serving(server, home, home / "serve.log")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+        server.stdout.close()  # type: ignore[union-attr]
+        log.close()
 
 
 def serving(server: subprocess.Popen[str], home: Path, log: Path) -> dict[str, Any]:
