@@ -43,7 +43,8 @@ class StageMetrics:
                                 registry=registry),
             verifications=Counter("gsp_verifications_total", "Verification requests answered by this worker, by outcome "
                                   "(a verdict, error: an invalid request, refused: its batch was refused, unreadable: a "
-                                  "message no reply could be sent for); channel kafka (an agency's topic) or http",
+                                  "message no reply could be sent for, undelivered: the broker refused its reply); "
+                                  "channel kafka (an agency's topic) or http",
                                   ["agency", "channel", "outcome"], registry=registry),
         )
 

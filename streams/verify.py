@@ -21,8 +21,9 @@ The rules are the stream's:
   the registry dataset's cleaning contract (`streams.contracts`) restricted to the supplied fields
   and to its "fix" rules, so "NGUYỄN  văn an", "15/03/1990", "001 099 000 123", "+84 912 345 678" or
   a pre-2025 province code compare as the registry's own cleaned values do. Rules that only warn or
-  reject change no value and are skipped. It costs about 12 µs a request for the three fields,
-  about 25 µs with phone and province (the check itself: about 2 µs);
+  reject change no value and are skipped. Cleaning is most of what a verification costs here
+  (about 35-40 µs a request on the generated telecom requests, the bare check 3-4 µs: see
+  gsp/tools/bench/verification.py), and little next to a round trip through Kafka;
 - the mask: personal_id true when the registry holds the id (false for NOT_FOUND, and then every
   other field null: there is nobody to compare with); full_name and birth_date as the check
   compared them; any other field true when its cleaned value equals the registry's (NFC, case
@@ -32,13 +33,13 @@ Extra fields (phone, province_code: the registry fields linked datasets map, `Re
 are compared against the values the worker keeps per citizen in its exact map
 (`streams.matching.Linker.entry`, or the registry table with GSP_LINKAGE_MODEL=off), not through
 the linkage model's comparison levels (`Linker.pair`). Why: the model's levels for phone and
-province are a single "exact" level over the same normal forms the cleaning contract produces, so
-the answer would be the same; but `pair` scores only the living (a death takes a person out of the
+province are a single "exact" level over normal forms (a 10-digit national number, a 2025 province)
+the cleaning contract also produces, so for any value both can read the answer is the same; but `pair` scores only the living (a death takes a person out of the
 search index), needs the model loaded (it may be off), and its fuzzy levels for names and dates
 are degrees of likeness, which an answer of agree/disagree must not turn into. Keeping the extra
-values costs about 75 bytes per citizen in every worker (1,026 -> 1,102 B per citizen, +7%, at
-99,000 citizens; a phone string each, province codes shared), measured on the replica as a worker
-fills it from the registry changelog.
+values costs about 75 bytes per citizen in every worker's replica (860 -> 934 B per citizen at
+19,783 citizens, +9%: a phone string each, province codes shared), measured by
+gsp/tools/bench/verification.py on the replica as a worker fills it from the registry changelog.
 
 A request is checked before it is verified (`invalid`): a request_id, the three required fields,
 only fields the approval lists, strings only, none longer than `MAX_VALUE`. An invalid request

@@ -16,7 +16,9 @@ an agency approved a minute ago is picked up without a restart.
   message key); otherwise it is logged and counted (``gsp_verifications_total{outcome="unreadable"}``).
   The consumer goes on either way.
 - Offsets are committed only after the broker acknowledged the replies of what was read: delivery
-  is at-least-once, so an asker may see a reply twice (same correlation id, same answers).
+  is at-least-once, so an asker may see a reply twice (same correlation id, same answers). Replies
+  the broker refuses `ATTEMPTS` times in a row are dropped (counted ``undelivered``), so one
+  unanswerable message cannot stop every agency's verifications; their askers time out and ask again.
 - ``on_answered(subscription, channel, requests, answers)`` is told of each answered batch once its
   reply is acknowledged (the audit ledger's hook); ``channel`` is "kafka" or "http".
 
@@ -49,7 +51,8 @@ __all__ = ["HTTP", "KAFKA", "OnAnswered", "Reply", "VerificationLoop", "Verifica
 log = logging.getLogger("gsp.streams.verify")
 
 KAFKA, HTTP = "kafka", "http"  # an agency's own topics; the control plane's HTTP API
-UNREADABLE, REFUSED, ERROR = "unreadable", "refused", "error"  # outcomes besides the verdicts
+UNREADABLE, REFUSED, ERROR, UNDELIVERED = "unreadable", "refused", "error", "undelivered"  # besides the verdicts
+ATTEMPTS = 3  # at sending a round's replies, before its requests are dropped
 OnAnswered = Callable[[Subscription, str, list[dict[str, Any]], list[dict[str, Any]]], None]
 
 
@@ -199,6 +202,7 @@ class VerificationLoop:
         self._consumer_config = dict(consumer_config or {})
         self._metadata_max_age_ms = metadata_max_age_ms
         self.answered = 0  # batches answered (a refused one included)
+        self._failures = 0  # attempts at the current round's replies the broker did not acknowledge
 
     async def run(self, stopped: asyncio.Event, ready: Callable[[], Awaitable[None]]) -> None:
         """Wait for ``ready`` (the registry replica caught up), then answer until ``stopped``."""
@@ -209,7 +213,7 @@ class VerificationLoop:
                                     # An asker waits for the answer: a fetch returns within 50 ms, not 500.
                                     fetch_max_wait_ms=50, **self._consumer_config)
         producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", linger_ms=2,
-                                    client_id=f"{self._group_id}-replies")
+                                    request_timeout_ms=10_000, client_id=f"{self._group_id}-replies")
         await producer.start()
         try:
             await consumer.start()
@@ -234,12 +238,21 @@ class VerificationLoop:
             sent = [await producer.send(reply.topic, key=reply.key, value=value) for reply, value in replies]
             await asyncio.gather(*sent)
         except KafkaError as exc:
-            log.error("verification replies not acknowledged; reading the requests again",
-                      extra={"stage": "verify", "error": str(exc)[:300]})
-            for tp, messages in batches.items():
-                consumer.seek(tp, messages[0].offset)
-            await asyncio.sleep(1.0)
-            return
+            self._failures += 1
+            if self._failures < ATTEMPTS:
+                log.error("verification replies not acknowledged; reading the requests again",
+                          extra={"stage": "verify", "error": str(exc)[:300], "attempt": self._failures})
+                for tp, messages in batches.items():
+                    consumer.seek(tp, messages[0].offset)
+                await asyncio.sleep(1.0)
+                return
+            # Not a poison pill for every agency (a replies topic gone, say): these askers time out and ask again.
+            log.error("verification replies not acknowledged; these requests are dropped",
+                      extra={"stage": "verify", "error": str(exc)[:300], "attempt": self._failures})
+            for reply, _ in replies:
+                self._counted.labels(reply.agency, reply.channel, UNDELIVERED).inc()
+            replies = []
+        self._failures = 0
         for reply, _ in replies:
             self._told(reply)
         try:

@@ -135,9 +135,10 @@ def _change_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--consent", action="store_true",
                         help="the legal basis is each person's consent: records of a person are shared only while "
                              "their consent is on record (gsp consent give|withdraw)")
-    parser.add_argument("--mode", choices=["stream", "verify"], default="stream",
+    parser.add_argument("--mode", choices=["stream", "verify"],
                         help="stream: receive the approved fields of records; verify (of the registry, e.g. "
-                             "population.citizen): receive nothing, check identity details you hold with gsp verify")
+                             "population.citizen): receive nothing, check identity details you hold with gsp verify "
+                             "(default: stream for a new subscription, its current mode for a change)")
 
 
 def _csv(text: str) -> list[str]:

@@ -57,11 +57,12 @@ def fact_entry(ledger: Ledger, fact: dict[str, Any], terms: dict[str, Any], *, s
 class LedgerWriter:
     def __init__(self, bootstrap: str, ledger: Ledger, codec: Codec, terms: Terms, *, registry: Any = None,
                  consumer_config: dict[str, Any] | None = None, head_interval_s: float = 10.0,
-                 retention_days: int = 0, clock: Callable[[], float] = time.time) -> None:
+                 retention_days: int = 0, clock: Callable[[], float] = time.time, topic: str = topics.LEDGER,
+                 group: str = "gsp-ledger") -> None:
         self._ledger, self._codec, self._terms = ledger, codec, terms
         config = {"bootstrap_servers": bootstrap, "session_timeout_ms": 6000, "heartbeat_interval_ms": 1000,
                   **(consumer_config or {})}
-        self._consumer = KafkaConsumer(topics.LEDGER, group_id="gsp-ledger", client_id="gsp-ledger",
+        self._consumer = KafkaConsumer(topic, group_id=group, client_id=group,
                                        enable_auto_commit=False, auto_offset_reset="earliest", **config)
         self._head_interval_s = head_interval_s
         self._retention_ms = retention_days * 86_400_000
@@ -76,6 +77,8 @@ class LedgerWriter:
                                   registry=registry)
         self.alive = Gauge("gsp_ledger_writer_up", "1 while the ledger writer's last pass succeeded", registry=registry)
         self.failures = 0
+        self._last_ok: float | None = None
+        self._error: str | None = None
 
     def _terms_of(self, sid: str, version: int) -> dict[str, Any]:
         key = (sid, version)
@@ -138,15 +141,23 @@ class LedgerWriter:
             try:
                 self.run_once()
                 self.alive.set(1)
+                self._last_ok, self._error = time.monotonic(), None
             except (sa.exc.SQLAlchemyError, KafkaError, OSError) as exc:
                 self.failures += 1
                 self.alive.set(0)
+                self._error = str(exc)[:200]
                 log.error("ledger writing failed, retrying", extra={"error": str(exc)[:300]})
                 stop.wait(2.0)
         try:
             self._ledger.checkpoint()  # the tail written since the last head is covered on a clean stop
         except sa.exc.SQLAlchemyError:
             log.exception("final ledger head not stored")
+
+    def health(self) -> dict[str, Any]:
+        """For /health: up while the last pass succeeded (it runs at least every half second)."""
+        up = None if self._last_ok is None and self._error is None else self._error is None  # None: starting
+        return {"up": up, "failures": self.failures,
+                "error": self._error}
 
     def close(self) -> None:
         self._consumer.close()

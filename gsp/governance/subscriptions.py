@@ -154,13 +154,17 @@ class Subscriptions:
     def request(self, who: Identity, *, dataset: str, fields: list[str], purpose: str, legal_basis: str,
                 row_filter: Mapping[str, list[str]] | None = None, verdicts: list[str] | None = None,
                 name: str = DEFAULT_NAME, valid_from: datetime | None = None, valid_until: datetime | None = None,
-                backfill: bool = False, mode: str = STREAM, consent: bool = False) -> dict[str, Any]:
+                backfill: bool = False, mode: str | None = None, consent: bool = False) -> dict[str, Any]:
         """A new subscription, or a new version of one of ``who``'s agency: state requested. ``mode`` verify: the
-        agency receives no records but may verify identity details it holds against the registry (`streams.verify`)."""
+        agency receives no records but may verify identity details it holds against the registry (`streams.verify`);
+        None: stream for a new subscription, the latest version's mode for a change."""
         if not _NAME.match(name):
             raise UserError(f"name {name!r} must be a short lower-case slug, such as {DEFAULT_NAME} or tax-audit")
         if dataset not in declared():
             raise UserError(f"unknown dataset {dataset!r}; known: {', '.join(declared())}")
+        if mode is None:
+            earlier = self._rows(subscription_id(who.agency_slug, dataset, name))
+            mode = earlier[-1]["mode"] if earlier else STREAM
         if mode not in MODES:
             raise UserError(f"unknown mode {mode!r}; {STREAM} (records delivered) or {VERIFY} (identity details checked)")
         row_filter = {k: list(v) for k, v in (row_filter or {}).items()}

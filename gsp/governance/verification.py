@@ -99,7 +99,9 @@ class VerificationGateway:
 
     def health(self) -> dict[str, Any]:
         """For /health: whether replies are being read, and why not."""
-        state = "reading" if self.running else "starting" if self._failure is None and self.restarts == 0 else "down"
+        died = self._thread is not None and not self._thread.is_alive() and not self._stop.is_set()
+        starting = not died and self._failure is None and self.restarts == 0
+        state = "reading" if self.running else "starting" if starting else "down"
         return {"replies": state, "waiting": len(self._waiting), "restarts": self.restarts,
                 **({"error": self._failure} if state == "down" and self._failure else {})}
 

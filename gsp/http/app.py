@@ -7,6 +7,7 @@ and the demo can keep their blocking code; database calls run in a worker thread
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -40,7 +41,8 @@ __all__ = ["ApiServer", "build_app", "control_routes"]
 
 def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: QuarantineDesk | None = None,
                    review: ReviewDesk | None = None, lineage: Lineage | None = None,
-                   verification: VerificationGateway | None = None, consents: Consents | None = None) -> list[Route]:
+                   verification: VerificationGateway | None = None, consents: Consents | None = None,
+                   checks: Mapping[str, Callable[[], dict[str, Any]]] | None = None) -> list[Route]:
     """Every route of the control plane; a desk's routes only when the desk is given. Verification is always
     routed; without its gateway it answers 503."""
     return [
@@ -53,24 +55,32 @@ def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: Q
         *(audit_routes(lineage.ledger, lineage.of) if lineage is not None else []),
         *(consent_routes(consents) if consents is not None else []),
         *verification_routes(control, verification),
-        *ops_routes(metrics, lambda: _health(verification)),
+        *ops_routes(metrics, lambda: _health(verification, checks or {})),
     ]
 
 
-def _health(verification: VerificationGateway | None) -> dict[str, Any]:
-    """ok, or degraded while verification replies cannot be received (see gsp.governance.verification)."""
-    if verification is None:
-        return {"status": "ok"}
-    found = verification.health()
-    return {"status": "ok" if found["replies"] != "down" else "degraded", "verification": found}
+def _health(verification: VerificationGateway | None, checks: Mapping[str, Callable[[], dict[str, Any]]]) -> dict[str, Any]:
+    """ok, or degraded while verification replies cannot be received (see gsp.governance.verification) or a
+    background loop in ``checks`` says it is not up (the audit ledger's writer)."""
+    out: dict[str, Any] = {"status": "ok"}
+    if verification is not None:
+        found = out["verification"] = verification.health()
+        if found["replies"] == "down":
+            out["status"] = "degraded"
+    for name, check in checks.items():
+        found = out[name] = check()
+        if found.get("up") is False:
+            out["status"] = "degraded"
+    return out
 
 
 def build_app(control: ControlPlane, metrics: CollectorRegistry, *, desk: QuarantineDesk | None = None,
               review: ReviewDesk | None = None, lineage: Lineage | None = None,
               verification: VerificationGateway | None = None, consents: Consents | None = None,
+              checks: Mapping[str, Callable[[], dict[str, Any]]] | None = None,
               public_metrics: bool = True) -> web.Application:
     """The control plane's application: every route behind the authorisation matrix, checked with its credentials."""
     return application(control_routes(control, metrics, desk=desk, review=review, lineage=lineage,
-                                      verification=verification, consents=consents),
+                                      verification=verification, consents=consents, checks=checks),
                        title="GSP control plane",
                        access=Access(store=control.identities, public_metrics=public_metrics))

@@ -50,9 +50,10 @@ class Change(Body):
     valid_from: str | None = Field(default=None, description="ISO 8601 with a zone; default: when approved")
     valid_until: str | None = Field(default=None, description="ISO 8601 with a zone; default: until revoked")
     backfill: bool = Field(default=False, description="also records ingested before valid_from")
-    mode: str = Field(default=STREAM, description="stream: receive the approved fields of the dataset's records; "
-                                                  "verify (the registry only): receive nothing, verify identity "
-                                                  "details the agency holds, field by field")
+    mode: str | None = Field(default=None, description=f"{STREAM}: receive the approved fields of the dataset's records; "
+                                                       "verify (the registry only): receive nothing, verify identity "
+                                                       "details the agency holds, field by field; default: stream for "
+                                                       "a new subscription, its current mode for a change")
     consent: bool = Field(default=False, description="the legal basis is each person's consent: a person's records "
                                                      "are shared only while their consent is on record")
 

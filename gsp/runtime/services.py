@@ -102,9 +102,17 @@ class ControlServices:
         self.verification = VerificationGateway(bootstrap, self._producer, self.codec, schema_id_of=self.control.schema_id)
         self.api = ApiServer(build_app(self.control, metrics, desk=self.desk, review=self.review, lineage=self.lineage,
                                        verification=self.verification, consents=self.consents,
+                                       checks={"ledger_writer": self._ledger_health},
                                        public_metrics=settings.public_metrics),
                              host=host, port=port, ssl_context=ssl_context)
         self.recorder: QualityRecorder | None = None
+
+    def _ledger_health(self) -> dict[str, Any]:
+        writer = getattr(self, "ledger_writer", None)
+        if writer is None:
+            return {"up": None, "state": "not started"}
+        alive = any(t.name == "ledger-writer" and t.is_alive() for t in self._threads)
+        return {**writer.health(), **({} if alive else {"up": False, "error": "the ledger writer thread stopped"})}
 
     @property
     def registry_url(self) -> str:

@@ -39,12 +39,14 @@ _CODES = 4096  # a field with at most this many distinct values is a code: its v
 
 
 class Linker:
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, *, extras: bool = True) -> None:
+        """``extras``: keep the registry fields beyond the check's for verification (False: what that costs is
+        measured by gsp/tools/bench/verification.py)."""
         self.model = model
         self.index = RegistryIndex(model.settings)
         # personal id -> (name key, birth date, status, *the extra fields' values in `_extras` order)
         self._exact: dict[str, tuple[Any, ...]] = {}
-        self._extras: tuple[str, ...] | None = None  # fixed by the first entry: one registry's entries all carry the same
+        self._extras: tuple[str, ...] | None = None if extras else ()  # fixed by the first entry: a registry's all alike
         self._codes: dict[str, dict[str, str] | None] = {}  # field -> its values, until it shows too many to be a code
         self._decisions: dict[str, str] = {}
 

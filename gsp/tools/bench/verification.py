@@ -9,7 +9,9 @@ asking personal_id, full_name, birth_date and phone. Figures, each next to the f
 * ``verify_rules``: `streams.verify.Verifier.verify` over every request against a worker's registry
   replica (`streams.matching.Linker`, filled as the worker fills it), in batches of ``--batch``, no
   Kafka; baseline: the stream's three-field check alone (`streams.matching.check`) on the same values,
-  uncleaned: what cleaning the requests and the mask cost on top of the match logic.
+  uncleaned: what cleaning the requests and the mask cost on top of the match logic. With it, the
+  bytes per citizen of that replica with and without the extra fields verification compares
+  (``replica_bytes_per_citizen``, tracemalloc; entries decoded from JSON as a worker reads them).
 * ``verify_kafka``: the agency's own path. `gsp serve` with one stream worker on an embedded broker in
   a throwaway GSP_HOME (never GSP_KAFKA_BOOTSTRAP: a benchmark writes to no real cluster); the
   registry loaded through the pipeline (raw -> clean -> registry table -> replica); then every request
@@ -38,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -59,6 +62,7 @@ from schemas.registry import RegistryClient
 from schemas.settings import ADMIN_TOKEN_FILE
 from streams.clean import clean_citizen
 from streams.linkage import Model
+from streams.linkage.text import parse_name, province_code, token_forms
 from streams.matching import DEFAULT_MODEL, Linker, RegistryEntries, check
 from streams.verify import Verifier
 
@@ -94,15 +98,47 @@ def _citizens(synthetic: Synthetic) -> list[dict[str, Any]]:
             for i, row in enumerate(synthetic.citizens)]
 
 
-def _replica(citizens: list[dict[str, Any]]) -> Linker:
-    """The registry as a worker holds it: each clean citizen's entry applied to a linker."""
+def _entries(citizens: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(personal id, registry entry) of each clean citizen, as the registry stage makes them."""
     entries = RegistryEntries(dataset("population.citizen"), [dataset("telecom.subscriber")])
+    return [entries.entry(cleaned.record) for cleaned in map(clean_citizen, citizens) if cleaned.rejection is None]
+
+
+def _clear_name_caches() -> None:
+    for cached in (parse_name, token_forms, province_code):
+        cached.cache_clear()
+
+
+def _replica(entries: list[tuple[str, dict[str, Any]]]) -> Linker:
+    """The registry as a worker holds it."""
     linker = Linker(Model.load(DEFAULT_MODEL))
-    for citizen in citizens:
-        cleaned = clean_citizen(citizen)
-        if cleaned.rejection is None:
-            linker.apply_entry(*entries.entry(cleaned.record))
+    for personal_id, entry in entries:
+        linker.apply_entry(personal_id, entry)
     return linker
+
+
+def _replica_bytes(entries: list[tuple[str, dict[str, Any]]]) -> dict[str, int]:
+    """Bytes per citizen of a worker's replica without and with the extra fields verification compares (phone,
+    province_code), by tracemalloc, the entries decoded from JSON as the worker reads the registry changelog
+    (so their strings are the replica's own) and the name caches, which are the process's, cleared."""
+    wire = [(personal_id, json.dumps(entry)) for personal_id, entry in entries]
+    model = Model.load(DEFAULT_MODEL)
+    out = {}
+    for label, extras in (("without_extras", False), ("with_extras", True)):
+        _clear_name_caches()
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            linker = Linker(model, extras=extras)
+            for personal_id, text in wire:
+                linker.apply_entry(personal_id, json.loads(text))
+            _clear_name_caches()
+            out[label] = round((tracemalloc.get_traced_memory()[0] - before) / max(len(wire), 1))
+        finally:
+            tracemalloc.stop()
+        del linker
+    return out
 
 
 def _best(work: Callable[[], Any]) -> tuple[float, Any]:
@@ -309,8 +345,10 @@ def run_verification(records: int, *, batch: int = 1000, say: Callable[[str], No
     say(f"verification: {records} citizens as the registry, {records} subscribers as requests (seed 7)")
     synthetic = generate(records, seed=7)
     requests = _requests(synthetic)
-    linker = _replica(_citizens(synthetic))
+    entries = _entries(_citizens(synthetic))
+    linker = _replica(entries)
     rules, rules_s, expected = _rules(requests, linker, batch)
+    rules["replica_bytes_per_citizen"] = _replica_bytes(entries)
     home = Path(tempfile.mkdtemp(prefix="gsp-bench-verify-", dir=workdir))
     try:
         (kafka_s, by_kafka), (http_s, by_http) = _through_platform(synthetic, requests, linker.entries, batch, home, say)
@@ -333,8 +371,13 @@ def render(figures: dict[str, dict[str, Any]]) -> str:
         lines.append(f"  {f['label']:<50} {f['records_per_s']:>10,.0f} {f['us_per_record']:>8.1f}   "
                      f"{f['baseline'][:44]:<44} {f['baseline_records_per_s']:>10,.0f} {f['ratio']:>6.2f}")
     agree = all(f.get("agrees_with_rules", True) for f in figures.values())
+    rules = figures["verify_rules"]
     lines.append(f"  answers through Kafka and HTTP {'agree' if agree else 'DO NOT agree'} with the rules' "
-                 f"({figures['verify_rules']['registry']:,} citizens in the registry)")
+                 f"({rules['registry']:,} citizens in the registry)")
+    held = rules.get("replica_bytes_per_citizen")
+    if held:
+        lines.append(f"  the registry replica: {held['with_extras']:,} B per citizen with the fields verification "
+                     f"compares, {held['without_extras']:,} B without")
     return "\n".join(lines) + "\n"
 
 

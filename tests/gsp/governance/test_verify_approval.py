@@ -125,3 +125,14 @@ def test_an_agency_may_write_its_request_topic_and_read_its_replies_topic_only(c
     assert mine == {(topics.verify_replies(slug), Operation.READ), (topics.verify_replies(slug), Operation.DESCRIBE),
                     (topics.verify_requests(slug), Operation.WRITE), (topics.verify_requests(slug), Operation.DESCRIBE),
                     (f"{slug}.", Operation.READ)}
+
+
+def test_a_change_keeps_its_mode_and_a_new_subscription_streams(control: ControlPlane, cast: Cast) -> None:
+    event = approved(control, cast, fields=THREE, dataset=REGISTRY, mode="verify")
+    consumer = control.identities.authenticate(cast.token(Role.CONSUMER))
+    changed = control.subscriptions.request(consumer, dataset=REGISTRY, fields=[*THREE, "province_code"], **ASK)
+    assert changed["subscription_id"] == event["subscription_id"]
+    assert [(v["version"], v["mode"], v["state"]) for v in changed["versions"]] == [
+        (1, "verify", "active"), (2, "verify", "requested")]
+    streaming = control.subscriptions.request(consumer, dataset="telecom.subscriber", fields=["msisdn"], **ASK)
+    assert streaming["mode"] == "stream" and streaming["topic"].startswith("share.")

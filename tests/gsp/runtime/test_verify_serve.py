@@ -14,6 +14,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -135,13 +137,24 @@ def as_avro(answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "error": a.get("error")} for a in answers]
 
 
-def test_an_agency_verifies_over_http_and_over_its_own_topics(tmp_path: Path) -> None:
-    env = {**os.environ, "GSP_HOME": str(tmp_path), "GSP_API_PORT": str(free_port())}
+@contextmanager
+def platform(home: Path, **settings: str) -> Iterator[tuple[dict[str, str], dict[str, Any]]]:
+    """`gsp serve` with one worker in ``home``: its environment (no token) and its runtime file, until Ctrl-C."""
+    env = {**os.environ, "GSP_HOME": str(home), "GSP_API_PORT": str(free_port()), **settings}
     env.pop("GSP_TOKEN", None)
-    log = open(tmp_path / "serve.log", "w")
+    log = open(home / "serve.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "gsp", "serve"], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     try:
-        runtime = serving(server, tmp_path, tmp_path / "serve.log")
+        yield env, serving(server, home, home / "serve.log")
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+        server.stdout.close()  # type: ignore[union-attr]
+        log.close()
+
+
+def test_an_agency_verifies_over_http_and_over_its_own_topics(tmp_path: Path) -> None:
+    with platform(tmp_path) as (env, runtime):
         owner = {**env, "GSP_TOKEN": enrol(env, C06, "Trung tâm dữ liệu quốc gia về dân cư", "owner:population.citizen")}
         bhxh = {**env, "GSP_TOKEN": enrol(env, BHXH, "Bảo hiểm xã hội Việt Nam", "consumer")}
         thue = {**env, "GSP_TOKEN": enrol(env, THUE, "Cục Thuế", "consumer")}
@@ -212,8 +225,33 @@ def test_an_agency_verifies_over_http_and_over_its_own_topics(tmp_path: Path) ->
         after = ask_on_kafka(runtime, bhxh["GSP_TOKEN"], "bo-y-te-bhxh", requests[:1])
         late = answers_on(runtime, bhxh["GSP_TOKEN"], "verify.bo-y-te-bhxh.replies.v1", {after})[after]
         assert late == {"correlation_id": after, "answers": [], "error": "bo-y-te-bhxh holds no active verify subscription"}
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
-        server.stdout.close()  # type: ignore[union-attr]
-        log.close()
+
+
+def test_with_the_matcher_off_the_registry_table_answers_and_the_cli_says_what_is_wrong(tmp_path: Path) -> None:
+    with platform(tmp_path, GSP_LINKAGE_MODEL="off") as (env, runtime):
+        owner = {**env, "GSP_TOKEN": enrol(env, C06, "Trung tâm dữ liệu quốc gia về dân cư", "owner:population.citizen")}
+        bhxh = {**env, "GSP_TOKEN": enrol(env, BHXH, "Bảo hiểm xã hội Việt Nam", "consumer")}
+        asked = gsp("subscription", "request", "--mode", "verify", "--dataset", "population.citizen",
+                    "--fields", ",".join(BHXH_FIELDS), *ASK, env=bhxh)
+        assert asked.returncode == 0, asked.stderr
+        assert gsp("subscription", "approve", "bo-y-te-bhxh:population.citizen", env=owner).returncode == 0
+        registry = load_registry(runtime, 200)
+        wait_for_worker(runtime, lambda h: h.get("subscriptions") == 1 and h.get("registry_records") == len(registry)
+                        and h.get("linkage") is None)
+        requests = requests_about(registry)
+        status, answered = post(runtime["api_url"], bhxh["GSP_TOKEN"], {"requests": requests})
+        assert status == 200, answered
+        assert answered["answers"] == Verifier(CITIZEN, [SUBSCRIBER]).verify(requests, BHXH_FIELDS, registry.get)
+
+        (tmp_path / "broken.jsonl").write_text(json.dumps(requests[0]) + "\n{not json\n")
+        broken = gsp("verify", str(tmp_path / "broken.jsonl"), env=bhxh)
+        assert broken.returncode == 2 and broken.stdout == "", broken
+        assert broken.stderr.startswith(f"gsp: error: {tmp_path / 'broken.jsonl'} line 2 is not JSON")
+        assert len(broken.stderr.splitlines()) == 1
+        missing = gsp("verify", str(tmp_path / "absent.jsonl"), env=bhxh)
+        assert missing.returncode == 2 and "cannot read" in missing.stderr and "Traceback" not in missing.stderr
+        (tmp_path / "people.jsonl").write_text(json.dumps(requests[0]) + "\n")
+        refused = gsp("verify", "--subscription", "bo-y-te-bhxh:telecom.subscriber", str(tmp_path / "people.jsonl"),
+                      env=bhxh)
+        assert refused.returncode == 2
+        assert "holds no active verify subscription 'bo-y-te-bhxh:telecom.subscriber'" in refused.stderr

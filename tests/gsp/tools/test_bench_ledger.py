@@ -28,6 +28,9 @@ def test_the_ledger_benchmark_reports_every_figure() -> None:
     assert 0 < who["p50_ms"] <= who["p99_ms"] <= who["max_ms"] and who["target_ms"] == 1000
     assert abs(who["ratio_to_target"] - who["max_ms"] / 1000) <= 1e-4
     assert who["records_per_answer"] > 1   # 5 records per person on average
+    frequent = report["who_saw_frequent"]   # one person in every delivery entry
+    assert frequent["delivery_entries"] == ledger["delivery_entries"] == frequent["records_found"]
+    assert frequent["complete"] is True and frequent["ms"] > 0
     verify = report["verify"]
     assert verify["ok"] is True and verify["findings"] == 0 and verify["entries"] == sum(ledger["chains"].values())
     assert verify["elapsed_s"] > 0 and report["database"]["bytes"] > report["database"]["baseline_bytes"] > 0
@@ -37,7 +40,8 @@ def test_the_ledger_benchmark_reports_every_figure() -> None:
 
 
 def test_the_ledger_benchmark_prints_a_table_by_default() -> None:
-    done = subprocess.run([sys.executable, "-m", "gsp.tools.bench.ledger", "--deliveries", "600", "--queries", "5"],
+    done = subprocess.run([sys.executable, "-m", "gsp.tools.bench.ledger", "--deliveries", "600", "--queries", "5",
+                           "--per-append", "3"],
                           capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -45,3 +49,4 @@ def test_the_ledger_benchmark_prints_a_table_by_default() -> None:
     for label in ("append: fact_entry + Ledger.append", "who saw my data, p99", "verify, whole ledger", "database size"):
         assert any(line.strip().startswith(label) for line in lines), (label, done.stdout)
     assert "answers agree with what was generated" in done.stdout and "entries, ok;" in done.stdout
+    assert "3 fact(s) per append" in done.stdout
