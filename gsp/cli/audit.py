@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from gsp.cli._common import Commands, add_actions, add_command, print_json, print_table
 from gsp.errors import UserError
@@ -66,7 +67,10 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
 
     if not settings.ledger_key and not (settings.home / "ledger.key").exists():
         raise UserError(f"no ledger key: set GSP_LEDGER_KEY or GSP_HOME (now {settings.home}) to where gsp serve ran")
-    engine = sa.create_engine(settings.resolved_database_url)
+    url = sa.engine.make_url(settings.resolved_database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        raise UserError(f"no ledger database at {url.database}: set GSP_DATABASE_URL or GSP_HOME")
+    engine = sa.create_engine(url)
     try:
         ledger = Ledger(engine, ledger_key(settings.home, settings.ledger_key))
         report = ledger.verify(progress=lambda chain, n: print(f"  {chain}: {n} entries checked", file=sys.stderr))
@@ -76,11 +80,14 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
         engine.dispose()
     if args.json:
         print_json({"ok": report.ok, "chains": report.chains, "heads": report.heads,
-                    "findings": [{"chain": f.chain, "seq": f.seq, "problem": f.problem} for f in report.findings]})
+                    "findings": [{"chain": f.chain, "seq": f.seq, "problem": f.problem} for f in report.findings],
+                    "warnings": report.warnings})
     else:
         for chain, n in sorted(report.chains.items()):
             print(f"{chain}: {n} entries")
         print(f"{report.heads} heads checked")
+        for warning in report.warnings:
+            print(f"warning: {warning}")
         for finding in report.findings:
             print(f"TAMPERED {finding}")
         print("ok: every entry and head verified" if report.ok else f"FAILED: {len(report.findings)} finding(s)")

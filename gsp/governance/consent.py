@@ -77,7 +77,7 @@ class Consents:
                 set_={k: event[k] for k in ("given", "at", "recorded_by", "reference")}))
             self._ledger.append(CONTROL, [Entry(
                 kind="consent.give" if given else "consent.withdraw", actor=who.who, at=event["at"],
-                subscription_id=subscription_id, people=[personal_id],
+                subscription_id=subscription_id,
                 body={"subject": f"subscription/{subscription_id}", "reference": event["reference"],
                       "person_ref": self._ledger.person_ref(personal_id)})], conn=conn)
             deliver(self._producer, topics.CONSENT, consent_key(subscription_id, personal_id),

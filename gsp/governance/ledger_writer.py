@@ -35,23 +35,18 @@ Terms = Callable[[str, int], dict[str, Any]]
 def fact_entry(ledger: Ledger, fact: dict[str, Any], terms: dict[str, Any], *, source: str | None) -> Entry:
     """A LedgerFact as a ledger entry: its terms added, each person replaced by a reference."""
     records = []
-    people: list[str] = []
-    events: list[str] = []
     for r in fact["records"]:
         personal_id = r.get("personal_id")
-        if personal_id:
-            people.append(personal_id)
-        events.extend(e for e in (r.get("event_id"), r.get("agency_event_id")) if e)
         records.append({"event_id": r.get("event_id"), "agency_event_id": r.get("agency_event_id"),
                         "person_ref": ledger.person_ref(personal_id) if personal_id else None,
                         "source_system": r.get("source_system"), "source_version": r.get("source_version"),
                         "positions": dict(r.get("positions") or {}),
                         **({"verdict": r["verdict"]} if r.get("verdict") else {})})
     body = {"channel": fact["channel"], "fields": list(fact["fields"]), "purpose": terms.get("purpose"),
-            "legal_basis": terms.get("legal_basis"), "agency_id": terms.get("agency_id"), "records": records}
+            "legal_basis": terms.get("legal_basis"), "agency_id": terms.get("agency_id")}
     return Entry(kind=fact["kind"], actor=fact["actor"], at=int(fact["at"]), agency=fact["agency"],
                  subscription_id=fact["subscription_id"], version=int(fact["version"]), dataset=fact["dataset"],
-                 body=body, people=people, events=events, source=source)
+                 body=body, records=records, source=source)
 
 
 class LedgerWriter:

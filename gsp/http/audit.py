@@ -33,7 +33,7 @@ class PersonQuery(Body):
 
 def who_saw(ledger: Ledger, personal_id: str) -> dict[str, Any]:
     """The ledger's entries about one person, grouped by agency, subscription version, fields and channel."""
-    if not _PERSONAL_ID.match(personal_id or ""):
+    if not _PERSONAL_ID.fullmatch(personal_id or ""):
         raise UserError("personal_id must be a 12-digit personal id or a 9-digit CMND")
     deliveries: dict[tuple[Any, ...], dict[str, Any]] = {}
     verifications: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -72,7 +72,7 @@ def audit_routes(ledger: Ledger, lineage: Callable[[str], list[dict[str, Any]]])
     async def verify(call: Call) -> dict[str, Any]:
         report = await in_thread(ledger.verify)
         return {"ok": report.ok, "chains": report.chains, "heads": report.heads,
-                "findings": [dataclasses.asdict(f) for f in report.findings]}
+                "findings": [dataclasses.asdict(f) for f in report.findings], "warnings": report.warnings}
 
     async def entries(call: Call) -> list[dict[str, Any]]:
         try:

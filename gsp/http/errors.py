@@ -31,6 +31,8 @@ class UnsupportedMediaType(BadRequest):
 
 # First match wins, so a subclass comes before its base (NotFound and NotOpen are UserErrors).
 STATUSES: tuple[tuple[type[Exception], int], ...] = (
+    # A body over the application's size limit (aiohttp raises it while reading): the client's to shrink.
+    (web.HTTPRequestEntityTooLarge, 413),
     (NotFound, 404),
     (NotOpen, 409),
     (UserError, 422),

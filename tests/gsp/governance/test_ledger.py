@@ -284,7 +284,8 @@ def test_each_tampering_is_found_at_its_entry(template: Built, tmp_path: Path, n
         tamper(conn)
     report = verify(copy)
     assert at_key(report, chain, seq), report.findings
-    assert {f.chain for f in report.findings} == {chain}, report.findings   # nothing else is accused
+    # Nothing else is accused (an entry moved or gone also leaves the derived indexes out of step with the entries).
+    assert {f.chain for f in report.findings if not f.chain.startswith("ledger_")} == {chain}, report.findings
     assert verify(template.path).ok
 
 
@@ -419,7 +420,8 @@ def test_any_single_byte_changed_in_any_body_is_found(template: Built, where: tu
 COLUMNS = {"at": st.integers(0, 2**62), "kind": st.text(max_size=20), "actor": st.text(max_size=20),
            "agency": st.none() | st.text(max_size=20), "subscription_id": st.none() | st.text(max_size=30),
            "version": st.none() | st.integers(-5, 10), "dataset": st.none() | st.text(max_size=20),
-           "source": st.none() | st.text(max_size=10), "prev_hash": st.text("0123456789abcdef", min_size=64, max_size=64),
+           "source": st.none() | st.text(max_size=10), "records": st.text(min_size=1, max_size=30),
+           "prev_hash": st.text("0123456789abcdef", min_size=64, max_size=64),
            "hash": st.text("0123456789abcdef", min_size=64, max_size=64)}
 
 
@@ -437,7 +439,7 @@ def test_any_other_column_changed_is_found(template: Built, where: tuple[str, in
         report = verify(copy)
     # A changed hash shows at the entry after it (its link) when there is one; anything else at the entry itself.
     assert at_key(report, chain, seq) or (column == "hash" and at_key(report, chain, seq + 1)), report.findings
-    assert {f.chain for f in report.findings} == {chain}
+    assert {f.chain for f in report.findings if not f.chain.startswith("ledger_")} == {chain}
 
 
 @pytest.mark.xfail(strict=True, reason="ledger.py bug: a body that is not UTF-8 makes verify raise (the CLI then says "
@@ -449,13 +451,23 @@ def test_a_body_made_invalid_utf8_is_reported_as_a_finding(template: Built, tmp_
     assert at_key(verify(copy), "data-0", 2)
 
 
-@pytest.mark.xfail(strict=True, reason="ledger.py gap: the person index is not checked by verify, so deleting its rows "
-                                       "hides deliveries from 'who saw my data' unseen")
 def test_a_person_index_row_removed_is_found(template: Built, tmp_path: Path) -> None:
     copy = copy_of(template, tmp_path)
     with opened(copy) as ledger, sql(copy) as conn:
         conn.execute("DELETE FROM ledger_people WHERE person_ref = ?", (ledger.person_ref(ANNA),))
-    assert not verify(copy).ok
+    assert {f.chain for f in verify(copy).findings} == {"ledger_people"}
+
+
+@pytest.mark.parametrize("change", [
+    "UPDATE ledger_people SET records = records + 1 WHERE rowid IN (SELECT rowid FROM ledger_people LIMIT 1)",
+    "INSERT INTO ledger_events (event_id, chain, seq) VALUES ('k1.forged', 'data-0', 3)",
+    "DELETE FROM ledger_events WHERE event_id IN (SELECT event_id FROM ledger_events LIMIT 1)"])
+def test_an_index_row_changed_added_or_removed_is_found(template: Built, tmp_path: Path, change: str) -> None:
+    copy = copy_of(template, tmp_path)
+    with sql(copy) as conn:
+        conn.execute(change.replace("rowid IN (SELECT rowid FROM ledger_people LIMIT 1)",
+                                    "person_ref = (SELECT min(person_ref) FROM ledger_people)"))
+    assert {f.chain for f in verify(copy).findings} & {"ledger_people", "ledger_events"}
 
 
 # The real `gsp audit verify`, on copies.
@@ -475,8 +487,10 @@ def test_gsp_audit_verify_passes_the_untouched_ledger(template: Built, tmp_path:
     copy = copy_of(template, tmp_path)
     done = gsp_verify(cli_env(copy, tmp_path / "home"), "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"ok": True, "chains": {"backfill": 2, "control": 6, "data-0": 13, "data-1": 12}, "heads": 10,
-                                       "findings": []}
+    report = json.loads(done.stdout)
+    assert report == {"ok": True, "chains": {"backfill": 2, "control": 6, "data-0": 13, "data-1": 12}, "heads": 10,
+                      "findings": [], "warnings": report["warnings"]}
+    assert [w.split(":")[0] for w in report["warnings"]] == ["data-0"]   # its 13th entry came after the last head
     # the key from GSP_HOME/ledger.key instead, as on the control plane's own machine; the human report
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "ledger.key").write_text(KEY.hex() + "\n")
@@ -515,8 +529,6 @@ def test_gsp_audit_verify_without_a_usable_key_is_one_line_and_exit_2(template: 
     assert not (tmp_path / "empty-home" / "ledger.key").exists()   # no key was made up for the check
 
 
-@pytest.mark.xfail(strict=True, reason="gsp/cli/audit.py: a database path that does not exist is created empty and "
-                                       "reported 'ok' (exit 0) instead of an error")
 def test_gsp_audit_verify_on_a_missing_database_is_an_error(tmp_path: Path) -> None:
     done = gsp_verify(cli_env(tmp_path / "typo.db", tmp_path / "home"), "--json")
     assert done.returncode == 2 and not (tmp_path / "typo.db").exists()
@@ -693,8 +705,6 @@ def test_who_saw_an_unknown_person_is_empty_and_a_malformed_id_is_refused(templa
                 who_saw(ledger, bad)
 
 
-@pytest.mark.xfail(strict=True, reason="gsp/http/audit.py: _PERSONAL_ID.match with '$' accepts a trailing newline, "
-                                       "so '001085010000\\n' is looked up (and finds nobody) instead of being refused")
 def test_who_saw_refuses_an_id_with_a_trailing_newline(template: Built) -> None:
     with opened(template.path) as ledger, pytest.raises(UserError):
         who_saw(ledger, ANNA + "\n")

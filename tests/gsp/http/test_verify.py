@@ -166,6 +166,9 @@ def test_the_body_cannot_name_the_agency_and_the_batch_is_bounded(control: Contr
     too_many = send(served, "POST", "/api/verifications", authorization=consumer,
                     body={"requests": [{"request_id": "x"}] * (MAX_BATCH + 1)})
     assert too_many.status == 413 and too_many.message == "10,001 requests; at most 10,000 per call", str(too_many)
+    too_big = send(served, "POST", "/api/verifications", authorization=consumer,  # over the API's 4 MiB a body
+                   body={"requests": [{"request_id": "x" * 1000}] * 5000})
+    assert too_big.status == 413, str(too_big)
     # Only invalid requests: answered at once, the workers are not asked (none runs here).
     invalid = send(served, "POST", "/api/verifications", authorization=consumer,
                    body={"requests": [{"request_id": "x"}, {"personal_id": "001099000100"}]})

@@ -115,10 +115,10 @@ def check_the_audit_ledger(env: dict[str, str], runtime: dict[str, Any], agency_
         listed = gsp("audit", "entries", "--kind", "delivery", "--limit", "100", "--json", env=env)
         assert listed.returncode == 0, listed.stderr
         deliveries = json.loads(listed.stdout)
-        if sum(len(e["body"]["records"]) for e in deliveries) >= 4:
+        if sum(len(e["records"]) for e in deliveries) >= 4:
             break
         time.sleep(0.2)
-    by_channel = {(e["subscription_id"], e["body"]["channel"]): len(e["body"]["records"]) for e in deliveries}
+    by_channel = {(e["subscription_id"], e["body"]["channel"]): len(e["records"]) for e in deliveries}
     assert by_channel == {(sid, "topic"): 1, (f"{sid}:history", "backfill"): 3}, deliveries
     assert all(e["body"]["purpose"] and e["body"]["legal_basis"] == "Luật Bảo hiểm y tế 2024" for e in deliveries)
     traced = gsp("lineage", agency_event_id, "--json", env=env)
