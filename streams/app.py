@@ -36,6 +36,7 @@ from schemas.codec import Codec
 from schemas.datasets import Role, catalog
 from schemas.registry import RegistryClient
 from schemas.settings import Settings
+from streams import ledger
 from streams.agents import Agents, Ledger
 from streams.book import SubscriptionBook
 from streams.consent import ConsentBook
@@ -45,9 +46,10 @@ from streams.observe import QualitySnapshots, WorkerGauges
 from streams.produce import BatchSender, Outbox
 from streams.quality import QualityTally
 from streams.replica import DecodeChange, Replica
+from streams.share import Subscription
 from streams.stages import CleanStage, MatchStage, RegistryStage, ShareStage
 from streams.verify import Verifier
-from streams.verifying import OnAnswered, VerificationLoop, Verifications, not_told
+from streams.verifying import OnAnswered, VerificationLoop, Verifications
 
 __all__ = ["StreamApp", "create_app"]
 
@@ -61,8 +63,10 @@ class StreamApp:
     health: Callable[[], dict[str, Any]]  # status, pid, assigned_partitions, subscriptions, registry_records, linkage
 
 
-def create_app(settings: Settings, *, bootstrap: str, registry_url: str, on_answered: OnAnswered = not_told) -> StreamApp:
-    """``on_answered``: told of every verification batch answered (`streams.verifying`)."""
+def create_app(settings: Settings, *, bootstrap: str, registry_url: str,
+               on_answered: OnAnswered | None = None) -> StreamApp:
+    """``on_answered``: what to report of every verification batch answered (`streams.verifying`); default its
+    LedgerFact for the audit ledger."""
     datasets = catalog(settings.datasets_dir)
     app = _faust_app(settings, bootstrap)
     registry = RegistryClient(registry_url, token=settings.token, cafile=settings.tls_ca)
@@ -78,8 +82,8 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str, on_answ
     outbox = Outbox(BatchSender(app.producer._ensure_producer), metrics.errors)  # type: ignore[attr-defined]
     ledger_schema_id = schema_id(topics.LEDGER)
     worker = f"{socket.gethostname()}-{os.getpid()}"
-    agents = Agents(app, outbox, metrics,
-                    audit=Ledger(encode=partial(codec.encode, ledger_schema_id), actor=f"worker:{worker}"))
+    audit = Ledger(encode=partial(codec.encode, ledger_schema_id), actor=f"worker:{worker}")
+    agents = Agents(app, outbox, metrics, audit=audit)
     table = app.Table("registry", key_type=str, value_type=None, partitions=settings.partitions)
     linker = load_linker(settings)
     replica = None if linker is None else Replica(
@@ -115,7 +119,8 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str, on_answ
                  "heartbeat_interval_ms": settings.heartbeat_interval_s * 1000,
                  "max_poll_interval_ms": settings.max_poll_interval_s * 1000}
         _verification(app, VerificationLoop(verifications, bootstrap=bootstrap, group_id=f"{settings.app_id}-verify",
-                                            counted=metrics.verifications, on_answered=on_answered,
+                                            counted=metrics.verifications,
+                                            on_answered=on_answered or partial(_report_verification, audit),
                                             consumer_config=group),
                       # Faust's table recovery, when the table is the lookup (its manager's type does not declare it).
                       ready=replica.wait_ready if replica is not None
@@ -123,6 +128,14 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str, on_answ
     _observe(app, gauges, QualitySnapshots(tallies, worker=worker), outbox,
              codec, quality_schema_id=schema_id(topics.QUALITY))
     return StreamApp(faust=app, metrics=prometheus, health=gauges.health)
+
+
+def _report_verification(audit: Ledger, subscription: Subscription, channel: str, requests: list[dict[str, Any]],
+                         answers: list[dict[str, Any]]) -> list[tuple[str, bytes, bytes]]:
+    """An answered verification batch, as the audit ledger is told of it (sent and acknowledged with the reply)."""
+    key, fact = ledger.verification_fact(subscription, channel, requests, answers, at_ms=int(audit.clock() * 1000),
+                                         actor=audit.actor)
+    return [(topics.LEDGER, key, audit.encode(fact))]
 
 
 def _faust_app(settings: Settings, bootstrap: str) -> faust.App:

@@ -19,8 +19,10 @@ an agency approved a minute ago is picked up without a restart.
   is at-least-once, so an asker may see a reply twice (same correlation id, same answers). Replies
   the broker refuses `ATTEMPTS` times in a row are dropped (counted ``undelivered``), so one
   unanswerable message cannot stop every agency's verifications; their askers time out and ask again.
-- ``on_answered(subscription, channel, requests, answers)`` is told of each answered batch once its
-  reply is acknowledged (the audit ledger's hook); ``channel`` is "kafka" or "http".
+- ``on_answered(subscription, channel, requests, answers)`` is asked, for each answered batch, what to
+  report of it: (topic, key, value) events sent with the replies and acknowledged with them before the
+  offsets are committed (the audit ledger's facts, `streams.ledger.verification_fact`); ``channel`` is
+  "kafka" or "http". A report may repeat when a round is answered again; none is lost.
 
 The worker answers once its registry replica has caught up (`Replica.wait_ready`). With
 GSP_LINKAGE_MODEL=off the lookup is the registry table, which holds only the partitions this worker
@@ -32,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,12 +55,13 @@ log = logging.getLogger("gsp.streams.verify")
 KAFKA, HTTP = "kafka", "http"  # an agency's own topics; the control plane's HTTP API
 UNREADABLE, REFUSED, ERROR, UNDELIVERED = "unreadable", "refused", "error", "undelivered"  # besides the verdicts
 ATTEMPTS = 3  # at sending a round's replies, before its requests are dropped
-OnAnswered = Callable[[Subscription, str, list[dict[str, Any]], list[dict[str, Any]]], None]
+OnAnswered = Callable[[Subscription, str, list[dict[str, Any]], list[dict[str, Any]]], Iterable[tuple[str, bytes, bytes]]]
 
 
 def not_told(subscription: Subscription, channel: str, requests: list[dict[str, Any]],
-             answers: list[dict[str, Any]]) -> None:
-    """The default `OnAnswered`: nothing (the audit ledger plugs in here)."""
+             answers: list[dict[str, Any]]) -> Iterable[tuple[str, bytes, bytes]]:
+    """The default `OnAnswered`: nothing to report."""
+    return ()
 
 
 @dataclass(frozen=True)
@@ -234,8 +237,10 @@ class VerificationLoop:
         replies = [(reply, self._verifications.encode(reply))
                    for messages in batches.values() for m in messages
                    if (reply := self._handled(m.topic, m.key, m.value)) is not None]
+        reports = [event for reply, _ in replies for event in self._report(reply)]
         try:
             sent = [await producer.send(reply.topic, key=reply.key, value=value) for reply, value in replies]
+            sent += [await producer.send(topic, key=key, value=value) for topic, key, value in reports]
             await asyncio.gather(*sent)
         except KafkaError as exc:
             self._failures += 1
@@ -279,7 +284,13 @@ class VerificationLoop:
             return
         for answer in reply.value["answers"]:
             count(reply.agency, reply.channel, answer.get("verdict") or ERROR).inc()
+
+    def _report(self, reply: Reply) -> list[tuple[str, bytes, bytes]]:
+        """What ``on_answered`` reports of an answered batch (nothing for a refused one)."""
+        if reply.subscription is None:
+            return []
         try:
-            self._on_answered(reply.subscription, reply.channel, reply.requests, reply.answers)
+            return list(self._on_answered(reply.subscription, reply.channel, reply.requests, reply.answers))
         except Exception:  # the hook's failure is its own; the asker has its reply
             log.exception("on_answered failed", extra={"stage": "verify", "agency": reply.agency})
+            return []

@@ -45,6 +45,10 @@ create gsp.connect.offsets 1 --config cleanup.policy=compact
 create gsp.review.decisions 1 --config cleanup.policy=compact
 create gsp.audit 1
 create gsp.quality 1
+create gsp.consent 1 --config cleanup.policy=compact
+
+# The audit ledger: what the workers delivered and answered; partition p is the ledger's chain data-<p>.
+create gsp.ledger "$PARTITIONS"
 
 # Verification without data: the control plane's HTTP batches, spread over the workers, and their replies.
 create gsp.verify.requests "$PARTITIONS"

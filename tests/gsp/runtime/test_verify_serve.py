@@ -6,23 +6,16 @@ same registry, and an agency never answered on another's topic."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from kafka import KafkaProducer
 
 from connectors.sql_source import map_columns
-from gsp.runtime.embedded import free_port
 from gsp.tools.synth import generate
 from schemas import envelope, topics
 from schemas.codec import Codec, CodecError
@@ -31,7 +24,7 @@ from schemas.registry import RegistryClient
 from streams.clean import clean_citizen
 from streams.matching import RegistryEntries
 from streams.verify import Verifier
-from tests.gsp.runtime.test_serve import enrol, gsp, serving, wait_for_worker
+from tests.gsp.runtime.test_serve import enrol, gsp, served, wait_for_worker
 from tests.topics import read_topic
 
 C06 = "VN/GOV/bo-cong-an/c06"  # the declared owner of population.citizen
@@ -137,24 +130,8 @@ def as_avro(answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "error": a.get("error")} for a in answers]
 
 
-@contextmanager
-def platform(home: Path, **settings: str) -> Iterator[tuple[dict[str, str], dict[str, Any]]]:
-    """`gsp serve` with one worker in ``home``: its environment (no token) and its runtime file, until Ctrl-C."""
-    env = {**os.environ, "GSP_HOME": str(home), "GSP_API_PORT": str(free_port()), **settings}
-    env.pop("GSP_TOKEN", None)
-    log = open(home / "serve.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "gsp", "serve"], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
-    try:
-        yield env, serving(server, home, home / "serve.log")
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
-        server.stdout.close()  # type: ignore[union-attr]
-        log.close()
-
-
 def test_an_agency_verifies_over_http_and_over_its_own_topics(tmp_path: Path) -> None:
-    with platform(tmp_path) as (env, runtime):
+    with served(tmp_path) as (env, runtime):
         owner = {**env, "GSP_TOKEN": enrol(env, C06, "Trung tâm dữ liệu quốc gia về dân cư", "owner:population.citizen")}
         bhxh = {**env, "GSP_TOKEN": enrol(env, BHXH, "Bảo hiểm xã hội Việt Nam", "consumer")}
         thue = {**env, "GSP_TOKEN": enrol(env, THUE, "Cục Thuế", "consumer")}
@@ -216,6 +193,29 @@ def test_an_agency_verifies_over_http_and_over_its_own_topics(tmp_path: Path) ->
         assert 'gsp_verifications_total{agency="bo-y-te-bhxh",channel="kafka",outcome="MATCHED"}' in scraped
         assert 'gsp_verifications_total{agency="bo-y-te-bhxh",channel="http",outcome="MATCHED"}' in scraped
 
+        # Every answered batch is in the audit ledger: who asked about this person, how, and what they were told.
+        asked_about = requests[0]["personal_id"]
+        about = [i for i, r in enumerate(requests) if r.get("personal_id") == asked_about]
+
+        def told(batch: range) -> list[str]:
+            return sorted({expected[i].get("verdict") or "ERROR" for i in about if i in batch})
+
+        # Over HTTP the API answers an invalid request itself (a field not approved): it never reaches the rules.
+        valid = [i for i in about if expected[i].get("verdict")]
+        wanted = sorted([("bo-tai-chinh-thue", "kafka", len([i for i in about if i < 2]), told(range(2))),
+                         ("bo-y-te-bhxh", "http", 2 * len(valid), sorted({expected[i]["verdict"] for i in valid})),
+                         ("bo-y-te-bhxh", "kafka", len([i for i in about if i < len(requests) - 1]),
+                          told(range(len(requests) - 1)))])
+        seen: dict[str, Any] = {}
+        for _ in range(100):  # the control plane enters the workers' reports in the background
+            seen = json.loads(gsp("audit", "person", asked_about, "--json", env=env).stdout)
+            if sum(v["records"] for v in seen["verifications"]) >= sum(w[2] for w in wanted):
+                break
+            time.sleep(0.2)
+        assert sorted((v["agency"], v["channel"], v["records"], v["verdicts"])
+                      for v in seen["verifications"]) == wanted, seen
+        assert seen["deliveries"] == [] and all(v["purpose"] for v in seen["verifications"])
+
         # Suspended: refused on both paths.
         suspended = gsp("subscription", "suspend", "bo-y-te-bhxh:population.citizen", "--reason", "kiểm tra", env=owner)
         assert suspended.returncode == 0, suspended.stderr
@@ -228,7 +228,7 @@ def test_an_agency_verifies_over_http_and_over_its_own_topics(tmp_path: Path) ->
 
 
 def test_with_the_matcher_off_the_registry_table_answers_and_the_cli_says_what_is_wrong(tmp_path: Path) -> None:
-    with platform(tmp_path, GSP_LINKAGE_MODEL="off") as (env, runtime):
+    with served(tmp_path, GSP_LINKAGE_MODEL="off") as (env, runtime):
         owner = {**env, "GSP_TOKEN": enrol(env, C06, "Trung tâm dữ liệu quốc gia về dân cư", "owner:population.citizen")}
         bhxh = {**env, "GSP_TOKEN": enrol(env, BHXH, "Bảo hiểm xã hội Việt Nam", "consumer")}
         asked = gsp("subscription", "request", "--mode", "verify", "--dataset", "population.citizen",
