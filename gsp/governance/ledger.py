@@ -1,13 +1,16 @@
 """The audit ledger: every share, verification answer and governance change, chained so an edit shows.
 
 What one entry holds: who (a worker, or the identity that acted), what (its ``kind``: ``delivery``,
-``verification``, ``subscription.approve``, ``credential.issue``, ``quarantine.release`` ...), when,
-to which agency under which subscription version, on which dataset, and a ``body``: for a delivery
-or a verification the approved fields, the purpose and legal basis, the channel and one row per
-record (the agency's event id, the platform's event id, a keyed reference to the person and the
-record's way through the topics); for a governance change its subject and details. An entry names
-people only by ``person_ref`` (HMAC-SHA-256 of the personal id with the ledger key), so the ledger
-itself lists no personal id; "who saw my data" computes the same reference from the id asked about.
+``verification``, ``subscription.approve``, ``credential.issue``, ``quarantine.release``,
+``consent.withdraw`` ...), when, to which agency under which subscription version, on which dataset;
+a ``body`` (for a delivery or a verification: the approved fields, the purpose and legal basis, the
+channel; for a governance change: its subject and details) and ``records``, one row per record
+delivered or request answered (the agency's event id, the platform's event id, a keyed reference to
+the person, the record's source system and version and its positions on the way, or the verdict
+given). An entry names people only by ``person_ref`` (HMAC-SHA-256 of the personal id with the
+ledger key), so the ledger lists no personal id; "who saw my data" computes the same reference from
+the id asked about. Two derived indexes, a person's entries (with how many of their records each
+holds) and an event id's entries, are written with the entries and checked against them by `verify`.
 
 Chains. Entries are appended to *chains*, each written by one writer at a time: ``data-<p>`` for
 partition ``p`` of ``gsp.ledger`` (what the stream workers report, entered by the control plane's
@@ -22,11 +25,13 @@ seq, hash, time) authenticated with an HMAC under the ledger key, which lives ou
 (GSP_HOME/ledger.key, or GSP_LEDGER_KEY). `verify` recomputes every hash and link, and checks every
 head against the entry it names. It finds an entry changed (its hash), removed (a gap in the
 sequence, and the next entry's link), inserted (a duplicate or out-of-place number, and the link),
-reordered (links), and the tail cut back past a head (the head names a missing entry). What the
-heads do not protect against: someone holding both the database and the ledger key can rewrite a
-chain and its heads; entries written after the last head can be cut from the tail unseen (the
-interval bounds how many); and an entry never written (a worker that shared and died before
-reporting it, a sink outside the platform) is not in the ledger at all.
+reordered (links), the tail cut back past a head (the head names a missing entry), a head forged
+without the key, and an index row removed, added or changed. What the heads do not protect against:
+someone holding both the database and the ledger key can rewrite a chain and its heads; deleting
+heads needs no key, so a tail after the newest remaining head can be cut unseen (verify warns of
+entries no head covers, which after a clean stop should be none); and an entry never written (a
+worker that shared and died before reporting it, a sink outside the platform) is not in the ledger
+at all. Publishing the heads outside the database (a witness) would close the second gap; not built.
 
 Retention (GSP_AUDIT_RETENTION_DAYS): `prune` removes a chain's entries older than the cut-off up to
 its newest head at or below them; that head becomes the chain's *anchor*, and `verify` starts the
