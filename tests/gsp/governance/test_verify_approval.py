@@ -5,12 +5,9 @@ is requested. On a real control plane (the session's broker, SQLite)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from kafka import KafkaConsumer
 
 from gsp.errors import UserError
@@ -27,14 +24,6 @@ from tests.credentials import Cast, approved
 REGISTRY = "population.citizen"
 ASK = {"purpose": "Xác thực người tham gia bảo hiểm", "legal_basis": "Nghị định 13/2023/NĐ-CP"}
 THREE = ["personal_id", "full_name", "birth_date"]
-
-
-@pytest.fixture
-def control(bootstrap: str, tmp_path: Path) -> Iterator[ControlPlane]:
-    plane = ControlPlane(sa.create_engine(f"sqlite:///{tmp_path / 'control.db'}"), bootstrap=bootstrap, partitions=4)
-    plane.start()
-    yield plane
-    plane.close()
 
 
 @pytest.fixture

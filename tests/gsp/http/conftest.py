@@ -21,14 +21,6 @@ from tests.credentials import Cast
 
 
 @pytest.fixture
-def control(bootstrap: str, tmp_path: Path) -> Iterator[ControlPlane]:
-    plane = ControlPlane(sa.create_engine(f"sqlite:///{tmp_path / 'control.db'}"), bootstrap=bootstrap, partitions=4)
-    plane.start()
-    yield plane
-    plane.close()
-
-
-@pytest.fixture
 def app(control: ControlPlane, bootstrap: str, tmp_path: Path) -> Iterator[web.Application]:
     producer = KafkaProducer(bootstrap_servers=bootstrap)
     codec = Codec(resolve=lambda i: control.registry.schema_by_id(i).schema)
