@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "AUDIT", "CONNECT_OFFSETS", "CONSENT", "LEDGER", "QUALITY", "REVIEW_DECISIONS", "SUBSCRIPTIONS",
+    "AUDIT", "CONNECT_OFFSETS", "CONSENT", "LEDGER", "LEDGER_HEADS", "QUALITY", "REVIEW_DECISIONS", "SUBSCRIPTIONS",
     "VERIFY_REPLIES", "VERIFY_REQUESTS", "VERIFY_REQUESTS_PATTERN",
     "clean", "decision_key", "match", "quarantine", "raw", "review", "share", "subject", "valid_slug",
     "verify_agency", "verify_replies", "verify_requests",
@@ -19,6 +19,7 @@ __all__ = [
 SUBSCRIPTIONS = "gsp.subscriptions"
 AUDIT = "gsp.audit"
 CONSENT = "gsp.consent"  # compacted: a person's consent to a consent-based subscription, per subscription|person
+LEDGER_HEADS = "gsp.ledger.heads"  # the ledger's heads as JSON, witnessed outside its database (never compacted)
 LEDGER = "gsp.ledger"  # what workers delivered and answered, for the control plane's audit ledger (keyed by subscription)
 QUALITY = "gsp.quality"
 CONNECT_OFFSETS = "gsp.connect.offsets"

@@ -49,6 +49,7 @@ create gsp.consent 1 --config cleanup.policy=compact
 
 # The audit ledger: what the workers delivered and answered; partition p is the ledger's chain data-<p>.
 create gsp.ledger "$PARTITIONS"
+create gsp.ledger.heads 1
 
 # Verification without data: the control plane's HTTP batches, spread over the workers, and their replies.
 create gsp.verify.requests "$PARTITIONS"

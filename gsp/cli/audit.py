@@ -35,6 +35,9 @@ def register(commands: Commands) -> None:
             Reads the database of GSP_DATABASE_URL (default: GSP_HOME's SQLite) directly, so it can check a
             copy; needs the ledger key (GSP_LEDGER_KEY, else GSP_HOME/ledger.key) to check the heads.""",
         example=["gsp audit verify", "GSP_DATABASE_URL=sqlite:///copy.db gsp audit verify --json"])
+    verify.add_argument("--witness", metavar="BOOTSTRAP",
+                        help="also check the heads published on gsp.ledger.heads at this Kafka bootstrap (host:port): "
+                             "a head deleted from the database, with the entries after it, still shows there")
     verify.add_argument("--json", action="store_true", help="print the report as one JSON object")
     person = add_command(
         actions, "person", summary="which agencies received a person's data, and who asked to verify them",
@@ -73,7 +76,9 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     engine = sa.create_engine(url)
     try:
         ledger = Ledger(engine, ledger_key(settings.home, settings.ledger_key))
-        report = ledger.verify(progress=lambda chain, n: print(f"  {chain}: {n} entries checked", file=sys.stderr))
+        witnessed = _witnessed(args.witness) if args.witness else None
+        report = ledger.verify(progress=lambda chain, n: print(f"  {chain}: {n} entries checked", file=sys.stderr),
+                               witnessed=witnessed)
     except sa.exc.DBAPIError as exc:
         raise UserError(f"ledger database unreachable: {str(exc.orig).splitlines()[0]}") from None
     finally:
@@ -81,17 +86,29 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json({"ok": report.ok, "chains": report.chains, "heads": report.heads,
                     "findings": [{"chain": f.chain, "seq": f.seq, "problem": f.problem} for f in report.findings],
-                    "warnings": report.warnings})
+                    "warnings": report.warnings, **({} if report.witnessed is None else {"witnessed": report.witnessed})})
     else:
         for chain, n in sorted(report.chains.items()):
             print(f"{chain}: {n} entries")
-        print(f"{report.heads} heads checked")
+        print(f"{report.heads} heads checked" + ("" if report.witnessed is None
+                                                  else f", {report.witnessed} witnessed heads on gsp.ledger.heads"))
         for warning in report.warnings:
             print(f"warning: {warning}")
         for finding in report.findings:
             print(f"TAMPERED {finding}")
         print("ok: every entry and head verified" if report.ok else f"FAILED: {len(report.findings)} finding(s)")
     return 0 if report.ok else 1
+
+
+def _witnessed(bootstrap: str) -> list[dict[str, object]]:
+    from kafka.errors import KafkaError
+
+    from gsp.governance.ledger_writer import witnessed_heads
+
+    try:
+        return witnessed_heads(bootstrap)
+    except KafkaError as exc:
+        raise UserError(f"the witness at {bootstrap} could not be read: {exc}") from None
 
 
 def run_person(args: argparse.Namespace, settings: Settings) -> int:

@@ -74,6 +74,7 @@ def platform_topics(partitions: int) -> dict[str, tuple[int, dict[str, str]]]:
         topics.AUDIT: (1, {}),
         topics.LEDGER: (partitions, {}),
         topics.CONSENT: (1, compacted),
+        topics.LEDGER_HEADS: (1, {}),
         topics.QUALITY: (1, {}),
         # Verification batches of the HTTP API, spread over the workers, and their replies.
         topics.VERIFY_REQUESTS: (partitions, {}),

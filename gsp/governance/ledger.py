@@ -22,16 +22,18 @@ racing on one chain cannot fork it: the loser retries on the new tip.
 
 Heads. At intervals (`checkpoint`) the control plane stores each chain's tip as a *head*: (chain,
 seq, hash, time) authenticated with an HMAC under the ledger key, which lives outside the database
-(GSP_HOME/ledger.key, or GSP_LEDGER_KEY). `verify` recomputes every hash and link, and checks every
+(GSP_HOME/ledger.key, or GSP_LEDGER_KEY), and publishes it on ``gsp.ledger.heads`` (the witness: a
+Kafka log outside the database, never compacted; `gsp audit verify --witness BOOTSTRAP` reads it). `verify` recomputes every hash and link, and checks every
 head against the entry it names. It finds an entry changed (its hash), removed (a gap in the
 sequence, and the next entry's link), inserted (a duplicate or out-of-place number, and the link),
 reordered (links), the tail cut back past a head (the head names a missing entry), a head forged
 without the key, and an index row removed, added or changed. What the heads do not protect against:
-someone holding both the database and the ledger key can rewrite a chain and its heads; deleting
-heads needs no key, so a tail after the newest remaining head can be cut unseen (verify warns of
-entries no head covers, which after a clean stop should be none); and an entry never written (a
-worker that shared and died before reporting it, a sink outside the platform) is not in the ledger
-at all. Publishing the heads outside the database (a witness) would close the second gap; not built.
+someone holding both the database and the ledger key can rewrite a chain and its heads (the
+witness then still holds the old heads, unless they also control the broker); without the witness,
+deleting heads needs no key, so a tail after the newest remaining head can be cut unseen (verify
+warns of entries no head covers, which after a clean stop should be none), and with it, whatever
+was written after the last witnessed head; an emptied ledger and an empty witness pass; and an
+entry never written (a sink outside the platform) is not in the ledger at all.
 
 Retention (GSP_AUDIT_RETENTION_DAYS): `prune` removes a chain's entries older than the cut-off up to
 its newest head at or below them; that head becomes the chain's *anchor*, and `verify` starts the
@@ -183,6 +185,7 @@ class Report:
     heads: int = 0
     findings: list[Finding] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)     # not tampering, but not covered either (a tail without a head)
+    witnessed: int | None = None                          # heads read from the witness (None: not asked)
 
     @property
     def ok(self) -> bool:
@@ -269,6 +272,8 @@ class Ledger:
         self._engine = engine
         self._key = key
         self._clock = clock
+        # Told of the heads each checkpoint stored, once committed: the witness publishes them outside the database.
+        self.on_heads: Callable[[list[dict[str, Any]]], None] = lambda heads: None
         _metadata.create_all(engine)
 
     @property
@@ -348,18 +353,24 @@ class Ledger:
         return seq
 
     def checkpoint(self) -> int:
-        """Store the tip of every chain that moved since its last head, authenticated; how many heads."""
+        """Store the tip of every chain that moved since its last head, authenticated; how many heads. Each is
+        then handed to ``on_heads`` (the witness outside the database, `gsp.ledger.heads`)."""
         now = self._now()
         stored = 0
+        heads: list[dict[str, Any]] = []
         with self._engine.begin() as conn:
             last = {r.chain: r.seq for r in conn.execute(
                 sa.select(_heads.c.chain, sa.func.max(_heads.c.seq).label("seq")).group_by(_heads.c.chain))}
             for tip in conn.execute(sa.select(_chains)).all():
                 if tip.seq == 0 or last.get(tip.chain) == tip.seq:
                     continue
-                conn.execute(sa.insert(_heads).values(chain=tip.chain, seq=tip.seq, hash=tip.hash, at=now,
-                                                      mac=self._mac(tip.chain, tip.seq, tip.hash, now)))
+                head = {"chain": tip.chain, "seq": tip.seq, "hash": tip.hash, "at": now,
+                        "mac": self._mac(tip.chain, tip.seq, tip.hash, now)}
+                conn.execute(sa.insert(_heads).values(**head))
+                heads.append(head)
                 stored += 1
+        if heads:
+            self.on_heads(heads)
         return stored
 
     def _mac(self, chain: str, seq: int, digest: str, at: int) -> str:
@@ -389,9 +400,13 @@ class Ledger:
 
     # checking
 
-    def verify(self, *, progress: Callable[[str, int], None] = lambda chain, n: None) -> Report:
-        """Recompute every chain: hashes, links, numbering, and every head against its entry."""
+    def verify(self, *, progress: Callable[[str, int], None] = lambda chain, n: None,
+               witnessed: Iterable[dict[str, Any]] | None = None) -> Report:
+        """Recompute every chain: hashes, links, numbering, and every head against its entry; with ``witnessed``
+        (the heads published outside the database, `gsp.ledger.heads`), those too: a head deleted from the
+        database with the tail after it still shows there."""
         report = Report()
+        witness = list(witnessed or [])
         implied: dict[str, list[tuple[Any, ...]]] = {"people": [], "events": []}
         expected = {"people": (0, 0), "events": (0, 0)}
         with self._engine.connect() as conn:
@@ -408,6 +423,16 @@ class Ledger:
                 elif tip.seq != (max(hashes) if hashes else anchor_seq) or (hashes and hashes[tip.seq] != tip.hash):
                     report.findings.append(Finding(chain, tip.seq, "the chain's tip does not match its last entry"))
                 self._verify_heads(conn, chain, hashes, anchor_seq, anchor_hash, report)
+                if witnessed is not None:
+                    self._verify_witnessed([h for h in witness if h.get("chain") == chain], hashes, anchor_seq, report)
+            if witnessed is not None:
+                report.witnessed = len(witness)
+                for head in witness:
+                    if not isinstance(head.get("chain"), str):
+                        report.findings.append(Finding("witness", 0, f"an unreadable witnessed head: {str(head)[:80]}"))
+                    elif head["chain"] not in names:
+                        report.findings.append(Finding(str(head.get("chain")), int(head.get("seq") or 0),
+                                                       "the witness holds a head of a chain the ledger no longer has"))
             _fold(implied, expected)
             for name, table, columns in (("people", _people, ("person_ref", "chain", "seq", "records", "verdicts")),
                                          ("events", _events, ("event_id", "chain", "seq"))):
@@ -476,6 +501,24 @@ class Ledger:
             report.warnings.append(f"{chain}: entries {covered + 1}..{max(hashes)} are not covered by a head yet "
                                    "(one is stored every GSP_LEDGER_HEAD_INTERVAL_S while the control plane runs, and "
                                    "on a clean stop); a cut there would not show")
+
+    def _verify_witnessed(self, heads: list[dict[str, Any]], hashes: dict[int, str], anchor_seq: int,
+                          report: Report) -> None:
+        for head in heads:
+            try:
+                chain, seq, digest, at = str(head["chain"]), int(head["seq"]), str(head["hash"]), int(head["at"])
+                genuine = hmac.compare_digest(str(head["mac"]), self._mac(chain, seq, digest, at))
+            except (KeyError, TypeError, ValueError):
+                report.findings.append(Finding("witness", 0, f"an unreadable witnessed head: {str(head)[:80]}"))
+                continue
+            if not genuine:
+                report.findings.append(Finding(chain, seq, "the witness holds a head not made with the ledger key"))
+            elif seq <= anchor_seq:
+                continue  # removed by retention
+            elif seq not in hashes:
+                report.findings.append(Finding(chain, seq, "the witness saw this entry; the ledger no longer has it"))
+            elif hashes[seq] != digest:
+                report.findings.append(Finding(chain, seq, "the entry differs from the head the witness holds"))
 
     # reading
 

@@ -10,6 +10,7 @@ same thread stores the chain heads every ``head_interval_s`` and prunes what ret
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -25,7 +26,7 @@ from gsp.governance.ledger import Entry, Ledger
 from schemas import topics
 from schemas.codec import Codec, CodecError
 
-__all__ = ["LedgerWriter", "fact_entry"]
+__all__ = ["LedgerWriter", "fact_entry", "witnessed_heads"]
 
 log = logging.getLogger("gsp.ledger")
 
@@ -156,3 +157,31 @@ class LedgerWriter:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def witnessed_heads(bootstrap: str, *, topic: str = topics.LEDGER_HEADS, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+    """Every head on ``gsp.ledger.heads``, the witness outside the ledger's database, read whole."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="gsp-audit-verify",
+                             request_timeout_ms=int(timeout_s * 1000), bootstrap_timeout_ms=5000)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        heads: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            batches = consumer.poll(timeout_ms=300)
+            for messages in batches.values():
+                for m in messages:
+                    try:
+                        heads.append(dict(json.loads(m.value)))
+                    except (TypeError, ValueError):
+                        heads.append({"unreadable": repr(m.value)[:80]})
+            if not batches and all(consumer.position(tp) >= end[tp] for tp in tps):
+                return heads
+        raise KafkaError(f"the witness {topic} was not read whole within {timeout_s:.0f}s")
+    finally:
+        consumer.close()

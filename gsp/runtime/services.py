@@ -7,6 +7,7 @@ quality recorder, all on one broker and one database.
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 import threading
@@ -14,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from gsp.desks.quality import QualityRecorder
@@ -31,6 +33,7 @@ from gsp.governance.subscriptions import OverdueRequests
 from gsp.governance.verification import VerificationGateway
 from gsp.http.app import ApiServer, build_app
 from gsp.runtime.credentials import ensure_admin, worker_token
+from schemas import topics
 from schemas.codec import Codec
 from schemas.datasets import declared
 from schemas.registry import RegistryClient, RegistryUnavailable
@@ -66,6 +69,7 @@ class ControlServices:
         self._producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))
         audit = AuditLog(self._producer, self.codec, register=self.control.register)
         self.ledger = Ledger(engine, ledger_key(settings.home, settings.ledger_key))
+        self.ledger.on_heads = self._witness
 
         def entered(event: dict[str, Any], conn: sa.Connection | None) -> None:
             """Every AuditEvent into the ledger too: a desk action's in its own transaction."""
@@ -106,6 +110,15 @@ class ControlServices:
                                        public_metrics=settings.public_metrics),
                              host=host, port=port, ssl_context=ssl_context)
         self.recorder: QualityRecorder | None = None
+
+    def _witness(self, heads: list[dict[str, Any]]) -> None:
+        """The heads a checkpoint stored, on gsp.ledger.heads too: deleting one from the database then shows."""
+        try:
+            for head in heads:
+                self._producer.send(topics.LEDGER_HEADS, key=head["chain"].encode(),
+                                    value=json.dumps(head).encode()).get(timeout=30)
+        except KafkaError as exc:  # the heads are stored; the witness misses these until the next checkpoint
+            log.error("ledger heads not witnessed", extra={"error": str(exc)[:300]})
 
     def _ledger_health(self) -> dict[str, Any]:
         writer = getattr(self, "ledger_writer", None)

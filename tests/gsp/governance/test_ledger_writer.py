@@ -1,6 +1,7 @@
 """The control plane's ledger writer on the real broker: the workers' facts chained into the ledger once each,
 garbage counted and skipped, a failing database shown in its health."""
 
+import json
 import threading
 import time
 import uuid
@@ -9,8 +10,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from gsp.governance.ledger import Ledger
-from gsp.governance.ledger_writer import LedgerWriter
+from gsp.governance.ledger import Entry, Ledger
+from gsp.governance.ledger_writer import LedgerWriter, witnessed_heads
 from gsp.governance.topology import ensure_topics
 from schemas.codec import Codec, contract
 
@@ -98,3 +99,34 @@ def test_a_failing_database_shows_in_the_writers_health(bootstrap: str, tmp_path
         stop.set()
         thread.join(timeout=10)
         writer.close()
+
+
+def test_heads_witnessed_outside_the_database_show_a_tail_cut_with_its_heads(bootstrap: str, tmp_path: Path) -> None:
+    """Deleting the newest head needs no key, so a tail cut with it passes the database's own check; the copy of
+    every head on the witness topic (as gsp serve publishes them on gsp.ledger.heads) does not let it pass."""
+    topic = f"test.ledger.heads.{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, {topic: (1, {})})
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    ledger = Ledger(sa.create_engine(f"sqlite:///{tmp_path / 'ledger.db'}"), b"k" * 32)
+    ledger.on_heads = lambda heads: [producer.send(topic, value=json.dumps(h).encode()).get(timeout=30) for h in heads]
+    ledger.append("control", [Entry(kind="credential.issue", actor="admin", body={"n": n}) for n in range(5)])
+    ledger.checkpoint()
+    ledger.append("control", [Entry(kind="credential.revoke", actor="admin", body={"n": n}) for n in range(3)])
+    ledger.checkpoint()
+    assert ledger.verify(witnessed=witnessed_heads(bootstrap, topic=topic)).ok
+
+    with ledger.engine.begin() as conn:  # the last three entries cut, with their head, and the tip set back
+        conn.exec_driver_sql("DELETE FROM ledger_entries WHERE seq > 5")
+        conn.exec_driver_sql("DELETE FROM ledger_heads WHERE seq > 5")
+        conn.exec_driver_sql("UPDATE ledger_chains SET seq = 5, hash = (SELECT hash FROM ledger_entries WHERE seq = 5)")
+    assert ledger.verify().ok  # the database alone cannot tell
+    report = ledger.verify(witnessed=witnessed_heads(bootstrap, topic=topic))
+    assert [(f.chain, f.seq) for f in report.findings] == [("control", 8)] and report.witnessed == 2
+
+    forged = {"chain": "control", "seq": 5, "hash": "0" * 64, "at": 1, "mac": "0" * 64}
+    producer.send(topic, value=json.dumps(forged).encode()).get(timeout=30)
+    producer.send(topic, value=b"not json").get(timeout=30)
+    problems = {f.problem for f in ledger.verify(witnessed=witnessed_heads(bootstrap, topic=topic)).findings}
+    assert "the witness holds a head not made with the ledger key" in problems
+    assert any(p.startswith("an unreadable witnessed head") for p in problems)
+    producer.close()

@@ -35,7 +35,7 @@ def test_a_declared_dataset_is_requested_approved_shared_and_revoked_on_a_runnin
     """An agency's path: catalog, request, the owner's approval, first record; then the revocation stops it."""
     declare(tmp_path / "datasets", CLINIC)
     env = {**os.environ, "GSP_HOME": str(tmp_path / "home"), "GSP_API_PORT": str(free_port()),
-           "GSP_DATASETS_DIR": str(tmp_path / "datasets"), "GSP_LINKAGE_MODEL": "off"}
+           "GSP_DATASETS_DIR": str(tmp_path / "datasets"), "GSP_LINKAGE_MODEL": "off", "GSP_LEDGER_HEAD_INTERVAL_S": "1"}
     env.pop("GSP_TOKEN", None)
     log = open(tmp_path / "serve.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "gsp", "serve"], env=env, stdout=subprocess.PIPE, stderr=log,
@@ -134,6 +134,12 @@ def check_the_audit_ledger(env: dict[str, str], runtime: dict[str, Any], agency_
             "subscription.revoke"} <= kinds, kinds
     checked = gsp("audit", "verify", env=env)  # offline: GSP_HOME's database and ledger key
     assert checked.returncode == 0 and "every entry and head verified" in checked.stdout, checked.stdout + checked.stderr
+    # And against the heads gsp serve publishes outside its database (every second here).
+    witnessed = gsp("audit", "verify", "--witness", runtime["bootstrap"], "--json", env=env)
+    assert witnessed.returncode == 0, witnessed.stdout + witnessed.stderr
+    assert json.loads(witnessed.stdout)["witnessed"] >= 1
+    unreachable = gsp("audit", "verify", "--witness", "127.0.0.1:1", env=env)
+    assert unreachable.returncode == 2 and "Traceback" not in unreachable.stderr, unreachable.stderr
     assert gsp("lineage", "k1.unknown", env=env).returncode == 2
 
 
