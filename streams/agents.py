@@ -146,7 +146,6 @@ class Agents:
         self._add("quality-quarantine", self._topic(*(topics.quarantine(d) for d in datasets)), agent)
 
 
-
 async def share_batch(events: list[Any], *, source: str, dataset: str, share: Share, outbox: Outbox,
                       audit: Ledger | None, delivered: Callable[[Shared], None] = lambda item: None) -> int:
     """One micro-batch of the share agent (the benchmark runs it too): each record to every subscription that

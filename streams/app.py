@@ -21,6 +21,7 @@ and `StreamApp.health`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
@@ -29,6 +30,7 @@ from functools import partial
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from schemas import topics
@@ -39,7 +41,7 @@ from schemas.settings import Settings
 from streams import ledger
 from streams.agents import Agents, Ledger
 from streams.book import SubscriptionBook
-from streams.consent import ConsentBook
+from streams.consent import ConsentBook, ConsentUnavailable
 from streams.matching import Linker, Lookup, load_linker
 from streams.metrics import QualityCollector, StageMetrics
 from streams.observe import QualitySnapshots, WorkerGauges
@@ -52,6 +54,8 @@ from streams.verify import Verifier
 from streams.verifying import OnAnswered, VerificationLoop, Verifications
 
 __all__ = ["StreamApp", "create_app"]
+
+log = logging.getLogger("gsp.streams")
 
 
 @dataclass(frozen=True)
@@ -183,9 +187,15 @@ def _changelog_decoder(app: faust.App, table: Any) -> DecodeChange:
 
 
 async def _consent_barrier(book: SubscriptionBook, consents: ConsentBook, dataset: str) -> None:
-    """Before a micro-batch: every consent withdrawal acknowledged so far is applied (only when one matters)."""
-    if book.needs_consent(dataset):
-        await consents.barrier()
+    """Before a micro-batch: every consent withdrawal acknowledged so far is applied (only when one matters).
+    Until the worker can tell (the broker unreachable), nothing of the dataset is shared: it waits, and says so."""
+    while book.needs_consent(dataset):
+        try:
+            await consents.barrier()
+            return
+        except (ConsentUnavailable, KafkaError) as exc:
+            log.warning("sharing held back: the consents on record cannot be confirmed",
+                        extra={"dataset": dataset, "error": str(exc)[:200]})
 
 
 def _background(app: faust.App, bootstrap: str, book: SubscriptionBook, replica: Replica | None, table: Any,
