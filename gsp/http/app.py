@@ -54,7 +54,7 @@ def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: Q
         *(review_routes(review) if review is not None else []),
         *(audit_routes(lineage.ledger, lineage.of) if lineage is not None else []),
         *(consent_routes(consents) if consents is not None else []),
-        *verification_routes(control, verification),
+        *verification_routes(control, verification, lineage.ledger if lineage is not None else None),
         *ops_routes(metrics, lambda: _health(verification, checks or {})),
     ]
 

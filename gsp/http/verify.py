@@ -27,8 +27,12 @@ from pydantic import Field
 from gsp.errors import UserError
 from gsp.governance.control import ControlPlane
 from gsp.governance.identity import Forbidden, Identity
+from gsp.governance.ledger import CONTROL, Ledger
+from gsp.governance.ledger_writer import fact_entry
 from gsp.governance.verification import VerificationGateway, VerificationUnavailable
 from gsp.http.routes import Body, Call, Route, in_thread
+from streams.ledger import verification_fact
+from streams.share import Subscription
 from streams.verify import MAX_BATCH, VERIFY, error_answer, invalid
 
 __all__ = ["BatchTooLarge", "VerificationBatch", "verification_routes"]
@@ -47,8 +51,10 @@ class BatchTooLarge(UserError):
     http_status = 413
 
 
-def verification_routes(control: ControlPlane, gateway: VerificationGateway | None) -> list[Route]:
-    """``gateway``: how batches reach the workers; None (a control plane without a broker) answers 503."""
+def verification_routes(control: ControlPlane, gateway: VerificationGateway | None,
+                        ledger: Ledger | None = None) -> list[Route]:
+    """``gateway``: how batches reach the workers; None (a control plane without a broker) answers 503. ``ledger``:
+    where the requests answered here (invalid for the approval: they never reach the workers) are recorded."""
 
     async def verify(call: Call) -> dict[str, Any]:
         body: VerificationBatch = call.body
@@ -61,15 +67,28 @@ def verification_routes(control: ControlPlane, gateway: VerificationGateway | No
         valid = [request for request, problem in checked if problem is None]
         answered = iter(await gateway.verify(call.identity.agency_slug, subscription["subscription_id"], valid)
                         if valid else [])
-        return {"subscription": subscription["subscription_id"],
-                "answers": [error_answer(request, problem) if problem else next(answered)
-                            for request, problem in checked]}
+        answers = [error_answer(request, problem) if problem else next(answered) for request, problem in checked]
+        refused = [(request, answer) for (request, problem), answer in zip(checked, answers, strict=True) if problem]
+        if ledger is not None and refused:  # the workers record what they answered; these were answered here
+            await in_thread(_record, control, ledger, subscription, call.identity.who, refused)
+        return {"subscription": subscription["subscription_id"], "answers": answers}
 
     return [Route("POST", "/api/verifications", verify, tag="verification",
                   summary="Verify identity details against the registry: a verdict and an agree/disagree mask each",
                   body=VerificationBatch,
                   responds="{subscription, answers: [{request_id, verdict, mask} or {request_id, error}]}, one "
                            "answer per request, in order")]
+
+
+def _record(control: ControlPlane, ledger: Ledger, subscription: dict[str, Any], who: str,
+            refused: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """Requests refused before the rules (a field not approved, a value not a string) still say who asked about
+    whom: one verification entry, as a worker would report it."""
+    sub = Subscription.from_event(subscription)
+    _, fact = verification_fact(sub, "http", [r if isinstance(r, dict) else {} for r, _ in refused],
+                                [a for _, a in refused], at_ms=int(time.time() * 1000), actor=who)
+    terms = control.subscriptions.terms(sub.subscription_id, sub.version)
+    ledger.append(CONTROL, [fact_entry(ledger, fact, terms, source=None)])
 
 
 def _verify_subscription(control: ControlPlane, who: Identity, named: str | None) -> dict[str, Any]:
