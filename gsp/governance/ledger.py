@@ -48,7 +48,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -239,7 +239,7 @@ def _readable(conn: sa.Connection) -> list[Any]:
     return [sa.cast(c, sa.LargeBinary).label(c.name) if isinstance(c.type, sa.String) else c for c in _entries.c]
 
 
-def report_last_head(conn: sa.Connection, chain: str) -> int:
+def _last_head(conn: sa.Connection, chain: str) -> int:
     """The newest stored head of a chain (0: none)."""
     return int(conn.execute(sa.select(sa.func.max(_heads.c.seq)).where(_heads.c.chain == chain)).scalar() or 0)
 
@@ -496,7 +496,7 @@ class Ledger:
                 report.findings.append(Finding(chain, head.seq, "the entry differs from the head stored for it"))
         if not anchored:
             report.findings.append(Finding(chain, anchor_seq, "the retention anchor is no head made with the ledger key"))
-        covered = max((s for s in hashes if s <= report_last_head(conn, chain)), default=anchor_seq)
+        covered = max((s for s in hashes if s <= _last_head(conn, chain)), default=anchor_seq)
         if hashes and max(hashes) > covered:
             report.warnings.append(f"{chain}: entries {covered + 1}..{max(hashes)} are not covered by a head yet "
                                    "(one is stored every GSP_LEDGER_HEAD_INTERVAL_S while the control plane runs, and "
@@ -566,7 +566,7 @@ class Ledger:
             return sum(len(json.loads(records or "[]")) for records in conn.execute(query).scalars())
 
     def counts(self) -> dict[str, int]:
-        """Entries per chain (for metrics)."""
+        """Entries held per chain (those retention removed not counted)."""
         with self._engine.connect() as conn:
             return {r.chain: r.seq - r.anchor_seq for r in conn.execute(sa.select(_chains))}
 
@@ -584,14 +584,3 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
     if row["kind"] == "verification":
         summary["verdicts"] = (row["verdicts"] or "").split(",") if row["verdicts"] else []
     return summary
-
-
-def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
