@@ -4,6 +4,6 @@ Plugins implement one tiny interface (:class:`Source` or :class:`Sink`);
 runners own producing, consuming, encoding, positions and metrics.
 """
 
-from connectors.base import Sink, Source, SourceRecord
+from connectors.base import Sink, SinkFailed, Source, SourceRecord, SourceUnavailable
 
-__all__ = ["Sink", "Source", "SourceRecord"]
+__all__ = ["Sink", "SinkFailed", "Source", "SourceRecord", "SourceUnavailable"]

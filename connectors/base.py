@@ -7,6 +7,12 @@ before it, so a crash replays and never skips (Kafka Connect's rule).
 A :class:`Sink` receives decoded events in batches; ``flush`` makes them
 durable. The runner commits consumer offsets only after ``flush`` returns, and
 sinks upsert by event id, so a replay changes nothing.
+
+Outages are the runner's too: a source that cannot be read raises
+:class:`SourceUnavailable`, a sink that cannot write raises :class:`SinkFailed`,
+and the runner backs off and retries (a sink is then handed the same events
+again, which its upsert absorbs). Any other exception is a bug and stops the
+process, so its supervisor restarts it.
 """
 
 from __future__ import annotations
@@ -14,7 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Sink", "Source", "SourceRecord"]
+__all__ = ["Sink", "SinkFailed", "Source", "SourceRecord", "SourceUnavailable"]
+
+
+class SourceUnavailable(Exception):
+    """The source system cannot be read now (database down, network); the position did not move."""
+
+
+class SinkFailed(Exception):
+    """The sink could not write or flush a batch; nothing of it may be committed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +47,9 @@ class Source(Protocol):
         """Resume after ``position`` (None: from the beginning)."""
 
     def poll(self, max_records: int) -> list[SourceRecord]:
-        """The next records in source order; an empty list when there is nothing new."""
+        """The next records in source order; an empty list when there is nothing new.
+
+        Raises :class:`SourceUnavailable` (its position unchanged) when the source cannot be read."""
 
     def close(self) -> None: ...
 
@@ -45,6 +61,6 @@ class Sink(Protocol):
         """Stage decoded events (each with its ``header``) for writing."""
 
     def flush(self) -> None:
-        """Make everything written so far durable."""
+        """Make everything written so far durable; :class:`SinkFailed` when it could not."""
 
     def close(self) -> None: ...

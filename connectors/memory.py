@@ -1,12 +1,16 @@
-"""In-memory source and sink: real implementations of the interfaces, for tests and experiments."""
+"""In-memory source and sink: real implementations of the interfaces, for tests and experiments; and fault doubles."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
+from kafka.future import Future
+
 from connectors.base import SourceRecord
 
-__all__ = ["ListSink", "ListSource"]
+__all__ = ["ListSink", "ListSource", "NackingProducer"]
 
 
 class ListSource:
@@ -49,3 +53,20 @@ class ListSink:
 
     def close(self) -> None:
         pass
+
+
+class NackingProducer:
+    """A producer the broker does not acknowledge ``nacks`` times: every send fails until then, then the real one sends."""
+
+    def __init__(self, producer: KafkaProducer, *, nacks: int) -> None:
+        self._producer = producer
+        self._nacks = nacks
+
+    def send(self, topic: str, **kwargs: Any) -> Future:
+        if self._nacks <= 0:
+            return self._producer.send(topic, **kwargs)
+        self._nacks -= 1
+        return Future().failure(KafkaTimeoutError("not acknowledged (fault double)"))
+
+    def flush(self, timeout: float | None = None) -> None:
+        self._producer.flush(timeout=timeout)

@@ -3,7 +3,17 @@
 Records that do not fit the contract (a NULL in a required column, a value of
 the wrong type) go to the dataset's quarantine topic with the reason and the
 record mapped to the contract, so a steward can fix and release it; the run goes on. A delivery failure is an infrastructure failure:
-it raises before the position is stored, so a restart replays the batch.
+``run_once`` raises before the position is stored, so a restart replays the batch.
+
+``step`` (and ``run``, its loop) survive outages instead: a source that cannot
+be read, a batch the broker did not acknowledge, or a broker that does not
+answer is waited out with bounded exponential back-off (:mod:`connectors.backoff`),
+reported by ``health()`` and the ``gsp_connector_up`` gauge, and the source is
+rewound to the last stored position before the next attempt. Every few seconds,
+idle or not, the runner also checks that the broker still holds its last stored
+position; an embedded broker restarted empty does not, and then the source is
+replayed from the beginning so the new broker receives everything again
+(idempotent sinks absorb the replay).
 """
 
 from __future__ import annotations
@@ -17,8 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
-from connectors.base import Source, SourceRecord
+from connectors.backoff import Backoff
+from connectors.base import Source, SourceRecord, SourceUnavailable
 from connectors.metrics import ConnectorMetrics
 from connectors.offsets import OffsetStore
 from schemas import envelope, topics
@@ -80,7 +92,8 @@ def _lookup(value: dict[str, Any], path: str) -> Any:
 class SourceRunner:
     def __init__(self, source: Source, target: Target, *, producer: KafkaProducer, codec: Codec,
                  offsets: OffsetStore, metrics: ConnectorMetrics, batch_size: int = 2000,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, check_every_s: float = 3.0, backoff_cap_s: float = 30.0,
+                 flush_timeout_s: float = 30.0) -> None:
         self._source = source
         self._target = target
         self._producer = producer
@@ -89,18 +102,93 @@ class SourceRunner:
         self._metrics = metrics
         self._batch_size = batch_size
         self._clock = clock
+        self._check_every_s = check_every_s
+        self._flush_timeout_s = flush_timeout_s
         self._required = _required_paths(target.schema)
+        self._position: dict[str, Any] | None = None  # the last position the broker acknowledged
+        self._checked = time.monotonic()
+        context = {"stage": "connector", "connector": source.name}
+        self._source_backoff = Backoff(f"source of {source.name}", log, cap_s=backoff_cap_s, extra=context)
+        self._broker_backoff = Backoff(f"broker for {source.name}", log, cap_s=backoff_cap_s, extra=context)
         self.published = 0
         self.quarantined = 0
+        self.replays = 0
 
     def start(self) -> None:
-        self._source.start(self._offsets.load(self._source.name))
+        self._position = self._offsets.load(self._source.name)
+        self._source.start(self._position)
 
     def run_once(self) -> int:
-        """Publish one batch and store its position; the number of records handled."""
+        """Publish one batch and store its position; the number of records handled.
+
+        Raises :class:`SourceUnavailable` or :class:`DeliveryFailed` (or kafka-python's errors) on an outage."""
         records = self._source.poll(self._batch_size)
-        if not records:
-            return 0
+        if records:
+            self._publish(records)
+        return len(records)
+
+    def step(self) -> tuple[int, float]:
+        """One batch, surviving outages: (records handled, seconds to wait before the next step)."""
+        try:
+            broker_answered = self._watch_broker()
+            records = self._source.poll(self._batch_size)
+            self._source_backoff.succeeded()
+            if records:
+                self._publish(records)
+                broker_answered = True
+        except SourceUnavailable as exc:
+            return 0, self._failed(self._source_backoff, exc)
+        except (DeliveryFailed, KafkaError) as exc:
+            self._source.start(self._position)  # what was not acknowledged is read again
+            return 0, self._failed(self._broker_backoff, exc)
+        if broker_answered:
+            self._broker_backoff.succeeded()
+        self._metrics.up.labels(self._source.name).set(int(self.healthy))
+        return len(records), 0.0
+
+    def run(self, stop: threading.Event, *, idle_s: float = 0.2) -> None:
+        try:
+            while not stop.is_set():
+                handled, wait_s = self.step()
+                if wait_s or not handled:
+                    stop.wait(wait_s or idle_s)
+        finally:
+            self._metrics.up.labels(self._source.name).set(0)
+
+    @property
+    def healthy(self) -> bool:
+        return self._source_backoff.state.up and self._broker_backoff.state.up
+
+    def health(self) -> dict[str, Any]:
+        """For /health: whether the source and the broker answer, and what was moved."""
+        return {"status": "ok" if self.healthy else "degraded", "connector": self._source.name,
+                "source": self._source_backoff.state.as_dict(), "broker": self._broker_backoff.state.as_dict(),
+                "published": self.published, "quarantined": self.quarantined, "replays": self.replays}
+
+    def close(self) -> None:
+        """Close the runner's own clients (the offset store's watcher); the producer and source are the caller's."""
+        self._offsets.close()
+
+    def _failed(self, backoff: Backoff, exc: BaseException) -> float:
+        self._metrics.errors.labels(self._source.name).inc()
+        self._metrics.up.labels(self._source.name).set(0)
+        return backoff.failed(exc)
+
+    def _watch_broker(self) -> bool:
+        """Replay from the beginning if the broker lost the stored position; whether the broker was asked."""
+        if self._broker_backoff.state.up and time.monotonic() - self._checked < self._check_every_s:
+            return False
+        self._checked = time.monotonic()
+        if self._offsets.lost():
+            self._offsets.forget()
+            self._position = self._offsets.load(self._source.name)
+            log.warning("the broker lost this connector's stored position (restarted empty?); replaying the source",
+                        extra={"stage": "connector", "connector": self._source.name, "position": self._position})
+            self._source.start(self._position)
+            self.replays += 1
+        return True
+
+    def _publish(self, records: list[SourceRecord]) -> None:
         started = time.perf_counter()
         futures = []
         published = quarantined = 0
@@ -109,27 +197,18 @@ class SourceRunner:
             futures.append(self._producer.send(topic, key=record.key.encode(), value=value))
             published += ok
             quarantined += not ok
-        self._producer.flush()
-        failed = [f for f in futures if f.failed()]
+        self._producer.flush(timeout=self._flush_timeout_s)
+        failed = [f for f in futures if not f.succeeded()]
         if failed:
-            self._metrics.errors.labels(self._source.name).inc()
-            raise DeliveryFailed(f"{len(failed)} of {len(futures)} records of {self._source.name} not acknowledged: {failed[0].exception}")
+            raise DeliveryFailed(f"{len(failed)} of {len(futures)} records of {self._source.name} not acknowledged: "
+                                 f"{failed[0].exception}")
         self._offsets.store(self._source.name, records[-1].position)
+        self._position = records[-1].position
         self.published += published
         self.quarantined += quarantined
         self._metrics.records.labels(self._source.name, "published").inc(published)
         self._metrics.records.labels(self._source.name, "quarantined").inc(quarantined)
         self._metrics.batch_seconds.labels(self._source.name).observe(time.perf_counter() - started)
-        return len(records)
-
-    def run(self, stop: threading.Event, *, idle_s: float = 0.2) -> None:
-        self._metrics.up.labels(self._source.name).set(1)
-        try:
-            while not stop.is_set():
-                if self.run_once() == 0:
-                    stop.wait(idle_s)
-        finally:
-            self._metrics.up.labels(self._source.name).set(0)
 
     def _encode(self, record: SourceRecord) -> tuple[str, bytes, bool]:
         header = envelope.header(self._target.source_system, record.key, record.version, int(self._clock() * 1000))

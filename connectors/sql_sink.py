@@ -1,6 +1,9 @@
 """SQL sink: upsert by event id, so a replayed event changes nothing.
 
-Works on SQLite and PostgreSQL (both support INSERT ... ON CONFLICT).
+Works on SQLite and PostgreSQL (both support INSERT ... ON CONFLICT). A
+flush the database refuses (server down, table gone, a constraint) raises
+:class:`SinkFailed` and drops the staged rows: the runner hands the same
+events again, so at most one batch is ever held.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+
+from connectors.base import SinkFailed
 
 __all__ = ["SqlSink"]
 
@@ -57,9 +62,13 @@ class SqlSink:
         rows = list(self._pending.values())
         insert = (postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert)(self._table)
         updates = {name: insert.excluded[name] for name in ["source_key", "source_version", *self._fields]}
-        with self._engine.begin() as conn:
-            conn.execute(insert.on_conflict_do_update(index_elements=["event_id"], set_=updates), rows)
-        self._pending.clear()
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert.on_conflict_do_update(index_elements=["event_id"], set_=updates), rows)
+        except sa.exc.DBAPIError as exc:
+            raise SinkFailed(f"table {self._table.name!r}: {exc.orig or exc}") from exc
+        finally:
+            self._pending.clear()
 
     @property
     def table_name(self) -> str:

@@ -2,7 +2,9 @@
 
 Rows are read in (timestamp, id) order after the stored position. Rows
 modified within ``delay_ms`` of now are left for the next poll so that a
-transaction still committing with an older timestamp is not skipped.
+transaction still committing with an older timestamp is not skipped. A
+database that cannot be reached raises :class:`SourceUnavailable` and leaves
+the position where it was, so the runner's retry reads the same rows.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+
+from connectors.base import SourceRecord, SourceUnavailable
 
 __all__ = ["SqlSource", "SqlSourceConfig", "map_columns"]
 
@@ -46,12 +50,10 @@ class SqlSource:
         self._inc = -1
 
     def start(self, position: dict[str, Any] | None) -> None:
-        if position:
-            self._ts, self._inc = int(position["ts"]), int(position["inc"])
+        """Resume after ``position``; None rewinds to the first row (a replay after the broker lost everything)."""
+        self._ts, self._inc = (int(position["ts"]), int(position["inc"])) if position else (-1, -1)
 
-    def poll(self, max_records: int) -> list[Any]:
-        from connectors.base import SourceRecord
-
+    def poll(self, max_records: int) -> list[SourceRecord]:
         c = self._config
         ts, inc = self._table.c[c.timestamp_column], self._table.c[c.incrementing_column]
         query = (
@@ -62,8 +64,11 @@ class SqlSource:
         )
         if c.delay_ms:
             query = query.where(ts <= int(time.time() * 1000) - c.delay_ms)
-        with self._engine.connect() as conn:
-            rows = [dict(row._mapping) for row in conn.execute(query)]
+        try:
+            with self._engine.connect() as conn:
+                rows = [dict(row._mapping) for row in conn.execute(query)]
+        except sa.exc.DBAPIError as exc:
+            raise SourceUnavailable(f"source table {c.table!r} cannot be read: {exc.orig or exc}") from exc
         records = []
         for row in rows:
             self._ts, self._inc = int(row[c.timestamp_column]), int(row[c.incrementing_column])

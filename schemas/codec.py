@@ -7,7 +7,12 @@ errors are re-raised as :class:`CodecError` subclasses:
     CodecError
     ├── DecodeError     bytes that are not a valid event (bad magic, truncated, garbage)
     ├── EncodeError     a value that does not fit its schema
-    └── UnknownSchema   a schema id this process cannot resolve
+    └── UnknownSchema   a schema id this process cannot resolve (no resolver, or the registry says no such id)
+
+    SchemaUnavailable   the registry could not answer (down, timing out, 5xx): deliberately *not* a
+                        CodecError, because the bytes may be good. A stage lets it propagate, and its
+                        worker waits and retries instead of quarantining records the registry would have
+                        described. Nothing is cached on failure: the next decode asks again.
 
 Timestamps (``timestamp-millis``) are plain ``int`` milliseconds in memory:
 the registered schema keeps the logical type for readers in other languages,
@@ -17,6 +22,7 @@ datetime per field on the hot path.
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import struct
@@ -28,8 +34,10 @@ from typing import Any
 import fastavro
 from fastavro.validation import ValidationError, validate
 
+from schemas.registry import RegistryRequestFailed, RegistryUnavailable
+
 __all__ = [
-    "Codec", "CodecError", "DecodeError", "EncodeError", "UnknownSchema",
+    "Codec", "CodecError", "DecodeError", "EncodeError", "SchemaUnavailable", "UnknownSchema",
     "contract", "contract_names", "inline", "schema_id_of",
 ]
 
@@ -52,6 +60,13 @@ class EncodeError(CodecError):
 
 class UnknownSchema(CodecError):
     """A schema id that cannot be resolved."""
+
+
+class SchemaUnavailable(Exception):
+    """The schema registry could not be asked about an id: an outage to wait out, not a bad record."""
+
+
+_NOT_FOUND = 404
 
 
 def contract_names() -> list[str]:
@@ -121,7 +136,7 @@ class Codec:
     """Encodes and decodes events by schema id.
 
     ``resolve`` fetches a schema's JSON for an id this codec has not seen (for
-    example ``RegistryClient.schema_by_id``); it is called once per id.
+    example ``RegistryClient.schema_by_id``); it is called once per id, again after a failure.
     """
 
     def __init__(self, resolve: Callable[[int], str] | None = None) -> None:
@@ -133,15 +148,21 @@ class Codec:
         """Make a schema known under its registry id."""
         if schema_id in self._parsed:
             return
-        as_dict = json.loads(schema) if isinstance(schema, str) else schema
         try:
-            self._parsed[schema_id] = fastavro.parse_schema(_strip_logical(as_dict), _write_hint=False)
-            self._validating[schema_id] = fastavro.parse_schema(as_dict, _write_hint=False)
-        except Exception as exc:  # fastavro raises several unrelated types for bad schemas
+            as_dict = json.loads(schema) if isinstance(schema, str) else schema
+            parsed = fastavro.parse_schema(_strip_logical(as_dict), _write_hint=False)
+            validating = fastavro.parse_schema(as_dict, _write_hint=False)
+        except Exception as exc:  # not JSON, or fastavro's several unrelated types for bad schemas
             raise UnknownSchema(f"schema {schema_id} is not valid Avro: {exc}") from None
+        self._parsed[schema_id], self._validating[schema_id] = parsed, validating
 
     def knows(self, schema_id: int) -> bool:
         return schema_id in self._parsed
+
+    def name_of(self, schema_id: int) -> str:
+        """Full name of the record a schema id describes ("" for an unnamed type): which contract an event is of."""
+        parsed = self._schema(schema_id)
+        return str(parsed.get("name", "")) if isinstance(parsed, dict) else ""
 
     def _schema(self, schema_id: int) -> Any:
         parsed = self._parsed.get(schema_id)
@@ -150,7 +171,13 @@ class Codec:
                 raise UnknownSchema(f"schema id {schema_id} is unknown to this process")
             try:
                 text = self._resolve(schema_id)
-            except Exception as exc:
+            except RegistryRequestFailed as exc:
+                if exc.status == _NOT_FOUND:
+                    raise UnknownSchema(f"schema id {schema_id} is not in the registry: {exc}") from None
+                raise SchemaUnavailable(f"schema id {schema_id} could not be looked up: {exc}") from None
+            except (RegistryUnavailable, OSError, http.client.HTTPException) as exc:  # OSError: refused, reset, timeout
+                raise SchemaUnavailable(f"schema id {schema_id} could not be looked up: {exc}") from None
+            except Exception as exc:  # a resolver of another kind that cannot name the id
                 raise UnknownSchema(f"schema id {schema_id} could not be resolved: {exc}") from None
             self.add(schema_id, text)
             parsed = self._parsed[schema_id]

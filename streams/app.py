@@ -39,9 +39,10 @@ from schemas.datasets import Role, catalog
 from schemas.registry import RegistryClient
 from schemas.settings import Settings
 from streams import ledger
-from streams.agents import Agents, Ledger
+from streams.agents import Agents, Ledger, exit_now
 from streams.book import SubscriptionBook
 from streams.consent import ConsentBook, ConsentUnavailable
+from streams.dedupe import RecentDeliveries
 from streams.matching import Linker, Lookup, load_linker
 from streams.metrics import QualityCollector, StageMetrics
 from streams.observe import QualitySnapshots, WorkerGauges
@@ -83,11 +84,13 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str,
     book = SubscriptionBook(codec)
     # Private: Faust has no public accessor for its started aiokafka producer, and its batch API is what
     # lets a worker forward thousands of events a second (see streams.produce).
-    outbox = Outbox(BatchSender(app.producer._ensure_producer), metrics.errors)  # type: ignore[attr-defined]
+    outbox = Outbox(BatchSender(app.producer._ensure_producer), metrics.errors,  # type: ignore[attr-defined]
+                    on_failure=exit_now)
     ledger_schema_id = schema_id(topics.LEDGER)
     worker = f"{socket.gethostname()}-{os.getpid()}"
     audit = Ledger(encode=partial(codec.encode, ledger_schema_id), actor=f"worker:{worker}")
-    agents = Agents(app, outbox, metrics, audit=audit)
+    recent = RecentDeliveries(settings.share_dedupe_window)
+    agents = Agents(app, outbox, metrics, audit=audit, recent=recent)
     table = app.Table("registry", key_type=str, value_type=None, partitions=settings.partitions)
     linker = load_linker(settings)
     replica = None if linker is None else Replica(
@@ -104,17 +107,20 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str,
             agents.registry(RegistryStage(codec, d, linked), table)
         elif d.linked:
             agents.match(MatchStage(codec, d, result_schema_id=schema_id(topics.match(d.name)),
+                                    issue_schema_id=schema_id(topics.quarantine(d.name)),
                                     lookup=_lookup(linker, table), linker=linker, tally=tallies[d.name]), replica)
             if d.shareable:
                 agents.share(d.name, topics.match(d.name), share.process,
-                             before=partial(_consent_barrier, book, consents, d.name))
+                             before=partial(_before_sharing, book, recent, consents, d.name))
         elif d.shareable:
-            agents.share(d.name, topics.clean(d.name), partial(share.process_clean, d.name))
+            agents.share(d.name, topics.clean(d.name), partial(share.process_clean, d.name),
+                         before=partial(_before_sharing, book, recent, None, d.name))
     agents.connector_issues(codec, tallies, datasets)
     if linker is not None:
         schema_id(topics.REVIEW_DECISIONS)  # known before the first decision arrives
-    gauges = WorkerGauges(metrics, book, registry_records=table.__len__, replica=replica)
+    gauges = WorkerGauges(metrics, book, registry_records=table.__len__, replica=replica, waiting=agents.waiting)
     _background(app, bootstrap, book, replica, table, consents)
+    _read_back(app, recent, bootstrap, codec)
     registry_dataset = next((d for d in datasets.values() if d.role is Role.REGISTRY), None)
     if registry_dataset is not None:
         verifications = Verifications(Verifier(registry_dataset, linked), codec, subscriptions=book.verifying,
@@ -186,10 +192,16 @@ def _changelog_decoder(app: faust.App, table: Any) -> DecodeChange:
     return decode
 
 
-async def _consent_barrier(book: SubscriptionBook, consents: ConsentBook, dataset: str) -> None:
-    """Before a micro-batch: every consent withdrawal acknowledged so far is applied (only when one matters).
-    Until the worker can tell (the broker unreachable), nothing of the dataset is shared: it waits, and says so."""
-    while book.needs_consent(dataset):
+async def _before_sharing(book: SubscriptionBook, recent: RecentDeliveries, consents: ConsentBook | None,
+                          dataset: str) -> None:
+    """Before a micro-batch is shared: the subscriptions on record when the worker started are known (else its
+    first records would be shared with nobody, and committed), the recent deliveries are read back (else a
+    replay is shared twice), and every consent withdrawal acknowledged so far is applied (only when one
+    matters). Until the worker can tell (the broker unreachable), nothing of the dataset is shared: it waits,
+    and says so."""
+    await book.caught_up.wait()
+    await recent.primed.wait()
+    while consents is not None and book.needs_consent(dataset):
         try:
             await consents.barrier()
             return
@@ -220,6 +232,12 @@ def _background(app: faust.App, bootstrap: str, book: SubscriptionBook, replica:
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop(app_: Any, **_: Any) -> None:
         stopped.set()
+
+
+def _read_back(app: faust.App, recent: RecentDeliveries, bootstrap: str, codec: Codec) -> None:
+    @app.task
+    async def read_back_deliveries() -> None:
+        await recent.prime(bootstrap, codec)
 
 
 def _verification(app: faust.App, loop: VerificationLoop, *, ready: Callable[[], Awaitable[Any]]) -> None:

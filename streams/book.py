@@ -24,6 +24,9 @@ class SubscriptionBook:
     def __init__(self, codec: Codec) -> None:
         self._codec = codec
         self._by_id: dict[str, Subscription] = {}
+        # Set once every subscription on the topic when the worker started has been read: nothing is shared
+        # before, or a restarted worker would share its first records with nobody and commit them.
+        self.caught_up = asyncio.Event()
 
     def for_dataset(self, dataset: str) -> list[Subscription]:
         """The subscriptions records of ``dataset`` are shared with: stream mode only (a verify one never receives any)."""
@@ -43,9 +46,11 @@ class SubscriptionBook:
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         """One event of the topic: an upsert, or a deletion when the value is null."""
-        if key is None:
+        try:
+            subscription_id = _text(key)
+        except ValueError as exc:
+            log.error("subscription event without a readable key ignored", extra={"error": str(exc)})
             return
-        subscription_id = key.decode()
         if value is None:
             self._by_id.pop(subscription_id, None)
             return
@@ -66,4 +71,12 @@ class SubscriptionBook:
         self._by_id[subscription_id] = subscription
 
     async def follow(self, bootstrap: str, stopped: asyncio.Event) -> None:
-        await follow_topic(bootstrap, topics.SUBSCRIPTIONS, self.apply, stopped, client_id="gsp-subscriptions")
+        await follow_topic(bootstrap, topics.SUBSCRIPTIONS, self.apply, stopped, client_id="gsp-subscriptions",
+                           caught_up=self.caught_up)
+
+
+def _text(key: bytes | None) -> str:
+    """The subscription id a key holds; ValueError for none or bytes that are not UTF-8."""
+    if key is None:
+        raise ValueError("no key")
+    return key.decode()

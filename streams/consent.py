@@ -46,6 +46,7 @@ class ConsentBook:
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
+            log.error("consent event without a key ignored")
             return
         pair = key.decode(errors="replace").split("|", 1)
         if value is None:  # a tombstone: no consent on record

@@ -24,8 +24,10 @@ class WorkerGauges:
     """The worker's gauges and its /health content."""
 
     def __init__(self, metrics: StageMetrics, book: SubscriptionBook, *, registry_records: Callable[[], int],
-                 replica: Replica | None) -> None:
+                 replica: Replica | None, waiting: Mapping[str, str] | None = None) -> None:
+        """``waiting``: agent -> what it waits for (a schema registry out of reach), shown in /health."""
         self._metrics = metrics
+        self._waiting = waiting if waiting is not None else {}
         self._book = book
         self._registry_records = registry_records
         self._replica = replica
@@ -45,9 +47,10 @@ class WorkerGauges:
 
     def health(self) -> dict[str, Any]:
         """Safe from any thread: plain counters, no consumer or event-loop state."""
-        return {"status": "ok", "pid": os.getpid(), "assigned_partitions": self._assigned,
+        waiting = dict(self._waiting)
+        return {"status": "waiting" if waiting else "ok", "pid": os.getpid(), "assigned_partitions": self._assigned,
                 "subscriptions": len(self._book), "registry_records": self._registry_records(),
-                "linkage": None if self._replica is None else self._replica.health()}
+                "linkage": None if self._replica is None else self._replica.health(), "waiting": waiting}
 
 
 class QualitySnapshots:

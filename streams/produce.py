@@ -78,17 +78,28 @@ class BatchSender:
 
 
 class Outbox:
-    """A stage's events to the broker; a delivery the broker refused is counted and logged, per stage and dataset."""
+    """A stage's events to the broker; a delivery the broker refused is counted and logged, per stage and dataset.
 
-    def __init__(self, sender: BatchSender, errors: Counter) -> None:
+    ``on_failure`` is then called (a worker ends itself: `streams.agents.exit_now`). A stage does not wait
+    for its sends to be acknowledged, and Faust commits its input after flushing the producer whether the
+    deliveries succeeded or not; the callback runs before the flush returns, so a refused delivery
+    never has its input committed: the restarted worker processes it again.
+    """
+
+    def __init__(self, sender: BatchSender, errors: Counter, *, on_failure: Callable[[], None] | None = None) -> None:
         self._sender = sender
         self._errors = errors  # gsp_stage_errors_total: labels stage, dataset
+        self._on_failure = on_failure
 
     async def send(self, stage: str, dataset: str, outs: Iterable[Out], headers: Sequence[Headers] | None = None) -> Sent:
         def done(fut: asyncio.Future[Any]) -> None:
             if fut.cancelled() or fut.exception() is not None:
                 self._errors.labels(stage, dataset).inc()
-                log.error("delivery failed", extra={"stage": stage, "dataset": dataset})
+                log.critical("delivery failed; its input will be processed again",
+                             extra={"stage": stage, "dataset": dataset,
+                                    "error": "cancelled" if fut.cancelled() else str(fut.exception())[:200]})
+                if self._on_failure is not None:
+                    self._on_failure()
 
         sent = await self._sender.send(outs, headers)
         for fut in sent.futures:

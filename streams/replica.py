@@ -29,6 +29,8 @@ __all__ = ["DecodeChange", "Replica"]
 
 log = logging.getLogger("gsp.streams.replica")
 
+_ENTRY_FIELDS = frozenset({"name_key", "birth_date", "status"})  # what the linker reads of every entry
+
 # A changelog record (key, value) -> (personal id, entry or None for a deletion), in the table's own serialization.
 DecodeChange = Callable[[bytes, bytes | None], tuple[str, Mapping[str, Any] | None]]
 
@@ -55,22 +57,36 @@ class Replica:
             await asyncio.gather(self._registry_ready.wait(), self._decisions_ready.wait())
 
     def apply_registry_change(self, key: bytes | None, value: bytes | None) -> None:
-        if key is None:
-            return
+        """One change of the registry table; one the linker cannot hold is counted and logged, never applied."""
         try:
+            if key is None:
+                raise ValueError("a change without a key")
             personal_id, entry = self._decode_change(key, value)
+            if entry is not None and not (isinstance(entry, Mapping) and _ENTRY_FIELDS <= entry.keys()):
+                raise ValueError(f"not a registry entry: {type(entry).__name__} {str(entry)[:80]}")
             self.linker.apply_entry(personal_id, entry)
         except (ValueError, TypeError, KeyError) as exc:  # one bad changelog record must not stop the worker
             self._on_error()
             log.error("registry change not indexed", extra={"stage": "registry", "error": str(exc)})
 
     def apply_decision(self, key: bytes | None, value: bytes | None) -> None:
-        if key is None:
+        """A steward's decision, or its withdrawal (a tombstone); an unreadable one withdraws the decision its key
+        names (fail closed: the pair waits for a steward again rather than being shared on a guess)."""
+        try:
+            pair = None if key is None else key.decode()
+        except UnicodeDecodeError:
+            pair = None
+        if pair is None:
+            log.error("review decision without a readable key ignored", extra={"stage": "match"})
             return
         try:
-            self.linker.apply_decision(key.decode(), None if value is None else self._codec.decode(value)[1]["decision"])
-        except CodecError as exc:
+            decision = None if value is None else self._codec.decode(value)[1]["decision"]
+            if decision is not None and not isinstance(decision, str):
+                raise TypeError(f"decision is a {type(decision).__name__}")
+        except (CodecError, KeyError, TypeError) as exc:
             log.error("unreadable review decision ignored", extra={"stage": "match", "error": str(exc)})
+            decision = None
+        self.linker.apply_decision(pair, decision)
 
     async def follow(self, bootstrap: str, changelog: str, stopped: asyncio.Event) -> None:
         """Read the registry changelog and the decisions until ``stopped``."""

@@ -24,7 +24,7 @@ from schemas.settings import Settings, SettingsError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # In the order `gsp --help` lists them.
-COMMANDS = ("demo", "serve", "worker", "connect", "agency", "credential", "whoami", "catalog", "subscription", "verify", "acl", "quarantine", "review", "quality", "consent", "audit", "lineage", "clean", "match",
+COMMANDS = ("demo", "serve", "worker", "connect", "sink", "agency", "credential", "whoami", "catalog", "subscription", "verify", "acl", "quarantine", "review", "quality", "consent", "audit", "lineage", "clean", "match",
             "bench", "settings")
 
 

@@ -24,14 +24,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import CommitFailedError, IllegalGenerationError, KafkaError, RebalanceInProgressError, UnknownMemberIdError
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gsp.errors import GspError, NotFound, UserError
 from schemas import topics
 from schemas.codec import Codec, UnknownSchema, contract
 
-__all__ = ["AuditLog", "Indexer", "NotOpen", "Unavailable", "check_status", "claim", "deliver", "fetch", "list_items", "now_ms", "upsert"]
+__all__ = ["AuditLog", "Indexer", "NotOpen", "Unavailable", "check_status", "claim", "commit", "deliver", "fetch", "list_items",
+           "now_ms", "upsert"]
+
+_REBALANCING = (CommitFailedError, RebalanceInProgressError, IllegalGenerationError, UnknownMemberIdError)
 
 class NotOpen(UserError):
     """The item was already closed (released, discarded, accepted or rejected)."""
@@ -50,6 +53,19 @@ def deliver(producer: KafkaProducer, topic: str, key: bytes, value: bytes) -> No
         producer.send(topic, key=key, value=value).get(timeout=30)
     except KafkaError as exc:
         raise Unavailable(f"the broker did not acknowledge the write to {topic}; the item is left open: {exc}") from None
+
+
+def commit(consumer: KafkaConsumer, *, stage: str) -> bool:
+    """Commit the consumer's positions; False when a rebalance took its partitions meanwhile. That is routine
+    (a second control plane joining the group), not a failure: the partitions' next owner reads the batch
+    again from the last commit, and every caller's write is idempotent (insert-if-absent, offset-deduped)."""
+    try:
+        consumer.commit()
+    except _REBALANCING as exc:
+        logging.getLogger(f"gsp.{stage}").info("commit skipped: the group is rebalancing",
+                                               extra={"stage": stage, "error": type(exc).__name__})
+        return False
+    return True
 
 
 class Indexer:
@@ -89,7 +105,7 @@ class Indexer:
             for tp, batch in polled.items():
                 self._consumer.seek(tp, batch[0].offset)
             raise
-        self._consumer.commit()
+        commit(self._consumer, stage=self.stage)
         self.indexed += (read := sum(len(batch) for batch in polled.values()))
         return read
 

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from kafka import KafkaConsumer
 
+from gsp.desks.base import commit
 from gsp.errors import UserError
 from schemas import topics
 from schemas.codec import Codec, CodecError
@@ -61,7 +62,7 @@ class QualityRecorder:
         for dataset in list(self._latest):
             if now - self._written.get(dataset, 0.0) >= self._every_s:
                 self.record(dataset)
-        self._consumer.commit()
+        commit(self._consumer, stage="quality")  # skipped mid-rebalance: the tallies are cumulative, re-reading is harmless
 
     def records(self, dataset: str) -> int:
         with self._lock:
@@ -80,6 +81,7 @@ class QualityRecorder:
         return row
 
     def run(self, stop: threading.Event) -> None:
+        """Until stopped; a database or broker failure raises, for the supervisor to back off and restart."""
         while not stop.is_set():
             self.run_once()
 

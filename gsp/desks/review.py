@@ -183,6 +183,18 @@ class ReviewDesk:
             raise UserError("a reason is required to reject a proposed match")
         return self._decide(item_id, "REJECTED", by=by, reason=reason)
 
+    def republish(self) -> int:
+        """Every decision on record on ``gsp.review.decisions`` again (the broker lost the topic), as it was first
+        published; how many. Unavailable if the broker does not acknowledge one: the caller tries again later."""
+        schema_id = self._schema_id_of(topics.subject(topics.REVIEW_DECISIONS))
+        with self._engine.connect() as conn:
+            decisions = [dict(row._mapping) for row in conn.execute(sa.select(review_decisions))]
+        for row in decisions:
+            key = topics.decision_key(row["dataset"], row["source_key"], row["personal_id"])
+            desk.deliver(self._producer, topics.REVIEW_DECISIONS, key.encode(),
+                         self._codec.encode(schema_id, _decision(row, row["decision"], row)))
+        return len(decisions)
+
     def export(self, out: TextIO | str | Path) -> int:
         """Every decision as CSV: the pair, decision, probability, who and when, and a ``level.<comparison>``
         column per comparison seen (empty where a pair has no level for it). The number of decisions written."""

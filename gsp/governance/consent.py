@@ -84,6 +84,17 @@ class Consents:
                     self._codec.encode(schema_id, event))
         return {k: v for k, v in event.items()}
 
+    def republish(self) -> int:
+        """Every consent on record, given or withdrawn, on ``gsp.consent`` again (the broker lost the topic);
+        how many. Unavailable if the broker does not acknowledge one: the caller tries again later."""
+        schema_id = self._schema()
+        with self._engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(sa.select(_consents))]
+        for event in rows:
+            deliver(self._producer, topics.CONSENT, consent_key(event["subscription_id"], event["personal_id"]),
+                    self._codec.encode(schema_id, event))
+        return len(rows)
+
     def given_for(self, subscription_id: str) -> set[str]:
         """The people whose consent to ``subscription_id`` is on record (for back-fill)."""
         with self._engine.connect() as conn:

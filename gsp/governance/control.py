@@ -92,9 +92,29 @@ class ControlPlane:
         for subject, schema in subject_schemas().items():
             self._register(subject, json.dumps(schema, ensure_ascii=False))
         if self._producer is None:
-            self._producer = KafkaProducer(bootstrap_servers=self._bootstrap, acks="all", linger_ms=0)
+            # Not idempotent: a restarted embedded broker does not know its producer id, which kafka-python
+            # treats as fatal; a subscription event published twice is the same compacted state.
+            self._producer = KafkaProducer(bootstrap_servers=self._bootstrap, acks="all", linger_ms=0,
+                                           enable_idempotence=False)
         self.publish_pending()
         self._withdraw_unapproved()
+
+    def republish(self) -> int:
+        """After the broker lost its topics (the in-memory embedded broker was restarted): the platform's topics
+        and every active subscription's topics made again, and every subscription the data plane must hold
+        published again from the database, through the outbox (what fails stays pending for the next start).
+        The schemas need nothing: the registry lives in the database. How many subscriptions were published."""
+        ensure_topics(self._bootstrap, platform_topics(self._partitions), replication_factor=self._replication)
+        wanted: dict[str, tuple[int, dict[str, str]]] = {topic: (self._partitions, {}) for event in self.published_subscriptions()
+                  for topic in self._topics_of(event)}
+        ensure_topics(self._bootstrap, wanted, replication_factor=self._replication)
+        with self._engine.begin() as conn:
+            conn.execute(sa.update(_subscriptions).where(_subscriptions.c.deleted.is_(False)).values(published=False))
+        return self.publish_pending()
+
+    def _topics_of(self, event: dict[str, Any]) -> list[str]:
+        """The topics a subscription's event delivers on (a verify subscription's requests topic too)."""
+        return list(self._verify_topics(event["agency"])[2]) if event.get("mode") == VERIFY else [event["topic"]]
 
     def _withdraw_unapproved(self) -> None:
         """Subscriptions made before owners decided (a database from an older release) have no approved version:

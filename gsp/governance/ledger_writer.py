@@ -3,7 +3,10 @@
 One consumer in the group ``gsp-ledger``: each partition ``p`` of ``gsp.ledger`` is the chain ``data-<p>``,
 so a chain has one writer at a time, and the chain's tip records the last offset it entered: a
 fact read again after a restart or a rebalance is skipped, not entered twice (the offset is
-committed to Kafka only after the entries are). Each fact gets its subscription version's purpose
+committed to Kafka only after the entries are). An embedded broker keeps its topics in memory: once it is
+replaced by an empty one (a restart, or `gsp serve` started again), ``gsp.ledger`` counts from 0 again and
+the tips' offsets say nothing; :meth:`LedgerWriter.forget_offsets` makes each chain enter its next batch
+whole. Each fact gets its subscription version's purpose
 and legal basis from the control plane's database, and names its people only by reference. The
 same thread stores the chain heads every ``head_interval_s`` and prunes what retention allows.
 """
@@ -22,6 +25,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from gsp.desks.base import commit
 from gsp.governance.ledger import Entry, Ledger
 from schemas import topics
 from schemas.codec import Codec, CodecError
@@ -66,6 +70,8 @@ class LedgerWriter:
         self._last_head = 0.0
         self._last_prune = 0.0
         self._terms_cache: dict[tuple[str, int], dict[str, Any]] = {}
+        # None: every tip's offset is trusted; else the chains entered since the broker was replaced.
+        self._fresh: set[str] | None = None
         registry = registry if registry is not None else CollectorRegistry()
         self.entered = Counter("gsp_ledger_entries_total", "Facts entered into the audit ledger", ["kind"],
                                registry=registry)
@@ -93,13 +99,21 @@ class LedgerWriter:
                 self._consumer.seek(tp, messages[0].offset)
             raise
         if polled:
-            self._consumer.commit()
+            commit(self._consumer, stage="ledger")
         self._housekeeping()
         return sum(len(m) for m in polled.values())
 
+    def forget_offsets(self) -> None:
+        """The broker now holds an empty ``gsp.ledger`` (the embedded one was restarted): offsets start at 0 again,
+        so until a chain enters its next batch, its tip's offset does not mark what was already entered."""
+        self._fresh = set()
+
     def _enter(self, tp: TopicPartition, messages: list[Any]) -> None:
         chain = f"data-{tp.partition}"
+        fresh = self._fresh
         _, _, entered_up_to = self._ledger.tip(chain)
+        if fresh is not None and chain not in fresh:
+            entered_up_to = None
         entries = []
         for m in messages:
             if entered_up_to is not None and m.offset <= entered_up_to:
@@ -118,6 +132,8 @@ class LedgerWriter:
         last = messages[-1].offset
         if entries or entered_up_to is None or last > entered_up_to:
             self._ledger.append(chain, entries, source_offset=last)
+            if fresh is not None:
+                fresh.add(chain)
             for e in entries:
                 self.entered.labels(e.kind).inc()
 

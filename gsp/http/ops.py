@@ -26,14 +26,16 @@ def ops_routes(metrics: CollectorRegistry, health: Callable[[], dict[str, Any]])
         body = await in_thread(generate_latest, metrics)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def health_page(call: Call) -> dict[str, Any]:
-        return health()
+    async def health_page(call: Call) -> web.Response:
+        # Anything but "ok" answers 503, so a probe or a load balancer acts on it without parsing the body.
+        state = health()
+        return web.json_response(state, status=200 if state.get("status") == "ok" else 503)
 
     return [
         Route("GET", "/metrics", metrics_page, summary="Prometheus metrics", tag="ops",
               responds="metrics in the Prometheus text format"),
         Route("GET", "/health", health_page, summary="Liveness and progress", tag="ops",
-              responds='{"status": "ok", ...}'),
+              responds='{"status": "ok", ...} (HTTP 503 with the reason when the status is anything else)'),
     ]
 
 

@@ -5,16 +5,16 @@ map to the contract. Ops scale connectors by running more processes, one per
 table (a source table is read by one connector: positions are per connector
 name). Kafka and the registry come from GSP_KAFKA_BOOTSTRAP and
 GSP_SCHEMA_REGISTRY_URL, or from a running `gsp serve` ($GSP_HOME/runtime.json).
+
+Outages of the source database or the broker do not end the process: the
+runner backs off, /health says what is down, and it resumes from its stored
+position (see connectors.runner).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import signal
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,70 +22,51 @@ import sqlalchemy as sa
 from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
 
+from connectors.backoff import first_line
 from connectors.metrics import ConnectorMetrics
 from connectors.offsets import OffsetStore
 from connectors.runner import SourceRunner, Target
 from connectors.sql_source import SqlSource, SqlSourceConfig
 from gsp.errors import UserError
 from gsp.governance.catalog import DATASETS
-from gsp.http.ops import OpsServer
 from gsp.runtime.embedded import wait_for_kafka
+from gsp.runtime.process import Progress, endpoints, read_config, start_ops, stop_on_sigterm
 from schemas import topics
 from schemas.codec import Codec
 from schemas.registry import RegistryClient, RegistryClientError
 from schemas.settings import Settings, kafka_producer_config
 
-__all__ = ["run_connector"]
+__all__ = ["producer_config", "run_connector"]
 
 log = logging.getLogger("gsp.connect")
-_KEYS = {"name", "dataset", "database_url", "table", "key_column", "timestamp_column", "incrementing_column",
-         "columns", "poll_interval_s", "batch_size"}
+_REQUIRED = {"name", "dataset", "database_url", "table", "key_column"}
+_OPTIONAL = {"timestamp_column", "incrementing_column", "columns", "poll_interval_s", "batch_size"}
 
 
 def _config(path: Path) -> dict[str, Any]:
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
-    if not isinstance(config, dict):
-        raise UserError(f"{path} must hold a JSON object")
-    unknown = sorted(set(config) - _KEYS)
-    missing = sorted({"name", "dataset", "database_url", "table", "key_column"} - set(config))
-    if unknown or missing:
-        raise UserError(f"{path}: " + "; ".join(filter(None, [
-            f"unknown keys {', '.join(unknown)}" if unknown else "", f"missing keys {', '.join(missing)}" if missing else ""])))
+    config = read_config(path, required=_REQUIRED, optional=_OPTIONAL)
     if config["dataset"] not in DATASETS:
         raise UserError(f"{path}: unknown dataset {config['dataset']!r}; known: {', '.join(DATASETS)}")
     return config
 
 
-def _endpoints(settings: Settings) -> tuple[str, str]:
-    runtime_file = settings.home / "runtime.json"
-    runtime = json.loads(runtime_file.read_text()) if runtime_file.exists() else {}
-    bootstrap = settings.kafka_bootstrap or runtime.get("bootstrap")
-    registry = settings.schema_registry_url or runtime.get("api_url")
-    if not bootstrap or not registry:
-        raise UserError("a connector needs a running platform: set GSP_KAFKA_BOOTSTRAP and GSP_SCHEMA_REGISTRY_URL, "
-                        "or start `gsp serve` with the same GSP_HOME")
-    return bootstrap, registry
-
-
 def _source(config_path: Path, config: dict[str, Any]) -> SqlSource:
     try:
-        return SqlSource(sa.create_engine(config["database_url"]), SqlSourceConfig(
+        # pool_pre_ping: after a database restart the pooled connections are dead; test each before use.
+        return SqlSource(sa.create_engine(config["database_url"], pool_pre_ping=True), SqlSourceConfig(
             name=config["name"], table=config["table"], key_column=config["key_column"],
             timestamp_column=config.get("timestamp_column", "updated_at"),
             incrementing_column=config.get("incrementing_column", "id"), columns=config.get("columns", {})))
     except sa.exc.DBAPIError as exc:
-        raise UserError(f"{config_path}: source database unreachable: {_first_line(exc.orig or exc)}") from None
+        raise UserError(f"{config_path}: source database unreachable: {first_line(exc.orig or exc)}") from None
     except (ValueError, sa.exc.ArgumentError, ImportError) as exc:  # no such table or column; a bad URL or driver
-        raise UserError(f"{config_path}: {_first_line(exc)}") from None
+        raise UserError(f"{config_path}: {first_line(exc)}") from None
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+def producer_config(settings: Settings, bootstrap: str) -> dict[str, Any]:
+    """The platform's producer settings, made to outlive a broker restart: kafka-python's idempotent producer fails
+    for good once a restarted broker forgets its producer id, and a send waits 10 s, not 60, for a missing broker."""
+    return {**kafka_producer_config(settings, bootstrap), "enable_idempotence": False, "max_block_ms": 10_000}
 
 
 def run_connector(settings: Settings, config_path: Path, *, once: bool = False, port: int = 0) -> int:
@@ -93,7 +74,7 @@ def run_connector(settings: Settings, config_path: Path, *, once: bool = False, 
     config = _config(config_path)
     # The connector's own database first: a mistake in the config is reported even before a platform runs.
     source = _source(config_path, config)
-    bootstrap, registry_url = _endpoints(settings)
+    bootstrap, registry_url = endpoints(settings, what="connector")
     wait_for_kafka(bootstrap, timeout_s=10)
     dataset = DATASETS[config["dataset"]]
     registry = RegistryClient(registry_url, token=None if settings.schema_registry_url else settings.credential(),
@@ -104,43 +85,33 @@ def run_connector(settings: Settings, config_path: Path, *, once: bool = False, 
     except RegistryClientError as exc:
         raise UserError(f"schema registry: {exc}") from None
     metrics_registry = CollectorRegistry()
-    producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))
+    producer = KafkaProducer(**producer_config(settings, bootstrap))
+    offsets = OffsetStore(bootstrap, producer)
     runner = SourceRunner(source, Target.of(dataset, schema_id=schema_id, quarantine_schema_id=issue_id),
                           producer=producer, codec=Codec(resolve=registry.schema_by_id),
-                          offsets=OffsetStore(bootstrap, producer), metrics=ConnectorMetrics.create(metrics_registry),
+                          offsets=offsets, metrics=ConnectorMetrics.create(metrics_registry),
                           batch_size=int(config.get("batch_size", 2000)))
-    ops = OpsServer(metrics_registry, lambda: {"status": "ok", "connector": config["name"],
-                                               "published": runner.published, "quarantined": runner.quarantined},
-                    host=settings.ops_host, port=port, title=f"GSP connector {config['name']}")
-    ops.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    ops = start_ops(settings, metrics_registry, runner.health, port=port, title=f"GSP connector {config['name']}")
+    stop = stop_on_sigterm()
     print(f"gsp: connector {config['name']} -> {topics.raw(dataset.name)}; metrics and health on http://127.0.0.1:{ops.port}",
           file=sys.stderr, flush=True)
+    progress = Progress(config["name"])
     try:
         runner.start()
-        # Progress only when rows moved (every 2 s while they do, the totals once the table is drained): an
-        # idle connector polling all night stays quiet; /health and /metrics answer for it.
-        shown, last = (0, 0), time.monotonic()
         while not stop.is_set():
-            handled = runner.run_once()
-            counts = (runner.published, runner.quarantined)
-            drained = handled == 0 and (counts != shown or once)
-            if drained or (counts != shown and time.monotonic() - last >= 2):
-                shown, last = counts, time.monotonic()
-                print(f"gsp: {config['name']}: published {runner.published}, quarantined {runner.quarantined}"
-                      + ("; the table is drained" + ("" if once else ", waiting for new rows") if drained else ""),
-                      file=sys.stderr, flush=True)
+            handled, wait_s = runner.step()
+            drained = handled == 0 and wait_s == 0
+            progress.show({"published": runner.published, "quarantined": runner.quarantined}, idle=drained,
+                          idle_note="the table is drained" + ("" if once else ", waiting for new rows"), force=once)
+            if drained and once:
+                break
             if handled == 0:
-                if once:
-                    break
-                stop.wait(float(config.get("poll_interval_s", 1.0)))
+                stop.wait(wait_s or float(config.get("poll_interval_s", 1.0)))
     except KeyboardInterrupt:
         pass
-    except sa.exc.DBAPIError as exc:
-        raise UserError(f"{config['name']}: source database failed: {_first_line(exc.orig or exc)}") from None
     finally:
         ops.stop()
+        runner.close()
         producer.close()
         source.close()
     return 0

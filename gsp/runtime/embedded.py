@@ -5,6 +5,10 @@ loopback port, waits until it answers the Kafka protocol, and stops it on exit
 (also on Ctrl-C, SIGTERM and errors; on Linux the broker also dies with its
 parent if the parent is killed). With ``GSP_KAFKA_BOOTSTRAP`` set nothing is
 started and the cluster is only checked for reachability.
+
+The embedded broker keeps its topics in memory only: `gsp serve` watches it
+(:func:`unreachable`), restarts it on the same port so every client's bootstrap
+stays valid (:meth:`Broker.restart`), and rebuilds what it held.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from kafka.errors import KafkaError
 from gsp.errors import UserError
 from schemas.settings import Settings
 
-__all__ = ["Broker", "free_port", "running_broker", "stop_process", "wait_for_kafka"]
+__all__ = ["Broker", "cluster", "free_port", "running_broker", "stop_process", "unreachable", "wait_for_kafka"]
 
 log = logging.getLogger("gsp.runtime")
 
@@ -85,6 +89,15 @@ def wait_for_kafka(bootstrap: str, *, timeout_s: float = 20.0) -> None:
     raise UserError(f"no Kafka broker reachable at {bootstrap} within {timeout_s:.0f}s ({last})")
 
 
+def unreachable(bootstrap: str, *, timeout_s: float = 3.0) -> str | None:
+    """Why the cluster does not answer a metadata request within ``timeout_s``, or None when it does."""
+    try:
+        wait_for_kafka(bootstrap, timeout_s=timeout_s)
+    except UserError as exc:
+        return str(exc)
+    return None
+
+
 def _answers(host_port: str) -> bool:
     host, _, port = host_port.rpartition(":")
     try:
@@ -136,6 +149,12 @@ class Broker:
         process, self._process = self._process, None
         stop_process(process, grace_s=5)
 
+    def restart(self) -> None:
+        """A new, empty broker on the same port (whatever is left of the old one stopped first); UserError if
+        it does not answer, for the caller to try again later."""
+        self.stop()
+        self.start()
+
     @property
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -144,6 +163,8 @@ class Broker:
 def _port_free(port: int, *, probe: bool = False) -> bool:
     """True if nothing listens on the port (probe: connect instead of bind)."""
     with socket.socket() as s:
+        # A port whose old connections linger in TIME_WAIT is free for a listener (Tansu sets SO_REUSEADDR too).
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if probe:
             s.settimeout(0.2)
             return s.connect_ex(("127.0.0.1", port)) != 0
@@ -157,10 +178,17 @@ def _port_free(port: int, *, probe: bool = False) -> bool:
 @contextlib.contextmanager
 def running_broker(settings: Settings, *, port: int | None = None) -> Iterator[str]:
     """Bootstrap servers of the configured cluster, or of an embedded broker for the duration."""
+    with cluster(settings, port=port) as (bootstrap, _):
+        yield bootstrap
+
+
+@contextlib.contextmanager
+def cluster(settings: Settings, *, port: int | None = None) -> Iterator[tuple[str, Broker | None]]:
+    """(bootstrap servers, the embedded broker or None for a configured cluster) for the duration."""
     if not settings.embedded:
         assert settings.kafka_bootstrap is not None
         wait_for_kafka(settings.kafka_bootstrap, timeout_s=10.0)
-        yield settings.kafka_bootstrap
+        yield settings.kafka_bootstrap, None
         return
     settings.home.mkdir(parents=True, exist_ok=True)
     broker = Broker(port=port, log_path=settings.home / "broker.log")
@@ -170,7 +198,7 @@ def running_broker(settings: Settings, *, port: int | None = None) -> Iterator[s
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(143)))
     try:
         broker.start()
-        yield broker.bootstrap
+        yield broker.bootstrap, broker
     finally:
         broker.stop()
         if previous in (signal.SIG_DFL, None):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from typing import TYPE_CHECKING
 
 from gsp.errors import UserError
-from gsp.runtime.embedded import wait_for_kafka
+from gsp.runtime.embedded import Broker, unreachable, wait_for_kafka
 from schemas.datasets import DatasetError, catalog
 from schemas.registry import RegistryUnavailable
 from schemas.settings import Settings
@@ -13,9 +16,15 @@ from streams.contracts import ContractError, contract_of
 from streams.linkage import ModelError
 from streams.matching import load_linker
 
+if TYPE_CHECKING:
+    from gsp.runtime.services import ControlServices
+    from gsp.runtime.supervisor import WorkerProcess
+
 __all__ = ["run_platform", "run_worker"]
 
 log = logging.getLogger("gsp.serve")
+_PROBE_EVERY_S = 3.0   # a metadata request to the broker this often; the embedded broker's process every second
+_BACKOFF_MAX_S = 30.0
 
 
 def run_worker(settings: Settings) -> int:
@@ -72,7 +81,7 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
     from prometheus_client import CollectorRegistry
 
     from gsp.http.tls import server_context
-    from gsp.runtime.embedded import running_broker
+    from gsp.runtime.embedded import cluster
     from gsp.runtime.services import ControlServices
     from gsp.runtime.supervisor import WorkerProcess
 
@@ -86,7 +95,7 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
     tls = server_context(settings)  # a bad certificate or key is refused before the broker starts
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with running_broker(settings) as bootstrap:
+    with cluster(settings) as (bootstrap, broker):
         services = ControlServices(settings, bootstrap=bootstrap, engine=engine, metrics=CollectorRegistry(),
                                    host=settings.api_host, port=settings.api_port, ssl_context=tls)
         services.start()
@@ -105,7 +114,13 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
                       f"{services.admin_token_file})", flush=True)
             print(f"gsp: control plane {services.api.url}  kafka {bootstrap}  workers "
                   + " ".join(f"http://127.0.0.1:{w.port}/health" for w in pool), flush=True)
+            probed = time.monotonic()
             while not stop.wait(1.0):
+                if (broker is not None and not broker.alive) or time.monotonic() - probed >= _PROBE_EVERY_S:
+                    probed = time.monotonic()
+                    lost = _lost(bootstrap, broker)
+                    if lost is not None:
+                        _recover(bootstrap, broker, services, pool, stop, lost)
                 for worker in pool:
                     code = worker.restart_if_dead()
                     if code is not None:
@@ -121,3 +136,42 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
                 worker.stop()
             services.stop()
     return 0
+
+
+def _lost(bootstrap: str, broker: Broker | None) -> str | None:
+    """Why the broker is lost (the embedded one's process exited, or no answer to metadata), or None."""
+    if broker is not None and not broker.alive:
+        return "the embedded broker process exited"
+    return unreachable(bootstrap, timeout_s=3.0)
+
+
+def _recover(bootstrap: str, broker: Broker | None, services: ControlServices, pool: list[WorkerProcess],
+             stop: threading.Event, reason: str) -> None:
+    """Until the broker answers again (or the platform stops), with /health not ok and one log line per
+    back-off step. The embedded broker is restarted on its port, empty: the control plane publishes its
+    state again and the workers start over (their offsets, tables and replicas were in the old broker).
+    A configured cluster is only waited for: it keeps its topics, and every client reconnects by itself."""
+    services.broker_lost(reason)
+    delay = 1.0
+    while not stop.is_set():
+        log.error("kafka broker lost; %s", "restarting the embedded broker" if broker else "waiting for it",
+                  extra={"bootstrap": bootstrap, "reason": reason[:300], "next_try_in_s": delay})
+        try:
+            if broker is not None:
+                broker.restart()
+                services.rebuild()
+                for worker in pool:
+                    worker.restart()
+                services.broker_back(restarted=True)
+                log.warning("kafka broker restarted and state rebuilt", extra={"bootstrap": bootstrap})
+                return
+            still = unreachable(bootstrap, timeout_s=3.0)
+            if still is None:
+                services.broker_back(restarted=False)
+                log.warning("kafka broker reachable again", extra={"bootstrap": bootstrap})
+                return
+            reason = still
+        except Exception as exc:  # the new broker failed too, or died while the state was republished
+            reason = f"{type(exc).__name__}: {exc}"
+        stop.wait(delay)
+        delay = min(_BACKOFF_MAX_S, delay * 2)

@@ -2,7 +2,11 @@
 
 The control plane (catalog, registry, subscriptions), its HTTP API, the
 quarantine desk and the match review desk with their indexers, and the
-quality recorder, all on one broker and one database.
+quality recorder, all on one broker and one database. Every background loop
+runs under a :class:`~gsp.runtime.supervised.Supervisor`; ``/health`` shows the
+loops and whether the broker answers (``kafka``), as whoever watches it
+(`gsp serve`) reports with :meth:`ControlServices.broker_lost` and
+:meth:`ControlServices.broker_back`.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from gsp.governance.subscriptions import OverdueRequests
 from gsp.governance.verification import VerificationGateway
 from gsp.http.app import ApiServer, build_app
 from gsp.runtime.credentials import ensure_admin, worker_token
+from gsp.runtime.supervised import LoopState, Supervisor
 from schemas import topics
 from schemas.codec import Codec
 from schemas.datasets import declared
@@ -52,8 +57,9 @@ class ControlServices:
         self._engine = engine
         self._metrics = metrics
         self._host, self._port = host, port
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._supervisor = Supervisor(metrics)
+        self.kafka = LoopState()  # the broker, as `gsp serve` watches it: up until it says otherwise
+        self.kafka.mark(up=True)
         external = RegistryClient(settings.schema_registry_url, cafile=settings.tls_ca) if settings.schema_registry_url else None
         try:
             self.control = ControlPlane(engine, bootstrap=bootstrap, partitions=settings.partitions,
@@ -66,7 +72,9 @@ class ControlServices:
         except (RegistryUnavailable, PublishFailed) as exc:
             raise UserError(str(exc)) from None
         self.codec = Codec(resolve=external.schema_by_id if external else (lambda i: self.control.registry.schema_by_id(i).schema))
-        self._producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))
+        # Not idempotent: its producer id would be unknown to a restarted embedded broker, a fatal error that
+        # leaves the producer refusing every later send; what it publishes is keyed and replay-safe anyway.
+        self._producer = KafkaProducer(**{**kafka_producer_config(settings, bootstrap), "enable_idempotence": False})
         audit = AuditLog(self._producer, self.codec, register=self.control.register)
         self.ledger = Ledger(engine, ledger_key(settings.home, settings.ledger_key))
         self.ledger.on_heads = self._witness
@@ -106,7 +114,8 @@ class ControlServices:
         self.verification = VerificationGateway(bootstrap, self._producer, self.codec, schema_id_of=self.control.schema_id)
         self.api = ApiServer(build_app(self.control, metrics, desk=self.desk, review=self.review, lineage=self.lineage,
                                        verification=self.verification, consents=self.consents,
-                                       checks={"ledger_writer": self._ledger_health},
+                                       checks={"kafka": self._kafka_health, "ledger_writer": self._ledger_health,
+                                               "background": self._supervisor.health},
                                        public_metrics=settings.public_metrics),
                              host=host, port=port, ssl_context=ssl_context)
         self.recorder: QualityRecorder | None = None
@@ -121,11 +130,36 @@ class ControlServices:
             log.error("ledger heads not witnessed", extra={"error": str(exc)[:300]})
 
     def _ledger_health(self) -> dict[str, Any]:
+        """The writer's own view (its last pass); whether its thread runs is in ``background``."""
         writer = getattr(self, "ledger_writer", None)
-        if writer is None:
-            return {"up": None, "state": "not started"}
-        alive = any(t.name == "ledger-writer" and t.is_alive() for t in self._threads)
-        return {**writer.health(), **({} if alive else {"up": False, "error": "the ledger writer thread stopped"})}
+        return {"up": None, "state": "not started"} if writer is None else writer.health()
+
+    def _kafka_health(self) -> dict[str, Any]:
+        state = self.kafka.as_dict()
+        return {"up": state["up"], "restarts": state["restarts"], "error": None if state["up"] else state["last_error"],
+                "since": state["since"]}
+
+    def broker_lost(self, reason: str) -> None:
+        """The broker stopped answering: /health says so (with the reason) until :meth:`broker_back`."""
+        if self.kafka.up:
+            self.kafka.mark(up=False, error=ConnectionError(reason))
+
+    def broker_back(self, *, restarted: bool) -> None:
+        """The broker answers again (``restarted``: a new embedded one, after :meth:`rebuild`): /health ok."""
+        if restarted:
+            self.kafka.restarts += 1
+        self.kafka.mark(up=True)
+
+    def rebuild(self) -> None:
+        """Make the topics and publish again everything the data plane reads from the control plane: subscriptions
+        (with their pseudonym keys), consents and review decisions; the ledger writer forgets the old offsets
+        of ``gsp.ledger``. The schemas live in the database. A broker failure here raises: the caller retries."""
+        self.ledger_writer.forget_offsets()
+        subscriptions = self.control.republish()
+        consents = self.consents.republish()
+        decisions = self.review.republish()
+        log.warning("control-plane state published again on the new broker",
+                    extra={"subscriptions": subscriptions, "consents": consents, "review_decisions": decisions})
 
     @property
     def registry_url(self) -> str:
@@ -144,28 +178,21 @@ class ControlServices:
                                           head_interval_s=self._settings.ledger_head_interval_s,
                                           retention_days=self._settings.audit_retention_days)
         self._closers = [indexer.close, reviews.close, self.recorder.close, self.ledger_writer.close]
-        self._threads = [threading.Thread(target=self._tick, name="subscription-periods", daemon=True),
-                         threading.Thread(target=self.backfill.run, args=(self._stop,), name="backfill", daemon=True),
-                         threading.Thread(target=indexer.run, args=(self._stop,), name="quarantine-indexer", daemon=True),
-                         threading.Thread(target=reviews.run, args=(self._stop,), name="review-indexer", daemon=True),
-                         threading.Thread(target=self.recorder.run, args=(self._stop,), name="quality-recorder", daemon=True),
-                         threading.Thread(target=self.ledger_writer.run, args=(self._stop,), name="ledger-writer",
-                                          daemon=True)]
-        for thread in self._threads:
-            thread.start()
+        if self._settings.embedded:  # a new embedded broker is empty: the tips' offsets are of the last one
+            self.ledger_writer.forget_offsets()
+        for name, loop in (("subscription-periods", self._tick), ("backfill", self.backfill.run),
+                           ("quarantine-indexer", indexer.run), ("review-indexer", reviews.run),
+                           ("quality-recorder", self.recorder.run), ("ledger-writer", self.ledger_writer.run)):
+            self._supervisor.start(name, loop)
 
-    def _tick(self) -> None:
-        """Start and end subscriptions as their approved periods say, every second, until stopped."""
-        while not self._stop.wait(1.0):
-            try:
-                self.control.subscriptions.tick()
-            except Exception:  # a database or broker hiccup: the next tick tries again
-                log.exception("subscription periods not applied; retrying in a second")
+    def _tick(self, stop: threading.Event) -> None:
+        """Start and end subscriptions as their approved periods say, every second, until stopped; a database
+        or broker failure raises, for the supervisor to retry with back-off."""
+        while not stop.wait(1.0):
+            self.control.subscriptions.tick()
 
     def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=10)
+        self._supervisor.stop()
         for close in getattr(self, "_closers", []):
             close()
         self.api.stop()

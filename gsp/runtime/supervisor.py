@@ -68,6 +68,12 @@ class WorkerProcess:
         self.start()
         return code
 
+    def restart(self) -> None:
+        """Stop and start the worker (not counted in ``restarts``): its broker was replaced by an empty one, so
+        its group offsets, tables and replicas are gone and it must start over from what the topics hold now."""
+        self.stop()
+        self.start()
+
     def check_alive(self) -> None:
         if self._process is not None and self._process.poll() is not None:
             raise UserError(f"stream worker exited with code {self._process.returncode}; see {self.log_path}")

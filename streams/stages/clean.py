@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from schemas import envelope, topics
-from schemas.codec import Codec, CodecError
+from schemas import topics
+from schemas.codec import Codec, EncodeError
 from schemas.datasets import Dataset, FieldRef
 from streams.clean import Cleaned
 from streams.contracts import contract_of
 from streams.quality import QualityTally
-from streams.stages.base import Out, Where
+from streams.stages.base import Out, Unreadable, Where, quarantine, read_record
 
 __all__ = ["CleanStage"]
-
-log = logging.getLogger("gsp.streams")
 
 
 class CleanStage:
@@ -29,8 +26,12 @@ class CleanStage:
 
     def __init__(self, dataset: str, codec: Codec, *, clean: Callable[[dict[str, Any]], Cleaned],
                  key_of: Callable[[dict[str, Any]], str], clean_schema_id: int, issue_schema_id: int,
-                 tally: QualityTally | None = None, clock: Callable[[], float] = time.time) -> None:
+                 tally: QualityTally | None = None, clock: Callable[[], float] = time.time,
+                 contract: str | None = None) -> None:
+        """``contract``: the full name of the Avro record the raw topic carries; a record of another is quarantined
+        (None: any record is cleaned)."""
         self.dataset = dataset
+        self._contract = contract
         self._tally = tally
         self._clock = clock
         self._codec = codec
@@ -53,17 +54,20 @@ class CleanStage:
             return "" if value is None else str(value)
 
         return cls(dataset.name, codec, clean=contract.clean, key_of=key_of,
-                   clean_schema_id=clean_schema_id, issue_schema_id=issue_schema_id, tally=tally, clock=clock)
+                   clean_schema_id=clean_schema_id, issue_schema_id=issue_schema_id, tally=tally, clock=clock,
+                   contract=dataset.contract)
 
     def process(self, key: bytes | None, value: bytes | None, where: Where) -> Out:
+        """The record cleaned, or held back in quarantine with its reason; never an exception for any bytes
+        (`SchemaUnavailable` aside: the registry's outage is waited out, see `streams.stages.base`)."""
         key_text = key.decode("utf-8", "replace") if key else None
         original = value or b""  # a tombstone is quarantined with no bytes
         try:
-            _, record = self._codec.decode(value)
-        except CodecError as exc:
+            record = read_record(self._codec, value, dataset=self.dataset, contract=self._contract)
+        except Unreadable as exc:
             if self._tally is not None:
-                self._tally.observe_connector_issue("avro.decode", None)
-            return self._quarantine(None, key_text, "avro.decode", None, str(exc), original, where)
+                self._tally.observe_connector_issue(exc.rule, None)
+            return self._quarantine(None, key_text, exc.rule, None, str(exc), original, where)
         result = self._clean(record)
         rejection = result.rejection
         if self._tally is not None:
@@ -74,15 +78,13 @@ class CleanStage:
         cleaned = {**result.record, "findings": [
             {"rule": f.rule, "field": f.field, "severity": f.severity, "reason": f.reason, "original": f.original}
             for f in result.findings]}
-        return self.clean_topic, self._key_of(cleaned).encode(), self._codec.encode(self._clean_schema_id, cleaned)
+        try:
+            encoded = self._codec.encode(self._clean_schema_id, cleaned)
+        except EncodeError as exc:  # odd values its rules let through that the clean contract cannot carry
+            return self._quarantine(record.get("header"), key_text, "avro.encode", None, str(exc), original, where)
+        return self.clean_topic, self._key_of(cleaned).encode(), encoded
 
     def _quarantine(self, header: dict[str, Any] | None, key: str | None, rule: str, field: str | None,
                     reason: str, value: bytes, where: Where) -> Out:
-        if header is None:
-            header = envelope.unknown_header(where.topic, where.partition, where.offset)
-        log.info("record quarantined", extra={"stage": "clean", "dataset": self.dataset, "event_id": header["event_id"],
-                                              "rule": rule})
-        issue = envelope.quarantine_issue(header=header, dataset=self.dataset, stage="clean", key=key, rule=rule,
-                                          field=field, reason=reason, original=value, source_topic=where.topic,
-                                          source_partition=where.partition, source_offset=where.offset)
-        return self.quarantine_topic, (key or "").encode(), self._codec.encode(self._issue_schema_id, issue)
+        return quarantine(self._codec, self._issue_schema_id, dataset=self.dataset, stage="clean", header=header,
+                          key=key, rule=rule, field=field, reason=reason, original=value, where=where)

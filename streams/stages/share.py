@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
@@ -10,9 +11,13 @@ from schemas.codec import Codec
 from schemas.datasets import Dataset, declared
 from streams import share as sharing
 from streams.quality import QualityTally
-from streams.stages.base import Out
+from streams.stages.base import Out, Unreadable, read_record
 
 __all__ = ["ShareStage", "Shared"]
+
+log = logging.getLogger("gsp.streams")
+
+_MATCH_RESULT = "vn.gsp.match.MatchResult"
 
 
 class Shared(NamedTuple):
@@ -43,25 +48,47 @@ class ShareStage:
         self._tallies = tallies or {}
         self._clock = clock
         self._consented = consented
+        known = (declared() if datasets is None else datasets).values()
         # dataset -> its key field: approved or not, it decides whether the agency sees the source key
-        self._keys = {d.name: d.key for d in (declared() if datasets is None else datasets).values()}
+        self._keys = {d.name: d.key for d in known}
+        self._contracts = {d.name: d.contract for d in known}
 
     def _key_field(self, dataset: str) -> str:
         return self._keys[dataset]
 
-    def process(self, value: bytes) -> list[Shared]:
-        """One MatchResult event of a linked dataset."""
-        _, result = self._codec.decode(value)
-        _, record = self._codec.decode(result["record"])
+    def process(self, value: bytes | None) -> list[Shared]:
+        """One MatchResult event of a linked dataset; nothing for one that is not (an error is logged)."""
+        try:
+            result = read_record(self._codec, value, dataset="match result", contract=_MATCH_RESULT)
+            record = read_record(self._codec, result["record"], dataset=result["dataset"],
+                                 contract=self._contract(result["dataset"]))
+        except Unreadable as exc:
+            return self._unshared(exc)
         view = sharing.shared_view(record, personal_id=result["personal_id"], verdict=result["verdict"], score=result["score"])
         return self._share(result["dataset"], view, result["header"]["ingested_at"], plain=False,
                            personal_id=result["personal_id"])
 
-    def process_clean(self, dataset: str, value: bytes) -> list[Shared]:
-        """One cleaned record of the plain dataset ``dataset``, as the clean stage wrote it."""
-        _, record = self._codec.decode(value)
+    def process_clean(self, dataset: str, value: bytes | None) -> list[Shared]:
+        """One cleaned record of the plain dataset ``dataset``, as the clean stage wrote it; nothing for bytes that
+        are not one (an error is logged)."""
+        try:
+            record = read_record(self._codec, value, dataset=dataset, contract=self._contract(dataset))
+        except Unreadable as exc:
+            return self._unshared(exc)
         header = record["header"]
         return self._share(dataset, sharing.plain_view(record), header["ingested_at"], plain=True, personal_id=None)
+
+    def _contract(self, dataset: str) -> str:
+        contract = self._contracts.get(dataset)
+        if contract is None:
+            raise Unreadable("share.dataset", f"dataset {dataset!r} is not one this worker shares")
+        return contract
+
+    @staticmethod
+    def _unshared(exc: Unreadable) -> list[Shared]:
+        # Nothing is shared from what cannot be read (fail closed); its own stage quarantined bad input already.
+        log.error("unreadable record not shared", extra={"stage": "share", "rule": exc.rule, "error": str(exc)[:200]})
+        return []
 
     def _share(self, dataset: str, view: dict[str, Any], ingested_at_ms: int, *, plain: bool,
                personal_id: str | None) -> list[Shared]:

@@ -62,7 +62,7 @@ def test_a_tombstone_is_quarantined_and_the_next_record_is_cleaned() -> None:
     topic, _, value = s.process(b"0912345678", None, WHERE)
     assert topic == "quarantine.telecom.subscriber.v1"
     issue = c.decode(value)[1]
-    assert (issue["rule"], issue["original"], issue["key"]) == ("avro.decode", b"", "0912345678")
+    assert (issue["rule"], issue["original"], issue["key"]) == ("tombstone", b"", "0912345678")
     assert "tombstone" in issue["reason"]
     assert s.process(b"k", c.encode(SUBSCRIBER_ID, SUBSCRIBER), WHERE)[0] == "clean.telecom.subscriber.v1"
 

@@ -137,8 +137,9 @@ def _child(spec: dict[str, Any]) -> None:
 
         async def agent(stream: Any) -> None:
             async for event in stream.events():
-                personal_id, entry = registry_stage.process(event.value)
-                table[personal_id] = entry
+                change = registry_stage.process(event.value)
+                if change is not None:
+                    table[change[0]] = change[1]
                 count()
     elif mode in ("share", "share_ledger"):
         from prometheus_client import CollectorRegistry, Counter

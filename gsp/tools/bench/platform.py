@@ -194,7 +194,8 @@ def _stage_figures(codec: Codec, synthetic: Synthetic) -> tuple[dict[str, dict[s
     raw = [v for *_, v in citizens + subscribers]
     clean_citizens = [out for out in cleaned if out[0] == clean_c.clean_topic]
     clean_subscribers = [v for t, _, v in cleaned if t == clean_s.clean_topic]
-    registry = dict(RegistryStage(codec, declared(CITIZEN), [declared(SUBSCRIBER)]).process(v) for _, _, v in clean_citizens)
+    to_registry = RegistryStage(codec, declared(CITIZEN), [declared(SUBSCRIBER)])
+    registry = dict(change for _, _, v in clean_citizens if (change := to_registry.process(v)) is not None)
     match_stage = MatchStage(codec, declared(SUBSCRIBER), result_schema_id=_IDS["result"], lookup=registry.get)
 
     def match(value: bytes) -> bytes:
