@@ -56,7 +56,7 @@ class ListSink:
 
 
 class NackingProducer:
-    """A producer the broker does not acknowledge ``nacks`` times: every send fails until then, then the real one sends."""
+    """A producer whose first ``nacks`` sends the broker does not acknowledge; later sends go to the real producer."""
 
     def __init__(self, producer: KafkaProducer, *, nacks: int) -> None:
         self._producer = producer

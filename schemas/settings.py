@@ -182,4 +182,7 @@ def kafka_consumer_config(settings: Settings, bootstrap: str) -> dict[str, objec
 
 def kafka_producer_config(settings: Settings, bootstrap: str) -> dict[str, object]:
     """kafka-python producer settings: acks from all in-sync replicas, small linger for batching."""
-    return {"bootstrap_servers": bootstrap, "acks": "all", "linger_ms": settings.linger_ms, "retries": 5}
+    # Not idempotent: kafka-python's idempotent producer (its default since 3.0) fails for good once a restarted
+    # embedded broker has forgotten its producer id; at-least-once with stable event ids is the contract anyway.
+    return {"bootstrap_servers": bootstrap, "acks": "all", "linger_ms": settings.linger_ms, "retries": 5,
+            "enable_idempotence": False, "max_block_ms": 10_000}

@@ -51,6 +51,7 @@ from streams.quality import QualityTally
 from streams.replica import DecodeChange, Replica
 from streams.share import Subscription
 from streams.stages import CleanStage, MatchStage, RegistryStage, ShareStage
+from streams.supervise import LoopState, supervised
 from streams.verify import Verifier
 from streams.verifying import OnAnswered, VerificationLoop, Verifications
 
@@ -118,9 +119,12 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str,
     agents.connector_issues(codec, tallies, datasets)
     if linker is not None:
         schema_id(topics.REVIEW_DECISIONS)  # known before the first decision arrives
-    gauges = WorkerGauges(metrics, book, registry_records=table.__len__, replica=replica, waiting=agents.waiting)
-    _background(app, bootstrap, book, replica, table, consents)
-    _read_back(app, recent, bootstrap, codec)
+    loops = _background(bootstrap, book, replica, table, consents)
+
+    @app.task
+    async def read_back_deliveries() -> None:  # once, at start; it never fails (a failure means more duplicates)
+        await recent.prime(bootstrap, codec)
+
     registry_dataset = next((d for d in datasets.values() if d.role is Role.REGISTRY), None)
     if registry_dataset is not None:
         verifications = Verifications(Verifier(registry_dataset, linked), codec, subscriptions=book.verifying,
@@ -128,13 +132,16 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str,
         group = {"session_timeout_ms": settings.session_timeout_s * 1000,
                  "heartbeat_interval_ms": settings.heartbeat_interval_s * 1000,
                  "max_poll_interval_ms": settings.max_poll_interval_s * 1000}
-        _verification(app, VerificationLoop(verifications, bootstrap=bootstrap, group_id=f"{settings.app_id}-verify",
-                                            counted=metrics.verifications,
-                                            on_answered=on_answered or partial(_report_verification, audit),
-                                            consumer_config=group),
-                      # Faust's table recovery, when the table is the lookup (its manager's type does not declare it).
-                      ready=replica.wait_ready if replica is not None
-                      else app.tables.recovery.completed.wait)  # type: ignore[attr-defined]
+        verification = VerificationLoop(verifications, bootstrap=bootstrap, group_id=f"{settings.app_id}-verify",
+                                        counted=metrics.verifications,
+                                        on_answered=on_answered or partial(_report_verification, audit),
+                                        consumer_config=group)
+        # From when the registry is readable: the replica, or Faust's table recovery when the table is the lookup
+        # (its manager's type does not declare it).
+        ready = replica.wait_ready if replica is not None else app.tables.recovery.completed.wait  # type: ignore[attr-defined]
+        loops["verify-identities"] = lambda stopped: verification.run(stopped, ready)
+    gauges = WorkerGauges(metrics, book, registry_records=table.__len__, replica=replica, waiting=agents.waiting,
+                          loops=_supervise(app, loops))
     _observe(app, gauges, QualitySnapshots(tallies, worker=worker), outbox,
              codec, quality_schema_id=schema_id(topics.QUALITY))
     return StreamApp(faust=app, metrics=prometheus, health=gauges.health)
@@ -210,47 +217,42 @@ async def _before_sharing(book: SubscriptionBook, recent: RecentDeliveries, cons
                         extra={"dataset": dataset, "error": str(exc)[:200]})
 
 
-def _background(app: faust.App, bootstrap: str, book: SubscriptionBook, replica: Replica | None, table: Any,
-                consents: ConsentBook) -> None:
+Loop = Callable[[asyncio.Event], Awaitable[Any]]
+
+
+def _background(bootstrap: str, book: SubscriptionBook, replica: Replica | None, table: Any,
+                consents: ConsentBook) -> dict[str, Loop]:
     """Every worker reads the subscriptions and consents, and with a matcher the registry and decisions, whole,
     until it stops."""
-    stopped = asyncio.Event()
-
-    @app.task
-    async def follow_subscriptions() -> None:
-        await book.follow(bootstrap, stopped)
-
-    @app.task
-    async def follow_consents() -> None:
-        await consents.follow(bootstrap, stopped)
-
+    loops: dict[str, Loop] = {
+        "follow-subscriptions": lambda stopped: book.follow(bootstrap, stopped),
+        "follow-consents": lambda stopped: consents.follow(bootstrap, stopped),
+    }
     if replica is not None:
-        @app.task
-        async def follow_replica() -> None:
-            await replica.follow(bootstrap, table.changelog_topic.get_topic_name(), stopped)
-
-    @app.on_before_shutdown.connect  # type: ignore[arg-type]
-    async def stop(app_: Any, **_: Any) -> None:
-        stopped.set()
+        loops["follow-registry"] = lambda stopped: replica.follow(
+            bootstrap, table.changelog_topic.get_topic_name(), stopped)
+    return loops
 
 
-def _read_back(app: faust.App, recent: RecentDeliveries, bootstrap: str, codec: Codec) -> None:
-    @app.task
-    async def read_back_deliveries() -> None:
-        await recent.prime(bootstrap, codec)
-
-
-def _verification(app: faust.App, loop: VerificationLoop, *, ready: Callable[[], Awaitable[Any]]) -> None:
-    """The verification consumer, from when the registry is readable until the worker stops."""
+def _supervise(app: faust.App, loops: Mapping[str, Loop]) -> dict[str, LoopState]:
+    """Each loop as a task of the app, supervised (`streams.supervise`: restarted with back-off when it fails,
+    its state in /health and the gsp_background_* metrics), told to stop before the app shuts down."""
     stopped = asyncio.Event()
-
-    @app.task
-    async def verify_identities() -> None:
-        await loop.run(stopped, ready)
+    states = {name: LoopState() for name in loops}
+    for name, loop in loops.items():
+        app.task(_supervised_task(name, loop, stopped, states[name]))
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop(app_: Any, **_: Any) -> None:
         stopped.set()
+    return states
+
+
+def _supervised_task(name: str, loop: Loop, stopped: asyncio.Event, state: LoopState) -> Callable[[], Awaitable[None]]:
+    async def task() -> None:  # no parameter: Faust would pass the app
+        await supervised(name, lambda: loop(stopped), stopped, state)
+    task.__name__ = name.replace("-", "_")  # Faust names the task after its function
+    return task
 
 
 def _observe(app: faust.App, gauges: WorkerGauges, snapshots: QualitySnapshots, outbox: Outbox, codec: Codec, *,

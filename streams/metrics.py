@@ -24,6 +24,8 @@ class StageMetrics:
     subscriptions: Gauge
     linkage_index: Gauge
     verifications: Counter
+    background_up: Gauge
+    background_restarts: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> StageMetrics:
@@ -46,6 +48,10 @@ class StageMetrics:
                                   "message no reply could be sent for, undelivered: the broker refused its reply); "
                                   "channel kafka (an agency's topic) or http",
                                   ["agency", "channel", "outcome"], registry=registry),
+            background_up=Gauge("gsp_background_up", "1 while a background loop runs, 0 while it waits to be restarted",
+                                ["loop"], registry=registry),
+            background_restarts=Counter("gsp_background_restarts_total", "Restarts of a background loop after it raised",
+                                        ["loop"], registry=registry),
         )
 
 

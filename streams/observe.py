@@ -16,6 +16,7 @@ from streams.book import SubscriptionBook
 from streams.metrics import StageMetrics
 from streams.quality import QualityTally
 from streams.replica import Replica
+from streams.supervise import LoopState
 
 __all__ = ["QualitySnapshots", "WorkerGauges"]
 
@@ -24,8 +25,15 @@ class WorkerGauges:
     """The worker's gauges and its /health content."""
 
     def __init__(self, metrics: StageMetrics, book: SubscriptionBook, *, registry_records: Callable[[], int],
-                 replica: Replica | None, waiting: Mapping[str, str] | None = None) -> None:
-        """``waiting``: agent -> what it waits for (a schema registry out of reach), shown in /health."""
+                 replica: Replica | None, waiting: Mapping[str, str] | None = None,
+                 loops: Mapping[str, LoopState] | None = None) -> None:
+        """``waiting``: agent -> what it waits for (a schema registry out of reach); ``loops``: the supervised
+        background loops (`streams.supervise`); both shown in /health and the metrics."""
+        self._loops = loops or {}
+        self._restarts_seen: dict[str, int] = {}
+        for name in self._loops:  # every series from the start
+            metrics.background_up.labels(name).set(0)
+            metrics.background_restarts.labels(name)
         self._metrics = metrics
         self._waiting = waiting if waiting is not None else {}
         self._book = book
@@ -41,6 +49,10 @@ class WorkerGauges:
         m.subscriptions.set(len(self._book))
         if self._replica is not None:
             m.linkage_index.set(len(self._replica.linker.index))
+        for name, state in self._loops.items():
+            m.background_up.labels(name).set(1 if state.up else 0)
+            m.background_restarts.labels(name).inc(state.restarts - self._restarts_seen.get(name, 0))
+            self._restarts_seen[name] = state.restarts
         m.lag.clear()  # a topic this worker no longer holds must not keep its last value
         for topic, records in lag.items():
             m.lag.labels(topic).set(records)
@@ -48,7 +60,10 @@ class WorkerGauges:
     def health(self) -> dict[str, Any]:
         """Safe from any thread: plain counters, no consumer or event-loop state."""
         waiting = dict(self._waiting)
-        return {"status": "waiting" if waiting else "ok", "pid": os.getpid(), "assigned_partitions": self._assigned,
+        loops = {name: state.as_dict() for name, state in self._loops.items()}
+        down = sorted(name for name, state in loops.items() if not state["up"])
+        status = "waiting" if waiting else f"degraded: {', '.join(down)} down" if down else "ok"
+        return {"status": status, "background": loops, "pid": os.getpid(), "assigned_partitions": self._assigned,
                 "subscriptions": len(self._book), "registry_records": self._registry_records(),
                 "linkage": None if self._replica is None else self._replica.health(), "waiting": waiting}
 

@@ -36,7 +36,7 @@ from schemas.codec import Codec
 from schemas.registry import RegistryClient, RegistryClientError
 from schemas.settings import Settings, kafka_producer_config
 
-__all__ = ["producer_config", "run_connector"]
+__all__ = ["run_connector"]
 
 log = logging.getLogger("gsp.connect")
 _REQUIRED = {"name", "dataset", "database_url", "table", "key_column"}
@@ -63,12 +63,6 @@ def _source(config_path: Path, config: dict[str, Any]) -> SqlSource:
         raise UserError(f"{config_path}: {first_line(exc)}") from None
 
 
-def producer_config(settings: Settings, bootstrap: str) -> dict[str, Any]:
-    """The platform's producer settings, made to outlive a broker restart: kafka-python's idempotent producer fails
-    for good once a restarted broker forgets its producer id, and a send waits 10 s, not 60, for a missing broker."""
-    return {**kafka_producer_config(settings, bootstrap), "enable_idempotence": False, "max_block_ms": 10_000}
-
-
 def run_connector(settings: Settings, config_path: Path, *, once: bool = False, port: int = 0) -> int:
     """Publish the table's rows; with ``once``, stop when the table is drained."""
     config = _config(config_path)
@@ -85,7 +79,7 @@ def run_connector(settings: Settings, config_path: Path, *, once: bool = False, 
     except RegistryClientError as exc:
         raise UserError(f"schema registry: {exc}") from None
     metrics_registry = CollectorRegistry()
-    producer = KafkaProducer(**producer_config(settings, bootstrap))
+    producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))
     offsets = OffsetStore(bootstrap, producer)
     runner = SourceRunner(source, Target.of(dataset, schema_id=schema_id, quarantine_schema_id=issue_id),
                           producer=producer, codec=Codec(resolve=registry.schema_by_id),
