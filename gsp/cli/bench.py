@@ -19,13 +19,25 @@ def register(commands: Commands) -> None:
             figures from different machines compare; then verifications/s through the Kafka and HTTP
             paths next to the verification rules alone (also: python -m gsp.tools.bench.verification).
             See gsp/tools/bench/README.md.""",
-        example=["gsp bench", "gsp bench --records 5000 --json"])
+        example=["gsp bench", "gsp bench --records 5000 --json",
+                 "gsp bench --soak 30   # 30 minutes of the whole flow under load and kills: memory and counts"])
     bench.add_argument("--records", type=int, default=20_000, help="records per measurement")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    bench.add_argument("--soak", type=float, metavar="MINUTES",
+                       help="instead: run gsp serve, connectors and a sink under steady load for MINUTES, killing one "
+                            "process with SIGKILL every --kill-every seconds; print resident memory per process over "
+                            "time and every stage's count at the end (gsp.tools.faults)")
+    bench.add_argument("--rate", type=float, default=50.0, help="with --soak: source rows per second and table")
+    bench.add_argument("--kill-every", type=float, default=60.0, help="with --soak: seconds between kills; 0: none")
     bench.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.soak is not None:
+        from gsp.tools.faults import soak
+
+        return soak(settings.home / "soak", minutes=args.soak, rows_per_s=args.rate, kill_every_s=args.kill_every,
+                    as_json=args.json)
     from gsp.tools.bench.platform import run_bench
 
     return run_bench(settings, records=args.records, as_json=args.json)

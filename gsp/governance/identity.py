@@ -271,7 +271,12 @@ class IdentityStore:
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(_keys.c.version, _keys.c.secret).where(_keys.c.agency_id == agency)
                                .order_by(_keys.c.version.desc()).limit(1)).first()
-        return (row.version, row.secret) if row is not None else self.rotate_key(agency)
+        if row is not None:
+            return row.version, row.secret
+        try:
+            return self.rotate_key(agency)
+        except sa.exc.IntegrityError:  # made at the same moment by another first use (an approval, a period tick)
+            return self.pseudonym_key(agency)
 
     def rotate_key(self, agency: str, *, by: str = "gsp") -> tuple[int, str]:
         """A new current pseudonym secret for ``agency``: (version, hex secret)."""

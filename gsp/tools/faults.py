@@ -42,7 +42,7 @@ from schemas.codec import Codec, CodecError
 from schemas.envelope import Verdict
 from schemas.registry import RegistryClient
 
-__all__ = ["Counts", "Platform"]
+__all__ = ["Counts", "Platform", "soak"]
 
 CONSUMER = ("VN/GOV/bo-cong-an/c06", "Cục Cảnh sát QLHC về TTXH (C06), Bộ Công an")
 OWNER = ("VN/GOV/bo-khoa-hoc-va-cong-nghe/cuc-vien-thong", "Cục Viễn thông, Bộ Khoa học và Công nghệ")
@@ -214,6 +214,10 @@ class Platform:
         self._feeder = threading.Thread(target=run, name="feeder", daemon=True)
         self._feeder.start()
 
+    def stop_feeding(self) -> None:
+        self._feeding.clear()
+        self.wait_fed(timeout_s=30)
+
     @property
     def feeding(self) -> bool:
         return self._feeding.is_set()
@@ -226,9 +230,10 @@ class Platform:
         """SIGKILL one process (chosen at random unless named); the harness restarts connectors and the sink."""
         victim = victim or self.rng.choice(VICTIMS)
         if victim == "worker":
+            self.wait_worker_up(timeout_s=60)  # a previous kill's restart is done: this one hits a working worker
             pid = self.worker_pid()
-            if pid is not None:
-                os.kill(pid, signal.SIGKILL)
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
         else:
             child = self.children[victim]
             child.kill()
@@ -384,3 +389,62 @@ def _by_stage(bootstrap: str, topic: str, codec: Codec) -> dict[str, set[str]]:
             continue
         out.setdefault(str(issue.get("stage")), set()).add(str(issue["header"]["event_id"]))
     return out
+
+
+def resident_mb(pid: int) -> float | None:
+    """Resident memory of a process, in MB (Linux)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def soak(home: Path, *, minutes: float, rows_per_s: float, kill_every_s: float, as_json: bool = False,
+         sample_every_s: float = 30.0) -> int:
+    """`gsp bench --soak`: the whole flow under steady load with periodic kills; memory over time, counts at the end."""
+    import shutil
+
+    shutil.rmtree(home, ignore_errors=True)
+    records = max(1, int(rows_per_s * minutes * 60))
+
+    def say(line: str) -> None:
+        print(f"gsp soak: {line}", file=sys.stderr, flush=True)
+
+    samples: list[dict[str, Any]] = []
+    with Platform(home, records=records, say=say) as platform:
+        platform.feed(rows_per_s=rows_per_s)
+        started = last_kill = last_sample = time.monotonic()
+        end = started + minutes * 60
+        while time.monotonic() < end:
+            now = time.monotonic()
+            if now - last_sample >= sample_every_s or not samples:
+                last_sample = now
+                rss = {name: mb for name, pid in platform.pids().items() if (mb := resident_mb(pid)) is not None}
+                samples.append({"minute": round((now - started) / 60, 2), "rss_mb": {k: round(v, 1) for k, v in rss.items()},
+                                "fed": sum(platform.fed.values()), "sink_rows": platform.sink_rows()})
+                say(f"{samples[-1]['minute']:.1f} min: fed {samples[-1]['fed']}, agency rows "
+                    f"{samples[-1]['sink_rows']}, resident MB " + ", ".join(f"{k} {v:.0f}" for k, v in rss.items()))
+            if kill_every_s and now - last_kill >= kill_every_s:
+                last_kill = now
+                say(f"kill -9 {platform.kill()}")
+            time.sleep(1.0)
+        platform.stop_feeding()
+        say("load stopped; waiting for every stage to finish")
+        counts = platform.settle(timeout_s=600, say_every_s=15)
+    report = {"minutes": minutes, "rows_per_s": rows_per_s, "kills": platform.kills, "memory": samples,
+              **counts.as_json()}
+    if as_json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(f"soak: {minutes} min at {rows_per_s} rows/s per table, {len(platform.kills)} kills "
+              f"({', '.join(sorted(set(platform.kills))) or 'none'})")
+        print("resident MB, first -> last sample: " + ", ".join(
+            f"{name} {samples[0]['rss_mb'].get(name, 0):.0f} -> {samples[-1]['rss_mb'].get(name, 0):.0f}"
+            for name in samples[-1]["rss_mb"]))
+        print("lost per stage: " + ", ".join(f"{k} {v}" for k, v in counts.lost.items()))
+        print(f"agency rows {counts.sink_rows}; duplicates on the agency's topic per 10,000: "
+              f"{counts.duplicates_per_10k:.1f}")
+    return 0 if not any(counts.lost.values()) else 1

@@ -23,8 +23,6 @@ def test_repeated_kills_lose_nothing_at_any_stage(tmp_path: Path) -> None:
         platform.feed(rows_per_s=RECORDS / 30)  # about 30 s of rows: the kills land while they flow
         for victim in order:
             time.sleep(platform.rng.uniform(1.0, 3.0))
-            if victim == "worker":
-                platform.wait_worker_up(timeout_s=60)  # the previous kill's restart is done: this one hits work
             print("kill -9", platform.kill(victim), flush=True)
         platform.wait_fed(timeout_s=120)
         counts = platform.settle(timeout_s=240)
