@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from gsp.errors import GspError, NotFound, UserError
 from schemas import topics
-from schemas.codec import Codec, UnknownSchema, contract
+from schemas.codec import Codec, SchemaUnavailable, UnknownSchema, contract
 
 __all__ = ["AuditLog", "Indexer", "NotOpen", "Unavailable", "check_status", "claim", "commit", "deliver", "fetch", "list_items",
            "now_ms", "upsert"]
@@ -113,7 +113,7 @@ class Indexer:
         while not stop.is_set():
             try:
                 self.run_once()
-            except (sa.exc.SQLAlchemyError, KafkaError, UnknownSchema) as exc:
+            except (sa.exc.SQLAlchemyError, KafkaError, UnknownSchema, SchemaUnavailable) as exc:
                 logging.getLogger(f"gsp.{self.stage}").error(f"{self.stage} indexing failed, retrying",
                                                              extra={"stage": self.stage, "error": str(exc)[:300]})
                 stop.wait(2.0)

@@ -126,8 +126,9 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
                     if code is not None:
                         log.error("stream worker exited; restarted", extra={"exit_code": code, "restarts": worker.restarts,
                                                                              "log": str(worker.log_path)})
-                        if worker.restarts > 5:
-                            raise UserError(f"stream worker keeps exiting (code {code}); see {worker.log_path}")
+                        if worker.crash_looping():
+                            raise UserError(f"stream worker keeps exiting (code {code}, 5 times in 2 minutes); "
+                                            f"see {worker.log_path}")
         except KeyboardInterrupt:
             pass
         finally:

@@ -32,6 +32,7 @@ class WorkerProcess:
             self._env["GSP_TOKEN"] = token
         self._process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
+        self._restarted_at: list[float] = []
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
@@ -65,8 +66,16 @@ class WorkerProcess:
             return None
         code = self._process.returncode
         self.restarts += 1
+        self._restarted_at.append(time.monotonic())
         self.start()
         return code
+
+    def crash_looping(self, *, restarts: int = 5, within_s: float = 120.0) -> bool:
+        """Whether it was restarted ``restarts`` times within ``within_s``: restarting it again would not help
+        (a worker killed now and then, or crashing on a rare poison, is restarted for ever)."""
+        recent = [at for at in self._restarted_at if at > time.monotonic() - within_s]
+        self._restarted_at = recent
+        return len(recent) >= restarts
 
     def restart(self) -> None:
         """Stop and start the worker (not counted in ``restarts``): its broker was replaced by an empty one, so

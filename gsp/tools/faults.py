@@ -241,6 +241,30 @@ class Platform:
         self.kills.append(victim)
         return victim
 
+    def kill_broker(self) -> int:
+        """SIGKILL the embedded broker (a child of `gsp serve` listening on the runtime's port): its pid."""
+        serve = self.children["serve"].process
+        assert serve is not None
+        port = self.runtime["bootstrap"].rsplit(":", 1)[1]
+        for entry in Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, ValueError):
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == serve.pid and f"--listener-url tcp://127.0.0.1:{port}" in command:
+                os.kill(int(entry.name), signal.SIGKILL)
+                self.kills.append("broker")
+                return int(entry.name)
+        raise RuntimeError("no embedded broker among gsp serve's children")
+
+    def control_health(self) -> dict[str, Any]:
+        try:
+            with urllib.request.urlopen(self.runtime["api_url"] + "/health", timeout=5) as response:
+                return dict(json.load(response))
+        except urllib.error.HTTPError as exc:  # not ok: 503 with the same body
+            return dict(json.load(exc))
+
     def wait_worker_up(self, *, timeout_s: float) -> None:
         """Until the stream worker answers /health with ok (after a restart), or the time is up."""
         deadline = time.monotonic() + timeout_s
@@ -420,7 +444,7 @@ def soak(home: Path, *, minutes: float, rows_per_s: float, kill_every_s: float, 
         end = started + minutes * 60
         while time.monotonic() < end:
             now = time.monotonic()
-            if now - last_sample >= sample_every_s or not samples:
+            if now - last_sample >= sample_every_s:  # the first after a while: not processes still starting
                 last_sample = now
                 rss = {name: mb for name, pid in platform.pids().items() if (mb := resident_mb(pid)) is not None}
                 samples.append({"minute": round((now - started) / 60, 2), "rss_mb": {k: round(v, 1) for k, v in rss.items()},
