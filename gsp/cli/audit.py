@@ -67,13 +67,14 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     import sqlalchemy as sa
 
     from gsp.governance.ledger import Ledger, ledger_key
+    from gsp.runtime.database import control_engine
 
     if not settings.ledger_key and not (settings.home / "ledger.key").exists():
         raise UserError(f"no ledger key: set GSP_LEDGER_KEY or GSP_HOME (now {settings.home}) to where gsp serve ran")
     url = sa.engine.make_url(settings.resolved_database_url)
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
         raise UserError(f"no ledger database at {url.database}: set GSP_DATABASE_URL or GSP_HOME")
-    engine = sa.create_engine(url)
+    engine = control_engine(url)
     try:
         ledger = Ledger(engine, ledger_key(settings.home, settings.ledger_key))
         witnessed = _witnessed(args.witness) if args.witness else None

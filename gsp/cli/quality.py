@@ -30,18 +30,15 @@ def register(commands: Commands) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    import sqlalchemy as sa
 
     from gsp.desks.quality import render_report, report
+    from gsp.runtime.database import control_engine
 
     if not settings.database_url and not (settings.home / "control.db").is_file():
         # SQLite would create an empty database, or fail on a missing folder: neither helps.
         raise UserError(f"no control-plane database in {settings.home} (GSP_HOME); "
                         "run gsp demo or gsp serve with this GSP_HOME first, or set GSP_DATABASE_URL")
-    try:
-        engine = sa.create_engine(settings.resolved_database_url)
-    except (sa.exc.ArgumentError, ImportError) as exc:
-        raise UserError(f"GSP_DATABASE_URL is not usable: {exc}") from None
+    engine = control_engine(settings.resolved_database_url)
     try:
         data = report(engine, args.dataset)
     finally:

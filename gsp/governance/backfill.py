@@ -90,16 +90,17 @@ class Backfill:
             for item in outs:
                 topic, key, shared_value = item.out
                 sent.append((item, self._producer.send(topic, key=key, value=shared_value), way))
-        self._producer.flush()
-        self._record(subscription, sent)
+        # Its own sends only: a flush would also wait for whatever else the shared producer holds.
+        at = [future.get(timeout=120) for _, future, _ in sent]
+        self._record(subscription, sent, at)
         log.info("back-fill done", extra={"subscription": subscription.subscription_id, "records": len(sent)})
         return len(sent)
 
-    def _record(self, subscription: Subscription, sent: list[tuple[Shared, Any, dict[str, str]]]) -> None:
-        """Every back-filled record into the audit ledger, where the broker put it."""
+    def _record(self, subscription: Subscription, sent: list[tuple[Shared, Any, dict[str, str]]],
+                at: list[Any]) -> None:
+        """Every back-filled record into the audit ledger, where the broker put it (``at``: the sends' metadata)."""
         if self._ledger is None or not sent:
             return
-        at = [future.get(timeout=30) for _, future, _ in sent]
         terms = self._terms(subscription.subscription_id, subscription.version)
         for start in range(0, len(sent), 1000):
             part = slice(start, start + 1000)

@@ -413,8 +413,9 @@ class Subscriptions:
         """End one version (suspended, revoked, expired); a delivering one is withdrawn from the data plane."""
         sid = row["subscription_id"]
         with self._engine.begin() as conn:
-            self._set(conn, sid, row["version"], state=state, ended_by=by, ended_at=_ms(self._now()),
-                      end_reason=reason)
+            if not self._moved(conn, sid, row["version"], row["state"], state=state, ended_by=by,
+                               ended_at=_ms(self._now()), end_reason=reason):
+                return  # ended meanwhile (the ticker and a request, or two control planes): told once
             delivering = row["state"] in _DELIVERING
             if delivering:
                 self._control.stage_withdrawal(conn, sid)
@@ -434,11 +435,15 @@ class Subscriptions:
         sid = row["subscription_id"]
         event = self._event(row)
         with self._engine.begin() as conn:
+            # Claimed first: the ticker and an approval's own tick may both see this version approved, and a
+            # second activation would publish it again and run its back-fill twice.
+            if not self._moved(conn, sid, row["version"], State.APPROVED, state=State.ACTIVE):
+                return
             conn.execute(sa.update(_versions).where(_versions.c.subscription_id == sid,
+                                                    _versions.c.version != row["version"],
                                                     _versions.c.state.in_((State.ACTIVE, State.SUSPENDED)))
                          .values(state=State.SUPERSEDED, ended_at=_ms(self._now()), ended_by="gsp",
                                  end_reason=f"version {row['version']} took over"))
-            self._set(conn, sid, row["version"], state=State.ACTIVE)
             self._control.stage_event(conn, event)
         self._control.publish_staged(sid)
         self._told("gsp", "activate", sid, row["version"], topic=event["topic"])
@@ -455,6 +460,13 @@ class Subscriptions:
             _versions.c.state == State.REQUESTED).values(**values))
         if decided.rowcount != 1:
             raise NotOpen(f"subscription {sid} version {version} was decided meanwhile")
+
+    @staticmethod
+    def _moved(conn: sa.Connection, sid: str, version: int, was: str, **values: Any) -> bool:
+        """Change a version that is still in state ``was``; False when another change got there first."""
+        return conn.execute(sa.update(_versions).where(
+            _versions.c.subscription_id == sid, _versions.c.version == version,
+            _versions.c.state == was).values(**values)).rowcount == 1
 
     @staticmethod
     def _set(conn: sa.Connection, sid: str, version: int, **values: Any) -> None:

@@ -77,19 +77,16 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
     import signal
     import threading
 
-    import sqlalchemy as sa
     from prometheus_client import CollectorRegistry
 
     from gsp.http.tls import server_context
+    from gsp.runtime.database import control_engine
     from gsp.runtime.embedded import cluster
     from gsp.runtime.services import ControlServices
     from gsp.runtime.supervisor import WorkerProcess
 
     settings.home.mkdir(parents=True, exist_ok=True)
-    try:
-        engine = sa.create_engine(settings.resolved_database_url)
-    except (sa.exc.ArgumentError, ImportError) as exc:
-        raise UserError(f"GSP_DATABASE_URL is not usable: {exc}") from None
+    engine = control_engine(settings.resolved_database_url)
     check_linkage_model(settings)
     check_datasets(settings)
     tls = server_context(settings)  # a bad certificate or key is refused before the broker starts

@@ -75,6 +75,10 @@ class ControlServices:
         # Not idempotent: its producer id would be unknown to a restarted embedded broker, a fatal error that
         # leaves the producer refusing every later send; what it publishes is keyed and replay-safe anyway.
         self._producer = KafkaProducer(**{**kafka_producer_config(settings, bootstrap), "enable_idempotence": False})
+        # The heads' witness has a producer of its own: a send to gsp.ledger.heads left unanswered (seen once on
+        # a loaded machine, 120 s) must not hold every other flush of the shared producer.
+        self._witness_producer = KafkaProducer(**{**kafka_producer_config(settings, bootstrap),
+                                                  "enable_idempotence": False})
         audit = AuditLog(self._producer, self.codec, register=self.control.register)
         self.ledger = Ledger(engine, ledger_key(settings.home, settings.ledger_key))
         self.ledger.on_heads = self._witness
@@ -124,7 +128,7 @@ class ControlServices:
         """The heads a checkpoint stored, on gsp.ledger.heads too: deleting one from the database then shows."""
         try:
             for head in heads:
-                self._producer.send(topics.LEDGER_HEADS, key=head["chain"].encode(),
+                self._witness_producer.send(topics.LEDGER_HEADS, key=head["chain"].encode(),
                                     value=json.dumps(head).encode()).get(timeout=30)
         except KafkaError as exc:  # the heads are stored; the witness misses these until the next checkpoint
             log.error("ledger heads not witnessed", extra={"error": str(exc)[:300]})
@@ -198,4 +202,5 @@ class ControlServices:
         self.api.stop()
         self.verification.close()
         self._producer.close()
+        self._witness_producer.close()
         self.control.close()

@@ -40,6 +40,7 @@ from gsp.governance.identity import Grant, IdentityStore, Role
 from gsp.http.audit import who_saw
 from gsp.http.client import ApiClient
 from gsp.runtime.credentials import PLATFORM_AGENCY
+from gsp.runtime.database import control_engine
 from gsp.runtime.embedded import running_broker
 from gsp.runtime.lag import group_lag
 from gsp.runtime.serve import check_datasets, check_linkage_model
@@ -168,7 +169,7 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
     metrics_registry = CollectorRegistry()
     # The control plane's own database (GSP_DATABASE_URL), so `gsp quality report` sees the demo's scorecards.
     settings.home.mkdir(parents=True, exist_ok=True)
-    services = ControlServices(settings, bootstrap=bootstrap, engine=sa.create_engine(settings.resolved_database_url),
+    services = ControlServices(settings, bootstrap=bootstrap, engine=control_engine(settings.resolved_database_url),
                                metrics=metrics_registry)
     services.start()
     control, codec = services.control, services.codec
@@ -288,7 +289,7 @@ def _audit(services: ControlServices, sink: SqlSink, subscription: Subscription,
         time.sleep(0.2)  # the control plane enters the workers' reports in the background
     ledger.checkpoint()
     report = ledger.verify()
-    row = sink.sample()
+    row = sink.sample()  # the first by event id, a keyed hash: a different row each run
     person = who_saw(ledger, row["personal_id"]) if row is not None and row.get("personal_id") else None
     way = services.lineage.of(row["event_id"]) if row is not None else []
     return {"recorded": ledger.delivered(subscription.subscription_id), "delivered": delivered,
@@ -296,7 +297,7 @@ def _audit(services: ControlServices, sink: SqlSink, subscription: Subscription,
             "findings": [str(f) for f in report.findings], "person": person,
             "person_id": row.get("personal_id") if row is not None else None,
             "lineage": way[0] if way else None, "lineage_of": row["event_id"] if row is not None else None,
-            "lineage_source_key_agrees": bool(way) and row is not None and way[0]["source"]["key"] == row["msisdn"]}
+            "lineage_source_key_agrees": bool(way) and row is not None and way[0]["source"]["key"] == row["source_key"]}
 
 
 def _source_runner(dataset: str, engine: sa.Engine, control: ControlPlane, codec: Codec, producer: KafkaProducer,

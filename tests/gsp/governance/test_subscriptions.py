@@ -3,6 +3,7 @@ under a frozen clock: who may decide, what reaches the data plane, versions, per
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -241,3 +242,33 @@ def test_rotating_an_agencys_secret_republishes_its_subscriptions_with_new_pseud
     assert after["key_version"] == 2 and after["pseudonym_key"] != before["pseudonym_key"]
     assert after["version"] == before["version"] and after["fields"] == before["fields"]
     assert published(plane, other_sid)["key_version"] == 1   # another agency's secret is untouched
+
+
+def test_tickers_racing_activate_a_version_once(plane: ControlPlane, cast: Cast, clock: Clock) -> None:
+    """The ticker thread and an approval's own tick (or two control planes) may both read a version as approved:
+    it is published and back-filled once, and its activation told once."""
+    consumer, owner = who(plane, cast, Role.CONSUMER), who(plane, cast, Role.OWNER)
+    start = FRIDAY + timedelta(days=10)
+    sids = [plane.subscriptions.request(consumer, dataset=SUBSCRIBER, fields=["msisdn"], valid_from=start,
+                                        name=f"p{n}", **ASK)["subscription_id"] for n in range(4)]
+    for sid in sids:
+        plane.subscriptions.approve(owner, sid, 1)
+    activated: list[str] = []
+    told: list[str] = []
+    plane.subscriptions.on_activate = lambda event: activated.append(event["subscription_id"])
+    plane.subscriptions.audit = lambda actor, action, subject, details: told.append(action)
+    clock.now = start
+    barrier = threading.Barrier(6)
+
+    def tick() -> None:
+        barrier.wait(timeout=10)
+        plane.subscriptions.tick()
+
+    threads = [threading.Thread(target=tick) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(activated) == sorted(sids)
+    assert told.count("subscription.activate") == len(sids)
+    assert all(plane.subscriptions.show(owner, sid)["state"] == "active" and published(plane, sid) for sid in sids)

@@ -100,12 +100,21 @@ def test_a_declared_dataset_is_requested_approved_shared_and_revoked_on_a_runnin
         backfilled = read_topic(runtime["bootstrap"], HISTORY, until=lambda ms: len(ms) >= 3, timeout_s=60)
         assert sorted(m.key for m in backfilled) == [b"GP-0", b"GP-1", b"GP-4"], (tmp_path / "serve.log").read_text()[-3000:]
         assert {codec.decode(m.value)[1]["licence_no"] for m in backfilled} == {"GP-0", "GP-1", "GP-4"}
-        check_the_audit_ledger(env, runtime, codec.decode(shared[0].value)[1]["header"]["event_id"], sid)
+        try:
+            check_the_audit_ledger(env, runtime, codec.decode(shared[0].value)[1]["header"]["event_id"], sid)
+        except AssertionError as failed:
+            raise AssertionError(f"{failed}\n--- serve.log ---\n{(tmp_path / 'serve.log').read_text()[-4000:]}") from None
     finally:
         server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
-        server.stdout.close()  # type: ignore[union-attr]
-        log.close()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=30)
+            raise
+        finally:
+            server.stdout.close()  # type: ignore[union-attr]
+            log.close()
 
 
 def check_the_audit_ledger(env: dict[str, str], runtime: dict[str, Any], agency_event_id: str, sid: str) -> None:
