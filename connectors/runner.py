@@ -32,7 +32,7 @@ from kafka.errors import KafkaError
 from connectors.backoff import Backoff
 from connectors.base import Source, SourceRecord, SourceUnavailable
 from connectors.metrics import ConnectorMetrics
-from connectors.offsets import OffsetStore
+from connectors.offsets import OffsetStore, PositionLost
 from schemas import envelope, topics
 from schemas.codec import Codec, EncodeError
 from schemas.datasets import Dataset
@@ -181,12 +181,17 @@ class SourceRunner:
         self._checked = time.monotonic()
         if self._offsets.lost():
             self._offsets.forget()
-            self._position = self._offsets.load(self._source.name)
-            log.warning("the broker lost this connector's stored position (restarted empty?); replaying the source",
-                        extra={"stage": "connector", "connector": self._source.name, "position": self._position})
-            self._source.start(self._position)
-            self.replays += 1
+            self._replay()
         return True
+
+    def _replay(self) -> None:
+        """The broker lost what this connector published: everything again, from the source's first row (a
+        position the new broker may already hold was stored after the loss, and would skip the rest)."""
+        self._position = None
+        log.warning("the broker lost this connector's stored position (restarted empty?); replaying the source",
+                    extra={"stage": "connector", "connector": self._source.name})
+        self._source.start(None)
+        self.replays += 1
 
     def _publish(self, records: list[SourceRecord]) -> None:
         started = time.perf_counter()
@@ -202,7 +207,11 @@ class SourceRunner:
         if failed:
             raise DeliveryFailed(f"{len(failed)} of {len(futures)} records of {self._source.name} not acknowledged: "
                                  f"{failed[0].exception}")
-        self._offsets.store(self._source.name, records[-1].position)
+        try:
+            self._offsets.store(self._source.name, records[-1].position)
+        except PositionLost:
+            self._replay()  # this batch is on the new broker; it goes again with the rest (sinks upsert)
+            return
         self._position = records[-1].position
         self.published += published
         self.quarantined += quarantined
