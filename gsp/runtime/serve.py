@@ -121,11 +121,9 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
                 for worker in pool:
                     code = worker.restart_if_dead()
                     if code is not None:
-                        log.error("stream worker exited; restarted", extra={"exit_code": code, "restarts": worker.restarts,
-                                                                             "log": str(worker.log_path)})
-                        if worker.crash_looping():
-                            raise UserError(f"stream worker keeps exiting (code {code}, 5 times in 2 minutes); "
-                                            f"see {worker.log_path}")
+                        log.error("stream worker exited; restarted" + (" after a back-off" if worker.backoff_s else ""),
+                                  extra={"exit_code": code, "restarts": worker.restarts, "in_s": worker.backoff_s,
+                                         "log": str(worker.log_path)})
         except KeyboardInterrupt:
             pass
         finally:

@@ -32,9 +32,15 @@ class WorkerProcess:
             self._env["GSP_TOKEN"] = token
         self._process: subprocess.Popen[bytes] | None = None
         self.restarts = 0
-        self._restarted_at: list[float] = []
+        self._failures = 0  # exits in a row, each after less than two minutes of running
+        self._started_at = time.monotonic()
+        self._due: float | None = None  # when a dead worker is started again (crash-loop back-off)
 
     def start(self) -> None:
+        self._started_at = time.monotonic()
+        self._spawn()
+
+    def _spawn(self) -> None:
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen([sys.executable, "-m", "gsp", "worker"], env=self._env,
                                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -57,25 +63,36 @@ class WorkerProcess:
         raise UserError(f"stream worker not {what} after {timeout_s:.0f}s; see {self.log_path}")
 
     def restart_if_dead(self) -> int | None:
-        """Start the worker again if it exited (a supervisor's job); the exit code, or None if it was running.
+        """Start the worker again if it exited (a supervisor's job, never given up); its exit code when the exit
+        is first seen, else None. The first two restarts are immediate; from the third exit in a row (each after
+        less than two minutes of running) on, each waits twice as long as the one before (5 s, 10 s, … 60 s at
+        most), as Kubernetes' CrashLoopBackOff does, so a worker that keeps failing does not spin
+        (``backoff_s`` says how long; the worker's /health answers nothing meanwhile).
 
         Delivery is at-least-once: the new process resumes from the group's committed offsets
         and the sinks' upsert by event id absorbs what is replayed.
         """
         if self._process is None or self._process.poll() is None:
             return None
+        now = time.monotonic()
+        if self._due is not None:
+            if now >= self._due:
+                self._due = None
+                self.start()
+            return None
         code = self._process.returncode
         self.restarts += 1
-        self._restarted_at.append(time.monotonic())
-        self.start()
+        self._failures = 1 if now - self._started_at >= 120.0 else self._failures + 1
+        self._due = now + self.backoff_s
+        if self.backoff_s == 0:
+            self._due = None
+            self.start()
         return code
 
-    def crash_looping(self, *, restarts: int = 5, within_s: float = 120.0) -> bool:
-        """Whether it was restarted ``restarts`` times within ``within_s``: restarting it again would not help
-        (a worker killed now and then, or crashing on a rare poison, is restarted for ever)."""
-        recent = [at for at in self._restarted_at if at > time.monotonic() - within_s]
-        self._restarted_at = recent
-        return len(recent) >= restarts
+    @property
+    def backoff_s(self) -> float:
+        """How long the next restart waits: 0 after the first two exits in a row, then 5, 10, 20, 40, 60 s."""
+        return 0.0 if self._failures < 3 else min(60.0, 5.0 * 2 ** (self._failures - 3))
 
     def restart(self) -> None:
         """Stop and start the worker (not counted in ``restarts``): its broker was replaced by an empty one, so
