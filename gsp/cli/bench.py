@@ -29,10 +29,17 @@ def register(commands: Commands) -> None:
                             "time and every stage's count at the end (gsp.tools.faults)")
     bench.add_argument("--rate", type=float, default=50.0, help="with --soak: source rows per second and table")
     bench.add_argument("--kill-every", type=float, default=60.0, help="with --soak: seconds between kills; 0: none")
+    bench.add_argument("--early-kill", action="store_true",
+                       help="instead: kill the stream worker as its first match results appear and count every stage "
+                            "(the reproducer of an open loss; exit status 1 while it loses records)")
     bench.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.early_kill:
+        from gsp.tools.faults import early_kill
+
+        return early_kill(settings.home / "early-kill", as_json=args.json)
     if args.soak is not None:
         from gsp.tools.faults import soak
 

@@ -472,3 +472,34 @@ def soak(home: Path, *, minutes: float, rows_per_s: float, kill_every_s: float, 
         print(f"agency rows {counts.sink_rows}; duplicates on the agency's topic per 10,000: "
               f"{counts.duplicates_per_10k:.1f}")
     return 0 if not any(counts.lost.values()) else 1
+
+
+def early_kill(home: Path, *, records: int = 1500, seed: int = 1, as_json: bool = False) -> int:
+    """`gsp bench --early-kill`: the stream worker killed with SIGKILL the moment its first match results reach
+    the broker (before or around its first offset commits), then every stage counted. Exit status 1 while this
+    loses records (it does: see docs/architecture.md, "Failures"); it is the reproducer of that open defect."""
+    import shutil
+
+    shutil.rmtree(home, ignore_errors=True)
+
+    def say(line: str) -> None:
+        print(f"gsp early-kill: {line}", file=sys.stderr, flush=True)
+
+    with Platform(home, records=records, seed=seed, say=say) as platform:
+        match = [TopicPartition(topics.match(SUBSCRIBER), p) for p in range(int(platform.env.get("GSP_PARTITIONS", 4)))]
+        consumer = KafkaConsumer(bootstrap_servers=platform.runtime["bootstrap"], client_id="gsp-early-kill")
+        platform.feed(rows_per_s=records / 20)
+        deadline = time.monotonic() + 120
+        try:
+            while time.monotonic() < deadline and not sum(consumer.end_offsets(match).values()):
+                time.sleep(0.02)
+        finally:
+            consumer.close()
+        say(f"first match results on the broker; kill -9 {platform.kill('worker')}")
+        platform.wait_fed(timeout_s=120)
+        counts = platform.settle(timeout_s=180, say_every_s=15)
+    if as_json:
+        print(json.dumps(counts.as_json(), indent=1))
+    else:
+        print("lost per stage: " + ", ".join(f"{k} {v}" for k, v in counts.lost.items()))
+    return 0 if not any(counts.lost.values()) else 1
