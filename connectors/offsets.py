@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaTimeoutError
 
 from schemas import topics
 
@@ -102,7 +103,8 @@ class OffsetStore:
             for message in self._watcher.poll(timeout_ms=200, max_records=1).get(self._last, []):
                 if message.offset >= self._last_offset:
                     return bool(message.offset != self._last_offset or message.value != self._last_value)
-        raise TimeoutError(f"reading {self._topic} at offset {self._last_offset} took longer than {timeout_s}s")
+        # A KafkaError: the runner backs off and asks again, as for any broker that does not answer.
+        raise KafkaTimeoutError(f"reading {self._topic} at offset {self._last_offset} took longer than {timeout_s}s")
 
     def forget(self) -> None:
         """Nothing is stored any more (the broker lost it): stop checking until the next store."""

@@ -141,6 +141,10 @@ class SourceRunner:
         except (DeliveryFailed, KafkaError) as exc:
             self._source.start(self._position)  # what was not acknowledged is read again
             return 0, self._failed(self._broker_backoff, exc)
+        except Exception as exc:  # unforeseen (a driver's own error): logged whole, waited out like an outage
+            log.exception("connector step failed", extra={"stage": "connector", "connector": self._source.name})
+            self._source.start(self._position)
+            return 0, self._failed(self._source_backoff, exc)
         if broker_answered:
             self._broker_backoff.succeeded()
         self._metrics.up.labels(self._source.name).set(int(self.healthy))

@@ -65,8 +65,8 @@ class SqlSink:
         try:
             with self._engine.begin() as conn:
                 conn.execute(insert.on_conflict_do_update(index_elements=["event_id"], set_=updates), rows)
-        except sa.exc.DBAPIError as exc:
-            raise SinkFailed(f"table {self._table.name!r}: {exc.orig or exc}") from exc
+        except (sa.exc.DBAPIError, sa.exc.DisconnectionError) as exc:  # the latter: a failed pre-ping's reconnect
+            raise SinkFailed(f"table {self._table.name!r}: {getattr(exc, 'orig', None) or exc}") from exc
         finally:
             self._pending.clear()
 

@@ -67,8 +67,8 @@ class SqlSource:
         try:
             with self._engine.connect() as conn:
                 rows = [dict(row._mapping) for row in conn.execute(query)]
-        except sa.exc.DBAPIError as exc:
-            raise SourceUnavailable(f"source table {c.table!r} cannot be read: {exc.orig or exc}") from exc
+        except (sa.exc.DBAPIError, sa.exc.DisconnectionError) as exc:  # the latter: a failed pre-ping's reconnect
+            raise SourceUnavailable(f"source table {c.table!r} cannot be read: {getattr(exc, 'orig', None) or exc}") from exc
         records = []
         for row in rows:
             self._ts, self._inc = int(row[c.timestamp_column]), int(row[c.incrementing_column])

@@ -57,10 +57,11 @@ def wait_for(condition: Callable[[], bool], what: str, *, timeout_s: float = 60.
 
 @pytest.fixture
 def running() -> Iterator[Callable[[SourceRunner], None]]:
-    """Runs runners on threads until the test ends."""
-    stop, threads = threading.Event(), []
+    """Runs runners on threads until the test ends, then closes them (their offset watchers), however it ended."""
+    stop, threads, runners = threading.Event(), [], []
 
     def start(runner: SourceRunner) -> None:
+        runners.append(runner)
         runner.start()
         threads.append(threading.Thread(target=runner.run, args=(stop,), kwargs={"idle_s": 0.05}, daemon=True))
         threads[-1].start()
@@ -69,6 +70,8 @@ def running() -> Iterator[Callable[[SourceRunner], None]]:
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
+    for runner in runners:
+        runner.close()
 
 
 def keys(bootstrap: str, topic: str) -> list[bytes]:
