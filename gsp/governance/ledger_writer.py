@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from gsp.desks.base import commit
 from gsp.governance.ledger import Entry, Ledger
+from gsp.runtime.topic_read import read_whole
 from schemas import topics
 from schemas.codec import Codec, CodecError
 
@@ -177,27 +178,14 @@ class LedgerWriter:
 
 def witnessed_heads(bootstrap: str, *, topic: str = topics.LEDGER_HEADS, timeout_s: float = 30.0) -> list[dict[str, Any]]:
     """Every head on ``gsp.ledger.heads``, the witness outside the ledger's database, read whole."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="gsp-audit-verify",
-                             request_timeout_ms=int(timeout_s * 1000), bootstrap_timeout_ms=5000)
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        heads: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            batches = consumer.poll(timeout_ms=300)
-            for messages in batches.values():
-                for m in messages:
-                    try:
-                        heads.append(dict(json.loads(m.value)))
-                    except (TypeError, ValueError):
-                        heads.append({"unreadable": repr(m.value)[:80]})
-            if not batches and all(consumer.position(tp) >= end[tp] for tp in tps):
-                return heads
+    messages, whole = read_whole(bootstrap, topic, timeout_s=timeout_s, client_id="gsp-audit-verify",
+                                 request_timeout_ms=int(timeout_s * 1000), bootstrap_timeout_ms=5000)
+    if not whole:
         raise KafkaError(f"the witness {topic} was not read whole within {timeout_s:.0f}s")
-    finally:
-        consumer.close()
+    heads: list[dict[str, Any]] = []
+    for m in messages:
+        try:
+            heads.append(dict(json.loads(m.value)))
+        except (TypeError, ValueError):
+            heads.append({"unreadable": repr(m.value)[:80]})
+    return heads

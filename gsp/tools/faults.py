@@ -35,6 +35,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from gsp.http.client import ApiClient
 from gsp.runtime.embedded import free_port, stop_process
+from gsp.runtime.topic_read import read_whole
 from gsp.tools.demo import CITIZEN, SOURCES, SUBSCRIBER
 from gsp.tools.synth.generate import generate
 from schemas import topics
@@ -364,26 +365,8 @@ class Platform:
 
 
 def _messages(bootstrap: str, topic: str, *, timeout_s: float = 60.0) -> list[Any]:
-    """Every message of ``topic`` now: read to its end offsets and a poll that found nothing more."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="gsp-faults")
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        out: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            polled = consumer.poll(timeout_ms=300, max_records=5000)
-            for batch in polled.values():
-                out.extend(batch)
-            if not polled and all(consumer.position(tp) >= end[tp] for tp in tps):
-                break
-        return out
-    finally:
-        consumer.close()
+    """Every message of ``topic`` now (what was read by ``timeout_s`` if the topic could not be read whole)."""
+    return read_whole(bootstrap, topic, timeout_s=timeout_s, client_id="gsp-faults")[0]
 
 
 def _event_ids(bootstrap: str, topic: str, codec: Codec, stage: str) -> tuple[set[str], int]:
