@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
@@ -14,6 +13,7 @@ import sqlalchemy
 
 from schemas.codec import Codec, CodecError, SchemaUnavailable, UnknownSchema, contract
 from schemas.registry import RegistryClient
+from tests.local_http import serving
 
 CITIZEN = {
     "header": {"event_id": "e-1", "source_system": "population.csdlqg", "source_key": "001085012345",
@@ -76,15 +76,8 @@ def answering(status: int) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, name="failing-registry", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    with serving(Handler) as url:
+        yield url
 
 
 @pytest.mark.parametrize("status", [500, 503])

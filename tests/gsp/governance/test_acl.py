@@ -6,9 +6,8 @@ No test runs them on a broker: the embedded broker (Tansu) has no authoriser to 
 
 import json
 import shlex
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -30,6 +29,7 @@ from gsp.governance.acl import (
 )
 from schemas import topics
 from tests.gsp.cli.test_cli import gsp
+from tests.local_http import serving
 
 FORBIDDEN = ("raw.", "clean.", "match.", "review.", "quarantine.", "gsp.")
 
@@ -188,14 +188,8 @@ def control_plane() -> Iterator[str]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield url
 
 
 def test_gsp_acl_export(control_plane: str) -> None:
