@@ -202,6 +202,7 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
         ready_s = time.monotonic() - started
         pipeline_started = time.monotonic()
         offsets = OffsetStore(bootstrap, producer)
+        closers.append(offsets.close)  # its watcher (the runners share it)
         runners = {d: _source_runner(d, source_engine, control, codec, producer, offsets, conn_metrics) for d in SOURCES}
         deadline = pipeline_started + options.duration_s
 

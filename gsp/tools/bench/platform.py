@@ -301,6 +301,7 @@ def _kafka_figures(settings: Settings, bootstrap: str, synthetic: Synthetic, eve
     renamed = {t: f"bench.{t}" for t in (topics.raw(SUBSCRIBER), topics.quarantine(SUBSCRIBER), topics.clean(SUBSCRIBER))}
     produced, clean_citizens = "bench.producer.telecom.subscriber.v1", f"bench.{topics.clean(CITIZEN)}"
     matched, shared_to = f"bench.{topics.match(SUBSCRIBER)}", events["share_subscription"]["topic"]
+    runner: SourceRunner | None = None
     try:
         control.start()
         ensure_topics(bootstrap, {t: (settings.partitions, {})
@@ -328,6 +329,8 @@ def _kafka_figures(settings: Settings, bootstrap: str, synthetic: Synthetic, eve
         _send_all(raw_producer, clean_citizens, events["clean_citizens"])
         _send_all(raw_producer, matched, events["results"])
     finally:
+        if runner is not None:
+            runner.close()
         producer.close()
         raw_producer.close()
         control.close()

@@ -66,7 +66,10 @@ class Plane(desks.Plane):
                               codec=self.codec, offsets=OffsetStore(self.bootstrap, self.producer),
                               metrics=ConnectorMetrics.create(CollectorRegistry()))
         runner.start()
-        assert runner.run_once() == 1 and runner.quarantined == 1
+        try:
+            assert runner.run_once() == 1 and runner.quarantined == 1
+        finally:
+            runner.close()
         return event_id(self.system, key, "0")
 
     def raw_subscriber(self, key: str, **changes: Any) -> bytes:
