@@ -26,17 +26,41 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from schemas import topics
 from schemas.codec import Codec, CodecError
 
-__all__ = ["RecentDeliveries"]
+__all__ = ["RecentDeliveries", "Window"]
 
 log = logging.getLogger("gsp.streams.dedupe")
+
+
+class Window:
+    """The last ``capacity`` keys added, oldest forgotten first."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._order: deque[Any] = deque()
+        self._seen: set[Any] = set()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._seen
+
+    def add(self, key: Any) -> bool:
+        """Remember ``key``; whether it was new."""
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        self._order.append(key)
+        while len(self._order) > self.capacity:
+            self._seen.discard(self._order.popleft())
+        return True
 
 
 class RecentDeliveries:
     def __init__(self, capacity: int) -> None:
         """``capacity``: deliveries remembered; 0 turns the window off (every replay is shared again)."""
         self.capacity = capacity
-        self._order: deque[str] = deque()
-        self._seen: set[str] = set()
+        self._seen = Window(capacity)
         self.primed = asyncio.Event()
         if capacity <= 0:
             self.primed.set()
@@ -48,17 +72,7 @@ class RecentDeliveries:
         """Whether this delivery is new (and from now on remembered)."""
         if self.capacity <= 0:
             return True
-        key = f"{subscription_id}|{agency_event_id}"
-        if key in self._seen:
-            return False
-        self._remember(key)
-        return True
-
-    def _remember(self, key: str) -> None:
-        self._seen.add(key)
-        self._order.append(key)
-        while len(self._order) > self.capacity:
-            self._seen.discard(self._order.popleft())
+        return self._seen.add(f"{subscription_id}|{agency_event_id}")
 
     def observe_fact(self, fact: dict[str, Any]) -> None:
         """A LedgerFact read back from ``gsp.ledger``: its deliveries are remembered."""
@@ -67,8 +81,8 @@ class RecentDeliveries:
         sid = str(fact.get("subscription_id"))
         for record in fact.get("records") or []:
             agency_event_id = record.get("agency_event_id")
-            if agency_event_id and f"{sid}|{agency_event_id}" not in self._seen:
-                self._remember(f"{sid}|{agency_event_id}")
+            if agency_event_id:
+                self._seen.add(f"{sid}|{agency_event_id}")
 
     async def prime(self, bootstrap: str, codec: Codec, *, timeout_s: float = 30.0) -> None:
         """Read the tail of ``gsp.ledger`` (about ``capacity`` deliveries' worth) into the window, then set ``primed``.

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +44,7 @@ from prometheus_client import Counter
 
 from schemas import topics
 from schemas.codec import Codec, CodecError
+from streams.dedupe import Window
 from streams.matching import Lookup
 from streams.share import Subscription
 from streams.verify import MAX_BATCH, REQUEST_ID, Verifier, error_answer, invalid
@@ -210,8 +210,7 @@ class VerificationLoop:
         # Batches whose report the broker acknowledged, by (reply topic, correlation id): a batch read again
         # after a rebalance cut its commit is answered again (the asker may be waiting) but not reported
         # twice, so "who asked about me" counts it once. Bounded; a restart forgets it (then it is counted twice).
-        self._reported: deque[tuple[str, bytes]] = deque()
-        self._reported_set: set[tuple[str, bytes]] = set()
+        self._reported = Window(100_000)
 
     async def run(self, stopped: asyncio.Event, ready: Callable[[], Awaitable[None]]) -> None:
         """Wait for ``ready`` (the registry replica caught up), then answer until ``stopped``."""
@@ -266,7 +265,7 @@ class VerificationLoop:
         self._failures = 0
         for reply, _ in replies:
             self._told(reply)
-            self._remember((reply.topic, reply.key))
+            self._reported.add((reply.topic, reply.key))
         try:
             await consumer.commit({tp: messages[-1].offset + 1 for tp, messages in batches.items()})
         except (CommitFailedError, KafkaError) as exc:  # a rebalance: whoever gets the partition answers them again
@@ -292,17 +291,9 @@ class VerificationLoop:
         for answer in reply.value["answers"]:
             count(reply.agency, reply.channel, answer.get("verdict") or ERROR).inc()
 
-    def _remember(self, batch: tuple[str, bytes], capacity: int = 100_000) -> None:
-        if batch in self._reported_set:
-            return
-        self._reported_set.add(batch)
-        self._reported.append(batch)
-        while len(self._reported) > capacity:
-            self._reported_set.discard(self._reported.popleft())
-
     def _report(self, reply: Reply) -> list[tuple[str, bytes, bytes]]:
         """What ``on_answered`` reports of an answered batch (nothing for a refused one)."""
-        if reply.subscription is None or (reply.topic, reply.key) in self._reported_set:
+        if reply.subscription is None or (reply.topic, reply.key) in self._reported:
             return []
         try:
             return list(self._on_answered(reply.subscription, reply.channel, reply.requests, reply.answers))

@@ -83,9 +83,9 @@ class WorkerProcess:
         code = self._process.returncode
         self.restarts += 1
         self._failures = 1 if now - self._started_at >= 120.0 else self._failures + 1
-        self._due = now + self.backoff_s
-        if self.backoff_s == 0:
-            self._due = None
+        if self.backoff_s:
+            self._due = now + self.backoff_s
+        else:
             self.start()
         return code
 
