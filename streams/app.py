@@ -42,6 +42,7 @@ from streams import ledger
 from streams.agents import Agents, Ledger, exit_now
 from streams.book import SubscriptionBook
 from streams.consent import ConsentBook, ConsentUnavailable
+from streams.consumer import install as install_consumer
 from streams.dedupe import RecentDeliveries
 from streams.matching import Linker, Lookup, load_linker
 from streams.metrics import QualityCollector, StageMetrics
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str,
     schema_id = partial(_schema_id, registry, codec)
     prometheus = CollectorRegistry()
     metrics = StageMetrics.create(prometheus)
+    install_consumer(app, on_rewind=lambda reason: metrics.rewinds.labels(reason).inc())
     tallies = {name: QualityTally.for_dataset(d) for name, d in datasets.items()}
     prometheus.register(QualityCollector(tallies))
     book = SubscriptionBook(codec)

@@ -26,6 +26,7 @@ class StageMetrics:
     verifications: Counter
     background_up: Gauge
     background_restarts: Counter
+    rewinds: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> StageMetrics:
@@ -52,6 +53,9 @@ class StageMetrics:
                                 ["loop"], registry=registry),
             background_restarts=Counter("gsp_background_restarts_total", "Restarts of a background loop after it raised",
                                         ["loop"], registry=registry),
+            rewinds=Counter("gsp_consumer_rewinds_total", "Input partitions sought back to their committed offsets so "
+                            "that no record is skipped (stale-batch: a batch fetched before a seek; hole: records "
+                            "never processed before acked ones)", ["reason"], registry=registry),
         )
 
 

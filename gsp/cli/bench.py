@@ -31,7 +31,7 @@ def register(commands: Commands) -> None:
     bench.add_argument("--kill-every", type=float, default=60.0, help="with --soak: seconds between kills; 0: none")
     bench.add_argument("--early-kill", action="store_true",
                        help="instead: kill the stream worker as its first match results appear and count every stage "
-                            "(the reproducer of an open loss; exit status 1 while it loses records)")
+                            "(exit status 1 if a record was lost)")
     bench.set_defaults(run=run)
 
 
