@@ -16,6 +16,10 @@ consumer instead of growing memory. Beyond the batch only kafka-python's own
 fetch buffer holds records (bounded by ``fetch_max_bytes``, 50 MB by default,
 and ``max_partition_fetch_bytes`` per partition).
 
+An idle sink asks the broker for its partitions' end offsets every ``PROBE_EVERY_S``: a poll
+returns nothing both when nothing is new and when the broker is gone (kafka-python reconnects
+quietly), so without the probe /health would say ok through a broker outage.
+
 After an embedded broker was restarted empty, the group's offsets are gone
 and the topic starts again at 0: the consumer rejoins, finds no committed
 offset and reads the new topic from its beginning (``auto_offset_reset``
@@ -37,9 +41,12 @@ from connectors.base import Sink, SinkFailed
 from connectors.metrics import ConnectorMetrics
 from schemas.codec import Codec, CodecError, SchemaUnavailable
 
-__all__ = ["SinkRunner"]
+__all__ = ["PROBE_EVERY_S", "SinkRunner"]
 
 log = logging.getLogger("gsp.sink")
+
+PROBE_EVERY_S = 5.0  # how often an idle sink checks that the broker answers
+PROBE_TIMEOUT_MS = 2000
 
 
 class SinkRunner:
@@ -50,6 +57,8 @@ class SinkRunner:
         self._codec = codec
         self._metrics = metrics
         self._max_records = max_records
+        self._topic = topic
+        self._probed_at = time.monotonic()
         self._consumer = KafkaConsumer(topic, group_id=group or f"gsp-sink-{sink.name}", enable_auto_commit=False,
                                        auto_offset_reset="earliest", **consumer_config)
         context = {"stage": "sink", "sink": sink.name}
@@ -93,6 +102,13 @@ class SinkRunner:
         if written:
             for each in (self._sink_backoff, self._registry_backoff, self._broker_backoff):
                 each.succeeded()
+        elif time.monotonic() - self._probed_at >= PROBE_EVERY_S:
+            self._probed_at = time.monotonic()
+            try:
+                self._probe()
+            except KafkaError as exc:
+                return 0, self._failed(self._broker_backoff, exc)
+            self._broker_backoff.succeeded()
         self._metrics.up.labels(self._sink.name).set(int(self.healthy))
         return written, 0.0
 
@@ -104,6 +120,11 @@ class SinkRunner:
                     stop.wait(wait_s)
         finally:
             self._metrics.up.labels(self._sink.name).set(0)
+
+    def _probe(self) -> None:
+        """A request the broker must answer (not one kafka-python answers from its cache)."""
+        partitions = self._consumer.assignment() or {TopicPartition(self._topic, 0)}
+        self._consumer.end_offsets(list(partitions), timeout_ms=PROBE_TIMEOUT_MS)
 
     @property
     def healthy(self) -> bool:

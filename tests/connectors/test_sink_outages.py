@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
+from connectors import sink_runner as sink_runner_module
 from connectors.metrics import ConnectorMetrics
 from connectors.sink_runner import SinkRunner
 from connectors.sql_sink import SqlSink
@@ -92,7 +93,9 @@ def test_a_failing_sink_commits_nothing_past_its_table_and_ends_with_every_recor
         runner.close()
 
 
-def test_a_sink_reads_the_new_topic_from_its_start_after_the_broker_restarted_empty(tmp_path: object) -> None:
+def test_a_sink_reads_the_new_topic_from_its_start_after_the_broker_restarted_empty(
+        tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """And its /health says so while the broker is gone (an idle sink probes it)."""
     broker = Broker()
     broker.start()
     engine = sa.create_engine(f"sqlite:///{tmp_path}/agency.db")
@@ -103,12 +106,17 @@ def test_a_sink_reads_the_new_topic_from_its_start_after_the_broker_restarted_em
         publish(broker.bootstrap, topic, range(20))
         runner, sink = sink_runner(broker.bootstrap, engine, topic)
         step_until(runner, lambda: sink.count() == 20, "the first run")
+        assert runner.health()["status"] == "ok"
         broker.stop()
+        monkeypatch.setattr(sink_runner_module, "PROBE_EVERY_S", 0.5)
+        step_until(runner, lambda: runner.health()["broker"]["up"] is False, "the broker's loss on /health")
+        assert runner.health()["status"] == "degraded"
         broker.start()  # same port, nothing in it: the group's offsets and the topic's 20 records are gone
         ensure_topics(broker.bootstrap, {topic: (1, {})})
         # More records than the old position (20) on the new topic: a sink that kept its position would skip 0-19.
         publish(broker.bootstrap, topic, range(100, 130))
         step_until(runner, lambda: sink.count() == 50, "the new topic's records")
+        step_until(runner, lambda: runner.health()["status"] == "ok", "health back to ok")
     finally:
         if runner is not None:
             runner.close()
