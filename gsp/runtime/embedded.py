@@ -159,6 +159,10 @@ class Broker:
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
 
 def _port_free(port: int, *, probe: bool = False) -> bool:
     """True if nothing listens on the port (probe: connect instead of bind)."""

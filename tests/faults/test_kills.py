@@ -8,9 +8,12 @@ duplicates left on the agency's topic are printed (the share stage drops replays
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
+from gsp.runtime.embedded import Broker
 from gsp.tools.faults import VICTIMS, Platform, kill_worker_early
 
 RECORDS, ROUNDS = 3000, 12
@@ -77,4 +80,44 @@ def test_a_killed_embedded_broker_is_restarted_and_the_agency_ends_with_every_re
     # the replayed ones carry the same agency event ids, so its upsert absorbed them.
     assert counts.stages["raw:telecom.subscriber"]["distinct"] + counts.stages["quarantine:telecom.subscriber"][
         "distinct"] >= records - 5
+    assert counts.sink_rows == counts.stages["share"]["distinct"] > records * 0.9
+
+
+def test_an_external_cluster_out_of_reach_is_waited_for_and_nothing_is_lost(tmp_path: Path) -> None:
+    """A configured cluster keeps its topics: `gsp serve` only waits for it (health not ok meanwhile), every client
+    reconnects by itself. The broker is frozen (SIGSTOP: connections hang, as behind a lost network) for 20 s."""
+    records = 1500
+    broker = Broker(log_path=tmp_path / "broker.log")
+    broker.start()
+    try:
+        with Platform(tmp_path / "platform", records=records, seed=31, say=print,
+                      settings={"GSP_KAFKA_BOOTSTRAP": broker.bootstrap}) as platform:
+            platform.feed(rows_per_s=records / 20)
+            deadline = time.monotonic() + 90
+            while platform.sink_rows() < 50 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert broker.pid is not None
+            os.kill(broker.pid, signal.SIGSTOP)
+            print("broker frozen", flush=True)
+            down = None
+            try:
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline:
+                    health = platform.control_health()
+                    down = down or (health if health["kafka"]["up"] is False else None)
+                    time.sleep(0.5)
+            finally:
+                os.kill(broker.pid, signal.SIGCONT)
+            print("broker thawed", flush=True)
+            assert down is not None and down["status"] != "ok", "the cluster's loss never showed on /health"
+            deadline = time.monotonic() + 60
+            while not (health := platform.control_health())["kafka"]["up"] and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert health["kafka"]["up"] and health["kafka"]["restarts"] == 0, health
+            platform.wait_fed(timeout_s=120)
+            counts = platform.settle(timeout_s=240)
+            print(json.dumps(counts.as_json(), indent=1), flush=True)
+    finally:
+        broker.stop()
+    assert counts.lost == dict.fromkeys(counts.lost, 0), counts.as_json()
     assert counts.sink_rows == counts.stages["share"]["distinct"] > records * 0.9
