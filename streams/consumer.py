@@ -24,7 +24,8 @@ handed over and are nowhere (not acked, not in flight, not queued: a *stall*), f
 sought back to its committed offset, with a warning and ``gsp_consumer_rewinds_total{reason}``. One
 agent processes a partition in order, so neither is work in progress. Early-kill runs still show holes
 being rewound (events handed over around the successor's second rebalance and never processed; where
-inside Faust they are lost is not pinned down): those records arrive about 15 s late, not never. Delivery stays at least once; a rewind only redelivers (the share stage's window of recent
+inside Faust they are lost is not pinned down): those records arrive about 15 s late, not never.
+Delivery stays at least once; a rewind only redelivers (the share stage's window of recent
 deliveries keeps replays off the agencies' topics). ``_drain_messages`` is Faust 0.15.3's with the
 changes marked ``# gsp:``; faust-streaming is pinned to that version (pyproject.toml) and
 `tests/streams/test_consumer.py` checks it still is.
