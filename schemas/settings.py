@@ -89,6 +89,7 @@ class Settings:
     ledger_key: str | None = field(default=None, repr=False, metadata={"env": "GSP_LEDGER_KEY", "child": False, "doc": "Hex key that authenticates the audit ledger's heads and keys its person index; default GSP_HOME/ledger.key (made on first start); the same on every control plane of one database"})
     audit_retention_days: int = field(default=3650, metadata={"env": "GSP_AUDIT_RETENTION_DAYS", "doc": "Days the audit ledger keeps an entry (cut at a stored head); 0 keeps every entry"})
     share_dedupe_window: int = field(default=200_000, metadata={"env": "GSP_SHARE_DEDUPE_WINDOW", "doc": "Recent deliveries a stream worker remembers (read back from gsp.ledger after a restart) so that a replayed record is not shared twice; 0 turns it off"})
+    worker_stuck_s: int = field(default=120, metadata={"env": "GSP_WORKER_STUCK_S", "doc": "Seconds a stream worker may leave records on its input partitions without committing any, while it declares no wait, before it ends itself (logging every task's stack) to be restarted; 0 never"})
     ledger_head_interval_s: int = field(default=10, metadata={"env": "GSP_LEDGER_HEAD_INTERVAL_S", "doc": "Seconds between stored heads of the audit ledger's chains: at most this much of a chain's tail can be cut unseen"})
 
     @property
@@ -146,6 +147,7 @@ class Settings:
             audit_retention_days=_int("GSP_AUDIT_RETENTION_DAYS", 3650),
             ledger_head_interval_s=_int("GSP_LEDGER_HEAD_INTERVAL_S", 10),
             share_dedupe_window=_int("GSP_SHARE_DEDUPE_WINDOW", 200_000),
+            worker_stuck_s=_int("GSP_WORKER_STUCK_S", 120),
         )
 
     def to_env(self) -> dict[str, str]:

@@ -101,6 +101,14 @@ class Agents:
                 log.info("schema registry reachable again", extra={"agent": agent})
             return
 
+    async def _wait(self, agent: str, what: str, ready: Awaitable[Any]) -> None:
+        """Await ``ready``, declared in ``waiting`` meanwhile (a declared wait is not a stopped worker)."""
+        self.waiting[f"{agent}:ready"] = what
+        try:
+            await ready
+        finally:
+            self.waiting.pop(f"{agent}:ready", None)
+
     def topic(self, *names: str) -> Any:
         return self._app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
@@ -155,8 +163,8 @@ class Agents:
         counted, held = (metrics.records.labels("match", dataset, d) for d in ("in", "quarantined"))
 
         async def batch(events: list[Any]) -> None:
-            if replica is not None:
-                await replica.wait_ready()  # after a restart: nothing is decided on a half-read registry
+            if replica is not None and not replica.ready:  # after a restart: nothing is decided on a half-read registry
+                await self._wait(f"match-{dataset}", "the registry replica being read", replica.wait_ready())
             outs: list[Out] = []
             headers = []
             wheres = [Where(e.message.topic, e.message.partition, e.message.offset) for e in events]
@@ -195,7 +203,8 @@ class Agents:
 
         async def batch(events: list[Any]) -> None:
             if before is not None:
-                await before()
+                await self._wait(f"share-{dataset}", "the subscriptions, recent deliveries and consents being read",
+                                 before())
             counted.inc(len(events))
             await share_batch(events, source=source, dataset=dataset, share=share, outbox=outbox, audit=audit,
                               delivered=delivered)

@@ -42,6 +42,7 @@ from streams import ledger
 from streams.agents import Agents, Ledger, exit_now
 from streams.book import SubscriptionBook
 from streams.consent import ConsentBook, ConsentUnavailable
+from streams.consumer import ProgressWatch, task_stacks
 from streams.consumer import install as install_consumer
 from streams.dedupe import RecentDeliveries
 from streams.matching import Linker, Lookup, load_linker
@@ -146,6 +147,7 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str,
                           loops=_supervise(app, loops))
     _observe(app, gauges, QualitySnapshots(tallies, worker=worker), outbox,
              codec, quality_schema_id=schema_id(topics.QUALITY))
+    _watch_progress(app, agents.waiting, stuck_s=settings.worker_stuck_s)
     return StreamApp(faust=app, metrics=prometheus, health=gauges.health)
 
 
@@ -267,6 +269,22 @@ def _observe(app: faust.App, gauges: WorkerGauges, snapshots: QualitySnapshots, 
     async def publish_quality() -> None:
         for dataset, key, snapshot in snapshots.changed():
             await outbox.send("quality", dataset, [(topics.QUALITY, key, codec.encode(quality_schema_id, snapshot))])
+
+
+def _watch_progress(app: faust.App, waiting: Mapping[str, str], *, stuck_s: float) -> None:
+    """A worker whose input stopped moving while it declares no wait ends itself, to be restarted (see
+    `streams.consumer.ProgressWatch`)."""
+    watch: list[ProgressWatch] = []
+
+    @app.timer(interval=5.0)
+    async def watch_progress() -> None:
+        if not watch:  # the consumer exists once the app runs
+            watch.append(ProgressWatch(app.consumer, waiting, stuck_s=stuck_s))
+        reason = watch[0].check()
+        if reason is not None:
+            log.critical("stream worker stopped: %s; it exits to be restarted from its committed offsets. Its "
+                         "tasks:\n%s", reason, task_stacks())
+            exit_now()
 
 
 def _lag(consumer: Any) -> dict[str, int]:

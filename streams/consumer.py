@@ -44,7 +44,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode import Service, ServiceT
 
-__all__ = ["FAUST_VERSION", "HOLE_GRACE_S", "SafeConsumer", "install"]
+__all__ = ["FAUST_VERSION", "HOLE_GRACE_S", "ProgressWatch", "SafeConsumer", "install"]
 
 log = logging.getLogger("streams.consumer")
 
@@ -251,3 +251,52 @@ def install(app: Any, on_rewind: Callable[[str], None] | None = None) -> None:
     extra = {} if on_rewind is None else {"on_rewind": staticmethod(on_rewind)}
     consumer = type("WorkerConsumer", (SafeConsumer,), extra)
     setattr(app.transport, "Consumer", consumer)  # noqa: B010 - a ClassVar of Faust's transport, per app here
+
+
+class ProgressWatch:
+    """A worker that stopped: records wait on its input partitions and no input offset was committed for
+    ``stuck_s``, while none of its agents declares a wait (``waiting``: a schema registry out of reach).
+
+    Seen once in CI after a broker restart: the worker stopped processing for four minutes, every process
+    healthy, no error logged (a send the embedded broker never answered would do it: Faust's commit flushes
+    the producer first). The worker then ends itself, logging every task's stack, and is restarted from its
+    committed offsets. ``check`` is called every few seconds; it returns why the worker is stuck, or None.
+    """
+
+    def __init__(self, consumer: Any, waiting: Any, *, stuck_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._consumer, self._waiting, self._stuck_s, self._clock = consumer, waiting, stuck_s, clock
+        self._seen: tuple[tuple[Any, int | None], ...] = ()
+        self._since = clock()
+
+    def check(self) -> str | None:
+        consumer = self._consumer
+        acked = consumer.app.topics.acks_enabled_for
+        inputs = sorted((tp for tp in consumer.assignment() if acked(tp.topic)), key=lambda tp: (tp.topic, tp.partition))
+        committed = tuple((tp, consumer._committed_offset.get(tp)) for tp in inputs)
+        waiting = {tp: (consumer.highwater(tp) or 0) - (offset or 0) for tp, offset in committed}
+        pending = sum(n for n in waiting.values() if n > 0)
+        now = self._clock()
+        if committed != self._seen or not pending or self._waiting or not self._stuck_s:
+            self._seen, self._since = committed, now
+            return None
+        if now - self._since < self._stuck_s:
+            return None
+        return f"{pending} records wait on {sum(1 for n in waiting.values() if n > 0)} input partitions and no " \
+               f"offset was committed for {now - self._since:.0f} s"
+
+
+def task_stacks() -> str:
+    """Where every asyncio task waits (its chain of awaits, outermost first), for the log of a worker that stopped."""
+    lines = []
+    for task in asyncio.all_tasks():
+        chain: list[str] = []
+        awaited: Any = task.get_coro()
+        while awaited is not None and len(chain) < 30:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is None:
+                break
+            chain.append(f"{frame.f_code.co_name} ({frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno})")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+        lines.append(f"{task.get_name()}: " + " > ".join(chain))
+    return "\n".join(sorted(lines))

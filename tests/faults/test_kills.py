@@ -85,13 +85,14 @@ def test_a_killed_embedded_broker_is_restarted_and_the_agency_ends_with_every_re
 
 def test_an_external_cluster_out_of_reach_is_waited_for_and_nothing_is_lost(tmp_path: Path) -> None:
     """A configured cluster keeps its topics: `gsp serve` only waits for it (health not ok meanwhile), every client
-    reconnects by itself. The broker is frozen (SIGSTOP: connections hang, as behind a lost network) for 20 s."""
+    reconnects by itself. The broker is frozen (SIGSTOP: connections hang, as behind a lost network) for 20 s; the
+    worker, told it is stuck after 8 s without a commit, ends itself and is restarted meanwhile."""
     records = 1500
     broker = Broker(log_path=tmp_path / "broker.log")
     broker.start()
     try:
         with Platform(tmp_path / "platform", records=records, seed=31, say=print,
-                      settings={"GSP_KAFKA_BOOTSTRAP": broker.bootstrap}) as platform:
+                      settings={"GSP_KAFKA_BOOTSTRAP": broker.bootstrap, "GSP_WORKER_STUCK_S": "8"}) as platform:
             platform.feed(rows_per_s=records / 20)
             deadline = time.monotonic() + 90
             while platform.sink_rows() < 50 and time.monotonic() < deadline:
@@ -117,7 +118,9 @@ def test_an_external_cluster_out_of_reach_is_waited_for_and_nothing_is_lost(tmp_
             platform.wait_fed(timeout_s=120)
             counts = platform.settle(timeout_s=240)
             print(json.dumps(counts.as_json(), indent=1), flush=True)
+            worker_logs = "".join(log.read_text(errors="replace") for log in platform.home.glob("worker-*.log"))
     finally:
         broker.stop()
     assert counts.lost == dict.fromkeys(counts.lost, 0), counts.as_json()
     assert counts.sink_rows == counts.stages["share"]["distinct"] > records * 0.9
+    assert "stream worker stopped: " in worker_logs and "_drain_messages (consumer.py:" in worker_logs

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from importlib.metadata import version
+from types import SimpleNamespace
 
 import faust
 import pytest
@@ -16,7 +17,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from streams import consumer as module
-from streams.consumer import FAUST_VERSION, SafeConsumer, install
+from streams.consumer import FAUST_VERSION, ProgressWatch, SafeConsumer, install
 
 TOPIC = TP("clean.telecom.subscriber.v1", 0)
 
@@ -124,3 +125,42 @@ def test_records_handed_over_and_then_nowhere_are_rewound_after_a_while(consumer
     clock[0] += 1
     commit(consumer.force_commit())
     assert rewound == [(TOPIC, "stall")]
+
+
+class Worker:
+    """What `ProgressWatch` reads of a consumer: its assignment, highwaters and committed offsets."""
+
+    def __init__(self) -> None:
+        self.app = SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: not topic.endswith("-changelog")))
+        self.highwaters = {TOPIC: 100, TP("gsp-streams-registry-changelog", 0): 5000}
+        self._committed_offset: dict[TP, int | None] = {TOPIC: 40}
+
+    def assignment(self) -> set[TP]:
+        return set(self.highwaters)
+
+    def highwater(self, tp: TP) -> int:
+        return self.highwaters[tp]
+
+
+def test_a_worker_whose_input_stops_moving_is_told_stuck_unless_it_declares_a_wait() -> None:
+    clock = [0.0]
+    worker, waiting = Worker(), dict[str, str]()
+    watch = ProgressWatch(worker, waiting, stuck_s=120, clock=lambda: clock[0])
+    assert watch.check() is None
+    clock[0] = 119
+    assert watch.check() is None
+    clock[0] = 121
+    assert watch.check() == "60 records wait on 1 input partitions and no offset was committed for 121 s"
+    worker._committed_offset[TOPIC] = 70  # a commit: progress
+    assert watch.check() is None
+    clock[0] = 300
+    waiting["match-telecom.subscriber:ready"] = "the registry replica being read"
+    assert watch.check() is None  # a declared wait
+    waiting.clear()
+    clock[0] = 419
+    assert watch.check() is None
+    clock[0] = 421
+    assert watch.check() is not None
+    worker._committed_offset[TOPIC] = 100  # all committed: nothing waits (the changelog's lag never counts)
+    clock[0] = 1000
+    assert watch.check() is None and ProgressWatch(worker, {}, stuck_s=0).check() is None
