@@ -113,6 +113,7 @@ class SourceRunner:
         self.published = 0
         self.quarantined = 0
         self.replays = 0
+        self._acknowledged: dict[tuple[str, int], int] = {}  # (topic, partition) -> highest offset acknowledged
 
     def start(self) -> None:
         self._position = self._offsets.load(self._source.name)
@@ -188,10 +189,26 @@ class SourceRunner:
             self._replay()
         return True
 
+    def _log_went_back(self, acknowledged: list[Any]) -> bool:
+        """True if the broker acknowledged a record of this batch at an offset at or below one it acknowledged
+        before on the same partition of the dataset's topic: a log only grows, so that is a new, empty broker.
+        The position check alone misses it when the position stored last was itself re-sent to the new broker
+        by the producer's retries (it is then there, same offset and bytes, while the rows before it are not)."""
+        went_back = False
+        batch: dict[tuple[str, int], int] = {}
+        for metadata in acknowledged:
+            if metadata.topic == self._target.topic:
+                tp = (metadata.topic, metadata.partition)
+                went_back |= metadata.offset <= self._acknowledged.get(tp, -1)
+                batch[tp] = max(batch.get(tp, -1), metadata.offset)
+        self._acknowledged.update(batch)
+        return went_back
+
     def _replay(self) -> None:
         """The broker lost what this connector published: everything again, from the source's first row (a
         position the new broker may already hold was stored after the loss, and would skip the rest)."""
         self._position = None
+        self._acknowledged = {}
         log.warning("the broker lost this connector's stored position (restarted empty?); replaying the source",
                     extra={"stage": "connector", "connector": self._source.name})
         self._source.start(None)
@@ -211,6 +228,10 @@ class SourceRunner:
         if failed:
             raise DeliveryFailed(f"{len(failed)} of {len(futures)} records of {self._source.name} not acknowledged: "
                                  f"{failed[0].exception}")
+        if self._log_went_back([f.value for f in futures]):
+            self._offsets.forget()
+            self._replay()  # as below: this batch is on the new broker and goes again with the rest
+            return
         try:
             self._offsets.store(self._source.name, records[-1].position)
         except PositionLost:

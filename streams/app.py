@@ -53,7 +53,7 @@ from streams.quality import QualityTally
 from streams.replica import DecodeChange, Replica
 from streams.share import Subscription
 from streams.stages import CleanStage, MatchStage, RegistryStage, ShareStage
-from streams.supervise import LoopState, supervised
+from streams.supervise import LoopState, supervised, watch_event_loop
 from streams.verify import Verifier
 from streams.verifying import OnAnswered, VerificationLoop, Verifications
 
@@ -148,6 +148,8 @@ def create_app(settings: Settings, *, bootstrap: str, registry_url: str,
     _observe(app, gauges, QualitySnapshots(tallies, worker=worker), outbox,
              codec, quality_schema_id=schema_id(topics.QUALITY))
     _watch_progress(app, agents.waiting, stuck_s=settings.worker_stuck_s)
+    if settings.worker_stuck_s:
+        watch_event_loop(lambda: gauges.refreshed_at, stuck_s=settings.worker_stuck_s, on_stuck=_event_loop_stuck)
     return StreamApp(faust=app, metrics=prometheus, health=gauges.health)
 
 
@@ -285,6 +287,17 @@ def _watch_progress(app: faust.App, waiting: Mapping[str, str], *, stuck_s: floa
             log.critical("stream worker stopped: %s; it exits to be restarted from its committed offsets. Its "
                          "tasks:\n%s", reason, task_stacks())
             exit_now()
+
+
+def _event_loop_stuck(seconds: float) -> None:
+    """From the watching thread: say where every thread is (the event loop's is the one blocked), then exit."""
+    import faulthandler
+    import sys
+
+    log.critical("stream worker stopped: its event loop has not turned for %.0f s; it exits to be restarted from "
+                 "its committed offsets. Every thread's stack follows on stderr", seconds)
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    exit_now()
 
 
 def _lag(consumer: Any) -> dict[str, int]:

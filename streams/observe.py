@@ -18,7 +18,9 @@ from streams.quality import QualityTally
 from streams.replica import Replica
 from streams.supervise import LoopState
 
-__all__ = ["QualitySnapshots", "WorkerGauges"]
+__all__ = ["LOOP_LATE_S", "QualitySnapshots", "WorkerGauges"]
+
+LOOP_LATE_S = 10.0  # the gauges are refreshed every second on the event loop; later than this, it is stuck
 
 
 class WorkerGauges:
@@ -40,10 +42,12 @@ class WorkerGauges:
         self._registry_records = registry_records
         self._replica = replica
         self._assigned = 0
+        self.refreshed_at: float | None = None  # monotonic time of the last refresh: the event loop turns
 
     def refresh(self, assigned: Iterable[Any], lag: Mapping[str, int]) -> None:
         """On the event loop: the partitions this worker holds, and its uncommitted records per topic."""
         m = self._metrics
+        self.refreshed_at = time.monotonic()
         self._assigned = sum(1 for _ in assigned)
         m.registry_size.set(self._registry_records())
         m.subscriptions.set(len(self._book))
@@ -62,8 +66,12 @@ class WorkerGauges:
         waiting = dict(self._waiting)
         loops = {name: state.as_dict() for name, state in self._loops.items()}
         down = sorted(name for name, state in loops.items() if not state["up"])
-        status = "waiting" if waiting else f"degraded: {', '.join(down)} down" if down else "ok"
-        return {"status": status, "background": loops, "pid": os.getpid(), "assigned_partitions": self._assigned,
+        late = None if self.refreshed_at is None else round(time.monotonic() - self.refreshed_at, 1)
+        stalled = late is not None and late > LOOP_LATE_S  # answered from another thread: the loop is stuck
+        if stalled:
+            down.append(f"event loop (stalled {late:.0f} s)")
+        status = "waiting" if waiting and not stalled else f"degraded: {', '.join(down)} down" if down else "ok"
+        return {"status": status, "event_loop_late_s": late, "background": loops, "pid": os.getpid(), "assigned_partitions": self._assigned,
                 "subscriptions": len(self._book), "registry_records": self._registry_records(),
                 "linkage": None if self._replica is None else self._replica.health(), "waiting": waiting}
 

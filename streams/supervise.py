@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_BACKOFF", "Backoff", "LoopState", "supervised"]
+__all__ = ["DEFAULT_BACKOFF", "Backoff", "LoopState", "supervised", "watch_event_loop"]
 
 log = logging.getLogger("streams.supervise")
 
@@ -81,3 +82,22 @@ async def supervised(name: str, factory: Callable[[], Awaitable[Any]], stopped: 
             continue
         break
     state.mark(up=False)
+
+
+def watch_event_loop(last_turn: Callable[[], float | None], *, stuck_s: float,
+                     on_stuck: Callable[[float], None], every_s: float = 5.0) -> threading.Thread:
+    """A daemon thread that calls ``on_stuck(seconds)`` (which ends the process) once the event loop, having
+    turned at least once (``last_turn``: a monotonic time it records, or None before), has not turned for
+    ``stuck_s``: a loop blocked in a call nothing times out stops every agent, and a thread is all that
+    can still tell."""
+    def run() -> None:
+        while True:
+            time.sleep(min(every_s, stuck_s / 4))
+            turned = last_turn()
+            if turned is not None and time.monotonic() - turned >= stuck_s:
+                on_stuck(time.monotonic() - turned)
+                return
+
+    thread = threading.Thread(target=run, name="gsp-event-loop-watch", daemon=True)
+    thread.start()
+    return thread

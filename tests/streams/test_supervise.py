@@ -61,3 +61,37 @@ def test_a_coroutine_that_returns_is_not_restarted() -> None:
 
     asyncio.run(supervised("once", once, asyncio.Event(), state, backoff=FAST))
     assert runs == [1] and state.up is False and state.restarts == 0
+
+
+def test_an_event_loop_that_stops_turning_is_told_from_a_thread_and_health_says_so() -> None:
+    import threading
+    import time
+
+    from prometheus_client import CollectorRegistry
+
+    from streams.book import SubscriptionBook
+    from streams.metrics import StageMetrics
+    from streams.observe import LOOP_LATE_S, WorkerGauges
+    from streams.supervise import watch_event_loop
+
+    turned: list[float | None] = [None]
+    told: list[float] = []
+    stuck = threading.Event()
+
+    def on_stuck(seconds: float) -> None:
+        told.append(seconds)
+        stuck.set()
+    watch_event_loop(lambda: turned[0], stuck_s=0.4, on_stuck=on_stuck, every_s=0.05)
+    time.sleep(0.3)
+    assert not told  # never turned yet (a worker starting): nothing to tell
+    turned[0] = time.monotonic()
+    assert stuck.wait(5) and told[0] >= 0.4
+
+    gauges = WorkerGauges(StageMetrics.create(CollectorRegistry()), SubscriptionBook(codec=None),  # type: ignore[arg-type]
+                          registry_records=lambda: 0, replica=None, waiting={"clean": "schema registry unreachable"})
+    assert gauges.health()["status"] == "waiting" and gauges.health()["event_loop_late_s"] is None
+    gauges.refresh([], {})
+    assert gauges.health()["status"] == "waiting"
+    gauges.refreshed_at = time.monotonic() - LOOP_LATE_S - 1
+    health = gauges.health()
+    assert health["status"].startswith("degraded: event loop (stalled 1") and health["event_loop_late_s"] > LOOP_LATE_S
