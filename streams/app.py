@@ -281,7 +281,8 @@ def _watch_progress(app: faust.App, waiting: Mapping[str, str], *, stuck_s: floa
     @app.timer(interval=5.0)
     async def watch_progress() -> None:
         if not watch:  # the consumer exists once the app runs
-            watch.append(ProgressWatch(app.consumer, waiting, stuck_s=stuck_s))
+            watch.append(ProgressWatch(app.consumer, waiting, stuck_s=stuck_s,
+                                       recovery=app.tables.recovery))  # type: ignore[attr-defined]
         reason = watch[0].check()
         if reason is not None:
             log.critical("stream worker stopped: %s; it exits to be restarted from its committed offsets. Its "

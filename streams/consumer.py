@@ -255,18 +255,21 @@ def install(app: Any, on_rewind: Callable[[str], None] | None = None) -> None:
 
 class ProgressWatch:
     """A worker that stopped: records wait on its input partitions and no input offset was committed for
-    ``stuck_s``, while none of its agents declares a wait (``waiting``: a schema registry out of reach).
+    ``stuck_s``, or its table recovery (which keeps every input partition paused) read nothing for as long,
+    while none of its agents declares a wait (``waiting``: a schema registry out of reach).
 
-    Seen once in CI after a broker restart: the worker stopped processing for four minutes, every process
-    healthy, no error logged (a send the embedded broker never answered would do it: Faust's commit flushes
-    the producer first). The worker then ends itself, logging every task's stack, and is restarted from its
-    committed offsets. ``check`` is called every few seconds; it returns why the worker is stuck, or None.
+    Seen in CI after a broker restart: a worker that stopped processing for four minutes, every process
+    healthy; once because Faust's table recovery waited for changelog records that never came ("No event
+    received for active tp ... since recovery start"), its input paused all along. The worker then ends
+    itself, logging where every task waits, and is restarted from its committed offsets. ``check`` is
+    called every few seconds; it returns why the worker is stuck, or None.
     """
 
-    def __init__(self, consumer: Any, waiting: Any, *, stuck_s: float,
+    def __init__(self, consumer: Any, waiting: Any, *, stuck_s: float, recovery: Any = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._consumer, self._waiting, self._stuck_s, self._clock = consumer, waiting, stuck_s, clock
-        self._seen: tuple[tuple[Any, int | None], ...] = ()
+        self._recovery = recovery  # Faust's table recovery: in_recovery, active_offsets
+        self._seen: tuple[Any, ...] = ()
         self._since = clock()
 
     def check(self) -> str | None:
@@ -276,12 +279,16 @@ class ProgressWatch:
         committed = tuple((tp, consumer._committed_offset.get(tp)) for tp in inputs)
         waiting = {tp: (consumer.highwater(tp) or 0) - (offset or 0) for tp, offset in committed}
         pending = sum(n for n in waiting.values() if n > 0)
+        recovering = bool(self._recovery is not None and self._recovery.in_recovery)
+        read = tuple(sorted(self._recovery.active_offsets.items())) if recovering else ()
         now = self._clock()
-        if committed != self._seen or not pending or self._waiting or not self._stuck_s:
-            self._seen, self._since = committed, now
+        if (committed, read) != self._seen or not (pending or recovering) or self._waiting or not self._stuck_s:
+            self._seen, self._since = (committed, read), now
             return None
         if now - self._since < self._stuck_s:
             return None
+        if recovering:
+            return f"table recovery read nothing for {now - self._since:.0f} s (every input partition paused)"
         return f"{pending} records wait on {sum(1 for n in waiting.values() if n > 0)} input partitions and no " \
                f"offset was committed for {now - self._since:.0f} s"
 

@@ -164,3 +164,23 @@ def test_a_worker_whose_input_stops_moving_is_told_stuck_unless_it_declares_a_wa
     worker._committed_offset[TOPIC] = 100  # all committed: nothing waits (the changelog's lag never counts)
     clock[0] = 1000
     assert watch.check() is None and ProgressWatch(worker, {}, stuck_s=0).check() is None
+
+
+def test_a_table_recovery_that_reads_nothing_is_told_stuck() -> None:
+    clock = [0.0]
+    worker = Worker()
+    worker.highwaters[TOPIC] = 0  # paused by the recovery: no highwater known, nothing seen waiting
+    worker._committed_offset[TOPIC] = None
+    changelog = TP("gsp-streams-registry-changelog", 0)
+    recovery = SimpleNamespace(in_recovery=True, active_offsets={changelog: 10})
+    watch = ProgressWatch(worker, {}, stuck_s=120, recovery=recovery, clock=lambda: clock[0])
+    assert watch.check() is None
+    clock[0] = 100
+    recovery.active_offsets[changelog] = 50  # it reads: progress
+    assert watch.check() is None
+    clock[0] = 219
+    assert watch.check() is None
+    clock[0] = 221
+    assert watch.check() == "table recovery read nothing for 121 s (every input partition paused)"
+    recovery.in_recovery = False  # done, nothing waits: not stuck
+    assert watch.check() is None
