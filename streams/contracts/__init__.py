@@ -11,7 +11,9 @@ A contract is the ``cleaning`` section of a dataset's declaration (`schemas.data
 
 ``type`` is one of `streams.rules.FIELD_TYPES`; ``rules`` maps rule ids of that type to
 ``reject``, ``fix`` or ``warn``; ``presence`` is ``required``, ``expected`` or ``optional``;
-``links`` names the other fields a type reads. Every field path must exist in the dataset's
+``links`` names the other fields a type reads; ``format`` (a string or a list of them) is the
+source's own form for the types that read one: strptime formats for ``date`` (``"%Y%m%d"``), a
+regular expression the whole value must match for ``code``, which requires it. Every field path must exist in the dataset's
 Avro record (its own, for a declaration that carries the record inline). The loader refuses a
 contract with a one-line `ContractError` naming the file and, for a typo, the nearest valid name.
 `parse_contract` also reads a contract standing alone, ``{"dataset", "version", "schema", "doc",
@@ -28,12 +30,12 @@ from typing import Any
 from schemas.datasets import Dataset, catalog
 from streams.contracts.model import PRESENCES, Contract, FieldSpec
 from streams.contracts.schema import record_paths, schema_paths
-from streams.rules import FIELD_TYPES, RULES, SEVERITIES
+from streams.rules import FIELD_TYPES, RULES, SEVERITIES, FieldType
 
 __all__ = ["Contract", "ContractError", "FieldSpec", "contract_of", "datasets", "load_contract", "parse_contract"]
 
 _TOP_KEYS = ("dataset", "version", "schema", "doc", "fields")
-_FIELD_KEYS = ("field", "type", "presence", "rules", "links", "enrich")
+_FIELD_KEYS = ("field", "type", "presence", "rules", "links", "enrich", "format")
 
 
 class ContractError(ValueError):
@@ -137,12 +139,13 @@ def _field(entry: Any, name: str, schema: str, paths: frozenset[str]) -> FieldSp
     type_name, rules = entry.get("type"), entry.get("rules", {})
     links, enrich = entry.get("links", {}), entry.get("enrich", [])
     if type_name is None:
-        if rules or links or enrich:
-            raise ContractError(f"field '{path}' in {name} has rules, links or enrich but no type")
+        if rules or links or enrich or "format" in entry:
+            raise ContractError(f"field '{path}' in {name} has rules, links, enrich or format but no type")
         return FieldSpec(path, None, presence, {}, {}, frozenset())
     field_type = FIELD_TYPES.get(type_name) if isinstance(type_name, str) else None
     if field_type is None:
         raise ContractError(f"unknown type {type_name!r} for field '{path}' in {name}{_near(str(type_name), list(FIELD_TYPES))}")
+    formats = _formats(entry, field_type, path, name)
     if not isinstance(rules, dict) or not isinstance(links, dict) or not isinstance(enrich, list):
         raise ContractError(f"field '{path}' in {name}: rules and links must be objects, enrich a list")
     for rule, severity in rules.items():
@@ -167,4 +170,23 @@ def _field(entry: Any, name: str, schema: str, paths: frozenset[str]) -> FieldSp
         if wanted not in field_type.enrichments:
             offered = ", ".join(field_type.enrichments) or "none"
             raise ContractError(f"unknown enrichment {wanted!r} for field '{path}' in {name} (type {type_name} offers: {offered})")
-    return FieldSpec(path, field_type, presence, dict(rules), dict(links), frozenset(enrich))
+    return FieldSpec(path, field_type, presence, dict(rules), dict(links), frozenset(enrich), formats)
+
+
+def _formats(entry: dict[str, Any], field_type: FieldType, path: str, name: str) -> tuple[str, ...]:
+    """The field's declared "format" as a tuple, checked by its type; () when it declares none."""
+    declared = entry.get("format")
+    where = f"field '{path}' of type {field_type.name} in {name}"
+    if declared is None:
+        if field_type.needs_format:
+            raise ContractError(f"{where} needs a format")
+        return ()
+    if field_type.format_problem is None:
+        raise ContractError(f"{where} takes no format")
+    formats = (declared,) if isinstance(declared, str) else declared
+    if not isinstance(formats, list | tuple) or not formats or not all(isinstance(f, str) for f in formats):
+        raise ContractError(f"format of {where} must be a string or a non-empty list of strings")
+    for fmt in formats:
+        if problem := field_type.format_problem(fmt):
+            raise ContractError(f"format {fmt!r} of {where} {' '.join(problem.split())}")
+    return tuple(formats)

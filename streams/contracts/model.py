@@ -25,6 +25,7 @@ class FieldSpec:
     severities: Mapping[str, str]  # rule id -> "reject" | "fix" | "warn"
     links: Mapping[str, str]  # link name -> field path ("birth_date" -> "birth_date")
     enrich: frozenset[str]  # enrichments asked for ("id.birth_province")
+    format: tuple[str, ...] = ()  # the source's own form, as the type reads it: strptime ("%Y%m%d") or regex
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +56,13 @@ class Contract:
         years = {f.path: _birth_year(f, copy, day) for f in self.fields if f.type is not None and f.type.name == "date"}
         findings: list[Finding] = []
         enriched: dict[str, Any] = {}
-        context = Context(copy, day, {}, years)
+        context = Context(copy, day, {}, years, {f.path: f.severities for f in self.fields})
         for spec in self.fields:
             if spec.type is None:
                 continue
             value = lookup(copy, spec.path)
             check = Check(spec.path, value, spec.severities, required=spec.presence == "required",
-                          enrich=spec.enrich)
+                          enrich=spec.enrich, formats=spec.format)
             context.links = spec.links
             spec.type.check(check, context)
             if check.value != value or type(check.value) is not type(value):
@@ -76,7 +77,7 @@ def _absent(value: Any) -> bool:
 
 
 def _birth_year(spec: FieldSpec, record: dict[str, Any], today: date) -> int | None:
-    parsed = parse_date(lookup(record, spec.path), today=today)
+    parsed = parse_date(lookup(record, spec.path), today=today, formats=spec.format)
     if parsed.iso is None or (parsed.swapped and spec.severities.get("date.swapped") != FIX):
         return None
     return parsed.year

@@ -63,11 +63,17 @@ class Context:
     today: date
     links: Mapping[str, str]  # link name ("birth_date") -> field path in the record
     birth_years: Mapping[str, int | None]  # date field path -> year it parses to, None when invalid
+    declared: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # field path -> its rule severities
 
     def linked(self, name: str) -> Any:
         """The current value of a linked field, or None when the contract names none."""
         path = self.links.get(name)
         return None if path is None else lookup(self.record, path)
+
+    def reports(self, name: str, rule: str) -> bool:
+        """True when the contract runs `rule` on the linked field: that field's check speaks for its value."""
+        path = self.links.get(name)
+        return path is not None and rule in self.declared.get(path, {})
 
     def birth_year(self, name: str = "birth_date") -> int | None:
         path = self.links.get(name)
@@ -77,13 +83,14 @@ class Context:
 class Check:
     """One field of one record under its contract: the value and the severities declared for it."""
 
-    __slots__ = ("_enrich", "_severities", "enriched", "field", "findings", "required", "value")
+    __slots__ = ("_enrich", "_severities", "enriched", "field", "findings", "formats", "required", "value")
 
     def __init__(self, field_path: str, value: Any, severities: Mapping[str, str], *, required: bool = False,
-                 enrich: frozenset[str] = frozenset()) -> None:
+                 enrich: frozenset[str] = frozenset(), formats: tuple[str, ...] = ()) -> None:
         self.field = field_path
         self.value = value
         self.required = required  # the contract's presence "required": absence is a finding of the field's rules
+        self.formats = formats  # the contract's "format" for the field: strptime or regex, as its type reads them
         self.findings: list[Finding] = []
         self.enriched: dict[str, Any] = {}
         self._severities = severities
@@ -129,6 +136,9 @@ class FieldType:
     rules: tuple[Rule, ...]
     links: tuple[str, ...] = ()  # other fields the check may read, named in the contract
     enrichments: tuple[str, ...] = ()  # values the check can add to `Cleaned.enriched`
+    # Why a declared "format" is unusable ("" when it is usable); None when the type takes no "format".
+    format_problem: Callable[[str], str] | None = None
+    needs_format: bool = False  # a field of this type must declare a "format"
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)

@@ -8,6 +8,15 @@ the birth year, digits 7-12 random. There is no check digit.
 The prefix is decoded against the 63 provinces before 2025 only: seven numbers (15, 24, 44, 52,
 80, 82, 91) name another province as a 2025 code, and the 2025 merger renumbered no card. The old
 identity card (CMND) number has 9 digits and no structure.
+
+Digit 4 against the linked sex: the sex is read through `normalize_sex`, so ``M``, ``Nam``, ``nữ``
+and the social-insurance ``1``/``0`` are compared like ``MALE``/``FEMALE``. A missing sex is a
+question of presence and is not compared. A sex that is present but unreadable is never passed
+over in silence: when the contract runs ``sex.invalid`` on the linked field (a field of type
+``sex``), that finding speaks for the record and the comparison is skipped; otherwise (a sex field
+with no type, or one without ``sex.invalid``) ``id.century`` itself is flagged, its reason saying
+the sex could not be read, since digit 4 cannot then be checked. Reusing ``id.century`` rather than
+a rule of its own means a contract that checks digit 4 never needs a second rule to be told.
 """
 
 from __future__ import annotations
@@ -17,10 +26,9 @@ from dataclasses import dataclass
 from streams import reference
 from streams.reference import LegacyProvince, Province
 from streams.rules.base import Check, Context, FieldType, Rule
+from streams.rules.sexes import FEMALE, MALE, normalize_sex
 
 __all__ = ["ID_PREFIX", "PERSONAL_ID", "PersonalId", "birth_province", "decode_personal_id"]
-
-MALE, FEMALE = "MALE", "FEMALE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +106,21 @@ def _check_personal_id(check: Check, ctx: Context) -> None:
     if century != born:
         check.flag("id.century", f"digit 4 encodes births in the {century}s, birth date is in the {born}s")
         return
-    sex = ctx.linked("sex")
-    encoded = FEMALE if digit % 2 else MALE
-    if sex in (MALE, FEMALE) and sex != encoded:
-        check.flag("id.century", f"digit 4 encodes {encoded}, sex disagrees")
+    _compare_sex(check, ctx, FEMALE if digit % 2 else MALE)
     if number[4:6] != f"{year % 100:02d}":
         check.flag("id.birthyear", f"digits 5-6 encode a birth in ..{number[4:6]}, birth date disagrees")
+
+
+def _compare_sex(check: Check, ctx: Context, encoded: str) -> None:
+    given = ctx.linked("sex")
+    if given is None or (isinstance(given, str) and not given.strip()):
+        return  # absence is the sex field's presence, not this id's problem
+    sex = normalize_sex(given)
+    if sex is None:
+        if not ctx.reports("sex", "sex.invalid"):  # no other rule will say it: this one must
+            check.flag("id.century", f"digit 4 encodes {encoded}, the linked sex could not be read to compare")
+    elif sex != encoded:
+        check.flag("id.century", f"digit 4 encodes {encoded}, sex disagrees")
 
 
 def _check_birth_province(check: Check, ctx: Context) -> None:
