@@ -8,8 +8,11 @@ is the caller's credential's (GSP_TOKEN); `gsp.governance.subscriptions` keeps t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 import urllib.parse
+from pathlib import Path
 from typing import Any, TextIO
 
 from gsp.cli._common import Commands, add_actions, add_command, print_json, print_table
@@ -23,6 +26,7 @@ __all__ = ["register", "run"]
 _BASE = "/api/subscriptions"
 _ID_HELP = "as gsp subscription list shows it, e.g. bo-y-te-bhxh:telecom.subscriber"
 _SID = "bo-y-te-bhxh:telecom.subscriber"  # the examples' subscription
+_MAX_INTERVAL_S = 3600.0
 
 
 def register(commands: Commands) -> None:
@@ -115,6 +119,27 @@ def register(commands: Commands) -> None:
                          example=[f'gsp subscription revoke {_SID} --reason "the programme ended"'])
     revoke.add_argument("subscription_id", help=_ID_HELP)
     revoke.add_argument("--reason", required=True, help="why (kept and shown to the agency)")
+
+    pull = add_command(
+        actions, "pull", summary="print your subscription's records as JSON Lines, without Kafka (consumer)",
+        about="""\
+            Reads the records after a cursor, a page at a time, until caught up: one JSON object per line,
+            {"partition", "offset", "event"} (the event with its header; upsert by header.event_id). The
+            next cursor goes to stderr, and with --cursor-file to that file after each page is printed, so
+            a cron job resumes where it stopped (at least once: a page may come again, never is skipped).
+            With --follow, asks again every --interval seconds until Ctrl-C.""",
+        example=[f"gsp subscription pull {_SID} > records.jsonl",
+                 f"gsp subscription pull {_SID} --cursor-file {_SID.split(':')[0]}.cursor >> records.jsonl",
+                 f"gsp subscription pull {_SID} --follow --interval 10 --limit 100"])
+    pull.add_argument("subscription_id", help=_ID_HELP)
+    pull.add_argument("--cursor", help="start after this cursor (a next cursor printed before); default: the "
+                                       "--cursor-file's, else the beginning")
+    pull.add_argument("--cursor-file", type=Path, metavar="FILE",
+                      help="read the cursor from FILE when it exists, and save the next one there after each page")
+    pull.add_argument("--limit", type=int, default=500, help="records per request, 1 to 1000")
+    pull.add_argument("--follow", action="store_true", help="keep asking for new records until Ctrl-C")
+    pull.add_argument("--interval", type=float, default=5.0, help="seconds between asks once caught up (--follow), "
+                                                                  f"at most {_MAX_INTERVAL_S:g}")
     subscription.set_defaults(run=run)
 
 
@@ -196,10 +221,58 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         version = args.version if args.version is not None else _waiting(api.get(_path(args.subscription_id)))
         found = api.post(_path(args.subscription_id, "versions", str(version), args.action), {"reason": args.reason})
         _outcome(found, version)
+    elif args.action == "pull":
+        _pull(api, args)
     else:
         body = {} if args.action == "resume" else {"reason": args.reason}
         _outcome(api.post(_path(args.subscription_id, args.action), body))
     return 0
+
+
+def _pull(api: ApiClient, args: argparse.Namespace) -> None:
+    """Pages until caught up (and with --follow, again every interval until Ctrl-C); the cursor is saved only once
+    its page is printed."""
+    if not 0 < args.interval <= _MAX_INTERVAL_S:
+        raise UserError(f"--interval must be more than 0 and at most {_MAX_INTERVAL_S:g} seconds")
+    cursor = args.cursor or (_read_cursor(args.cursor_file) if args.cursor_file else None)
+    shown = None  # the cursor last printed: every new one, and the first even when unchanged
+    try:
+        while True:
+            page = api.get(_path(args.subscription_id, "records") + query(cursor=cursor, limit=args.limit))
+            for record in page["records"]:
+                print_json(record)
+            sys.stdout.flush()
+            cursor = page["next_cursor"]
+            if args.cursor_file:
+                _save_cursor(args.cursor_file, cursor)
+            if cursor != shown:
+                print(f"next cursor: {cursor}", file=sys.stderr)
+                shown = cursor
+            if not page["more"]:
+                if not args.follow:
+                    break
+                time.sleep(args.interval)
+    except KeyboardInterrupt:  # --follow ends here; what was printed has its cursor saved
+        pass
+
+
+def _read_cursor(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UserError(f"--cursor-file {path}: {exc.strerror}") from None
+
+
+def _save_cursor(path: Path, cursor: str) -> None:
+    """Replaced whole: a crash mid-write leaves the previous cursor, never half of one."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(cursor + "\n", encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as exc:
+        raise UserError(f"--cursor-file {path}: {exc.strerror}") from None
 
 
 def _waiting(found: dict[str, Any]) -> int:

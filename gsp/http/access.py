@@ -70,6 +70,8 @@ MATRIX: Mapping[tuple[str, str], Allowed] = {
     ("POST", "/api/subscriptions/{subscription_id}/suspend"): frozenset({OWNER}),
     ("POST", "/api/subscriptions/{subscription_id}/resume"): frozenset({OWNER}),
     ("POST", "/api/subscriptions/{subscription_id}/revoke"): frozenset({OWNER, CONSUMER}),
+    # the pull feed: only the subscribing agency reads its records (a portal subscribes with a consumer grant)
+    ("GET", "/api/subscriptions/{subscription_id}/records"): frozenset({CONSUMER}),
     # the audit ledger: the citizen-facing portal asks who saw a person's data; operators check and trace
     ("POST", "/api/audit/person"): frozenset({PORTAL, ADMIN}),
     ("POST", "/api/consents"): frozenset({PORTAL, ADMIN}),

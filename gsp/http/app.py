@@ -19,6 +19,7 @@ from gsp.http.access import Access
 from gsp.http.audit import audit_routes
 from gsp.http.catalog import catalog_routes
 from gsp.http.consent import consent_routes
+from gsp.http.feed import Feed, feed_routes
 from gsp.http.identity import identity_routes
 from gsp.http.ops import ops_routes
 from gsp.http.quarantine import quarantine_routes
@@ -42,13 +43,15 @@ __all__ = ["ApiServer", "build_app", "control_routes"]
 def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: QuarantineDesk | None = None,
                    review: ReviewDesk | None = None, lineage: Lineage | None = None,
                    verification: VerificationGateway | None = None, consents: Consents | None = None,
-                   checks: Mapping[str, Callable[[], dict[str, Any]]] | None = None) -> list[Route]:
-    """Every route of the control plane; a desk's routes only when the desk is given. Verification is always
-    routed; without its gateway it answers 503."""
+                   checks: Mapping[str, Callable[[], dict[str, Any]]] | None = None,
+                   feed: Feed | None = None) -> list[Route]:
+    """Every route of the control plane; a desk's routes only when the desk is given. Verification and the record
+    feed are always routed; without their gateway or feed they answer 503."""
     return [
         *registry_routes(control.registry),
         *identity_routes(control.identities),
         *subscription_routes(control.subscriptions),
+        *feed_routes(control.subscriptions, feed),
         *catalog_routes(control, scores=lambda: latest_scores(control.engine)),
         *(quarantine_routes(desk) if desk is not None else []),
         *(review_routes(review) if review is not None else []),
@@ -78,9 +81,10 @@ def build_app(control: ControlPlane, metrics: CollectorRegistry, *, desk: Quaran
               review: ReviewDesk | None = None, lineage: Lineage | None = None,
               verification: VerificationGateway | None = None, consents: Consents | None = None,
               checks: Mapping[str, Callable[[], dict[str, Any]]] | None = None,
-              public_metrics: bool = True) -> web.Application:
+              public_metrics: bool = True, feed: Feed | None = None) -> web.Application:
     """The control plane's application: every route behind the authorisation matrix, checked with its credentials."""
     return application(control_routes(control, metrics, desk=desk, review=review, lineage=lineage,
-                                      verification=verification, consents=consents, checks=checks),
+                                      verification=verification, consents=consents, checks=checks,
+                                      feed=feed),
                        title="GSP control plane",
                        access=Access(store=control.identities, public_metrics=public_metrics))

@@ -36,6 +36,7 @@ from gsp.governance.lineage import Lineage, header_reader
 from gsp.governance.subscriptions import OverdueRequests
 from gsp.governance.verification import VerificationGateway
 from gsp.http.app import ApiServer, build_app
+from gsp.http.feed import Feed
 from gsp.runtime.credentials import ensure_admin, worker_token
 from gsp.runtime.supervised import LoopState, Supervisor
 from schemas import topics
@@ -120,7 +121,9 @@ class ControlServices:
                                        verification=self.verification, consents=self.consents,
                                        checks={"kafka": self._kafka_health, "ledger_writer": self._ledger_health,
                                                "background": self._supervisor.health},
-                                       public_metrics=settings.public_metrics),
+                                       public_metrics=settings.public_metrics,
+                                       feed=Feed(bootstrap, self.codec, key=ledger_key(settings.home, settings.ledger_key),
+                                                 metrics=metrics, consumer_config=kafka_consumer_config(settings, bootstrap))),
                              host=host, port=port, ssl_context=ssl_context)
         self.recorder: QualityRecorder | None = None
 
