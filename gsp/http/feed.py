@@ -37,6 +37,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -51,7 +52,7 @@ from gsp.http.routes import Call, Query, Route, in_thread
 from schemas.codec import Codec, CodecError, SchemaUnavailable
 from streams.verify import VERIFY
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "BadCursor", "Feed", "FeedUnavailable", "NotDelivering", "feed_routes"]
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "BadCursor", "Feed", "FeedMetrics", "FeedUnavailable", "NotDelivering", "feed_routes"]
 
 log = logging.getLogger("gsp.feed")
 
@@ -124,6 +125,19 @@ class Cursors:
         return {int(p): o for p, o in offsets.items()}
 
 
+@dataclass(frozen=True)
+class FeedMetrics:
+    records: Counter
+    pages: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> FeedMetrics:
+        return cls(records=Counter("gsp_feed_records_total", "Records served by the HTTP pull feed", ["agency"],
+                                   registry=registry),
+                   pages=Counter("gsp_feed_pages_total", "Pages answered by the HTTP pull feed", ["agency"],
+                                 registry=registry))
+
+
 class Feed:
     """Reads pages of share topics for the route; one per control plane. ``key``: the control plane's secret
     (its ledger key) the cursor key derives from; ``consumer_config``: kafka-python settings (TLS, SASL)."""
@@ -139,10 +153,7 @@ class Feed:
         self.cursors = Cursors(key)
         self._fetch_timeout_s = fetch_timeout_s
         self._idle_ms = idle_ms
-        self._records = Counter("gsp_feed_records_total", "Records served by the HTTP pull feed", ["agency"],
-                                registry=metrics)
-        self._pages = Counter("gsp_feed_pages_total", "Pages answered by the HTTP pull feed", ["agency"],
-                              registry=metrics)
+        self._metrics = FeedMetrics.create(metrics)
 
     def page(self, subscription: Mapping[str, Any], *, cursor: str | None, limit: int) -> dict[str, Any]:
         """Up to ``limit`` records of ``subscription``'s topic after ``cursor`` (None: from the beginning)."""
@@ -158,8 +169,8 @@ class Feed:
             offsets[message.partition] = message.offset + 1
             records.append({"partition": message.partition, "offset": message.offset, **self._decoded(message)})
         agency = subscription["agency_slug"]
-        self._records.labels(agency).inc(len(records))
-        self._pages.labels(agency).inc()
+        self._metrics.records.labels(agency).inc(len(records))
+        self._metrics.pages.labels(agency).inc()
         return {"subscription_id": sid, "records": records, "next_cursor": self.cursors.issue(sid, offsets),
                 "more": more}
 
