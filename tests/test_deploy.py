@@ -19,6 +19,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from connectors.metrics import ConnectorMetrics
+from connectors.webhook_sink import WebhookMetrics
 from gsp.governance.catalog import platform_topics
 from gsp.governance.subscriptions import OverdueRequests, Subscriptions
 from gsp.http.feed import FeedMetrics
@@ -36,7 +37,8 @@ TARGET_LABELS = {"instance", "job"}
 def defined_metrics() -> tuple[set[str], set[str]]:
     """(sample names, label names) of every metric the code defines."""
     registry = CollectorRegistry()
-    bundles = (StageMetrics.create(registry), ConnectorMetrics.create(registry), FeedMetrics.create(registry))
+    bundles = (StageMetrics.create(registry), ConnectorMetrics.create(registry), FeedMetrics.create(registry),
+               WebhookMetrics.create(registry))
     suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
     samples = {family.name + suffix for family in registry.collect() for suffix in suffixes[family.type]}
     # A labelled metric has no samples until a child exists, so its label names come
