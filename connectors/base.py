@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Sink", "SinkFailed", "Source", "SourceRecord", "SourceUnavailable"]
+__all__ = ["Problem", "Sink", "SinkFailed", "Source", "SourceRecord", "SourceUnavailable"]
 
 
 class SourceUnavailable(Exception):
@@ -32,12 +32,23 @@ class SinkFailed(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a record read from the source is already known to be bad (a line that is not JSON, a short CSV row)."""
+    rule: str                   # e.g. "file.line", "outbox.payload"
+    reason: str                 # one line for a data steward, naming where the record was (file and line)
+    original: bytes             # the record exactly as read
+
+
+@dataclass(frozen=True, slots=True)
 class SourceRecord:
     key: str                    # primary key in the source system
     version: str                # version of this row in the source (e.g. "ts:id")
     value: dict[str, Any]       # the row mapped to the contract's fields, header excluded
     position: dict[str, Any]    # where to resume after this record
     raw: dict[str, Any]         # the row as read, for logs and debugging
+    deleted: bool = False       # the source deleted the record; its fields are the last ones it had
+    problem: Problem | None = None  # set: the runner quarantines the record (its position is stored as usual)
+    origin: str = ""            # where it was read when that is not obvious ("a.csv line 7"), for quarantine reasons
 
 
 class Source(Protocol):
@@ -48,6 +59,10 @@ class Source(Protocol):
 
     def poll(self, max_records: int) -> list[SourceRecord]:
         """The next records in source order; an empty list when there is nothing new.
+
+        The runner polls again only once every record returned before was acknowledged and its position
+        stored, or after ``start`` rewound the source: a source may then finish what it read (a file source
+        moves a finished file away).
 
         Raises :class:`SourceUnavailable` (its position unchanged) when the source cannot be read."""
 

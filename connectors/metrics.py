@@ -15,6 +15,7 @@ class ConnectorMetrics:
     errors: Counter
     batch_seconds: Histogram
     up: Gauge
+    files: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ConnectorMetrics:
@@ -24,4 +25,6 @@ class ConnectorMetrics:
             errors=Counter("gsp_connector_errors_total", "Connector failures that stopped a batch", ["connector"], registry=registry),
             batch_seconds=Histogram("gsp_connector_batch_seconds", "Time to publish or write one batch", ["connector"], registry=registry),
             up=Gauge("gsp_connector_up", "1 while the connector's loop is running", ["connector"], registry=registry),
+            files=Counter("gsp_connector_files_total", "Files a file-drop connector finished (done) or refused (rejected)",
+                          ["connector", "outcome"], registry=registry),
         )

@@ -2,7 +2,10 @@
 
 Records that do not fit the contract (a NULL in a required column, a value of
 the wrong type) go to the dataset's quarantine topic with the reason and the
-record mapped to the contract, so a steward can fix and release it; the run goes on. A delivery failure is an infrastructure failure:
+record mapped to the contract, so a steward can fix and release it; the run goes on. So do records the
+source already knows to be bad (a :class:`~connectors.base.Problem`: a line that is not JSON), with the
+source's rule and reason and the record as read. A delete (``SourceRecord.deleted``) is published like any
+record, with ``header.deleted`` set. A delivery failure is an infrastructure failure:
 ``run_once`` raises before the position is stored, so a restart replays the batch.
 
 ``step`` (and ``run``, its loop) survive outages instead: a source that cannot
@@ -60,9 +63,13 @@ class Target:
 
     @classmethod
     def of(cls, dataset: Dataset, *, schema_id: int, quarantine_schema_id: int, topic: str | None = None,
-           quarantine_topic: str | None = None) -> Target:
-        """A declared dataset's target: its source system and contract, its raw and quarantine topics unless renamed."""
-        return cls(dataset=dataset.name, source_system=dataset.source_system, topic=topic or topics.raw(dataset.name),
+           quarantine_topic: str | None = None, source_system: str | None = None) -> Target:
+        """A declared dataset's target: its source system and contract, its raw and quarantine topics unless renamed.
+
+        ``source_system`` overrides the declared one, for a dataset fed by several systems (one connector per
+        carrier): event ids derive from it, so the same key in two systems gives two events."""
+        return cls(dataset=dataset.name, source_system=source_system or dataset.source_system,
+                   topic=topic or topics.raw(dataset.name),
                    schema_id=schema_id, schema=dataset.avro,
                    quarantine_topic=quarantine_topic or topics.quarantine(dataset.name),
                    quarantine_schema_id=quarantine_schema_id)
@@ -245,19 +252,27 @@ class SourceRunner:
         self._metrics.batch_seconds.labels(self._source.name).observe(time.perf_counter() - started)
 
     def _encode(self, record: SourceRecord) -> tuple[str, bytes, bool]:
-        header = envelope.header(self._target.source_system, record.key, record.version, int(self._clock() * 1000))
+        header = envelope.header(self._target.source_system, record.key, record.version, int(self._clock() * 1000),
+                                 deleted=record.deleted)
         missing = [path for path in self._required if _lookup(record.value, path) is None]
-        if missing:
+        field: str | None
+        if record.problem is not None:
+            rule, field, reason = record.problem.rule, None, record.problem.reason
+        elif missing:
             rule, field, reason = "schema.required", missing[0], f"required column for {missing[0]} is NULL"
         else:
             try:
                 return self._target.topic, self._codec.encode(self._target.schema_id, {**record.value, "header": header}), True
             except EncodeError as exc:
                 rule, field, reason = "schema.invalid", None, str(exc)
+        if record.origin and record.problem is None:
+            reason = f"{record.origin}: {reason}"
         log.info("record quarantined", extra={"stage": "connector", "connector": self._source.name,
                                                  "event_id": header["event_id"], "rule": rule})
-        # Not on any topic yet: the original is the row as mapped to the contract, and there is no source position.
+        # Not on any topic yet: the original is the row as mapped to the contract (or as read, when the source
+        # could not map it), and there is no source position.
         issue = envelope.quarantine_issue(header=header, dataset=self._target.dataset, stage="connector", key=record.key,
                                           rule=rule, field=field, reason=reason,
-                                          original=json.dumps(record.value, default=str, ensure_ascii=False).encode())
+                                          original=record.problem.original if record.problem is not None else
+                                          json.dumps(record.value, default=str, ensure_ascii=False).encode())
         return self._target.quarantine_topic, self._codec.encode(self._target.quarantine_schema_id, issue), False

@@ -4,6 +4,12 @@ Works on SQLite and PostgreSQL (both support INSERT ... ON CONFLICT). A
 flush the database refuses (server down, table gone, a constraint) raises
 :class:`SinkFailed` and drops the staged rows: the runner hands the same
 events again, so at most one batch is ever held.
+
+Deletes: every row has a ``deleted`` column, the event header's ``deleted`` (false for events written
+before headers had it). A source's delete arrives as a new version of the record with its last fields; the
+sink stores it as its own row (keyed by its event id like any other), so the agency sees when the record
+was deleted and what it was, and filters ``WHERE NOT deleted`` for the live ones. A table made before the
+column existed gets it added.
 """
 
 from __future__ import annotations
@@ -41,16 +47,20 @@ class SqlSink:
             sa.Column("event_id", sa.String(64), primary_key=True),
             sa.Column("source_key", sa.Text, nullable=False),
             sa.Column("source_version", sa.Text, nullable=False),
+            sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
             *[sa.Column(f["name"], _column_type(f["type"])) for f in fields],
         )
         metadata.create_all(engine)
+        if "deleted" not in {c["name"] for c in sa.inspect(engine).get_columns(table)}:
+            with engine.begin() as conn:  # made before sinks stored deletes
+                conn.execute(sa.text(f'ALTER TABLE "{table}" ADD COLUMN deleted BOOLEAN NOT NULL DEFAULT FALSE'))
         self._pending: dict[str, dict[str, Any]] = {}
 
     def write_batch(self, events: list[dict[str, Any]]) -> None:
         for event in events:
             header = event["header"]
             row = {"event_id": header["event_id"], "source_key": header["source_key"],
-                   "source_version": header["source_version"]}
+                   "source_version": header["source_version"], "deleted": bool(header.get("deleted", False))}
             for name in self._fields:
                 value = event.get(name)
                 row[name] = json.dumps(value) if isinstance(value, (dict, list)) else value
@@ -61,7 +71,7 @@ class SqlSink:
             return
         rows = list(self._pending.values())
         insert = (postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert)(self._table)
-        updates = {name: insert.excluded[name] for name in ["source_key", "source_version", *self._fields]}
+        updates = {name: insert.excluded[name] for name in ["source_key", "source_version", "deleted", *self._fields]}
         try:
             with self._engine.begin() as conn:
                 conn.execute(insert.on_conflict_do_update(index_elements=["event_id"], set_=updates), rows)

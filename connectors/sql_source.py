@@ -5,6 +5,11 @@ modified within ``delay_ms`` of now are left for the next poll so that a
 transaction still committing with an older timestamp is not skipped. A
 database that cannot be reached raises :class:`SourceUnavailable` and leaves
 the position where it was, so the runner's retry reads the same rows.
+
+Deletes: with ``soft_delete_column``, a row whose value there is set (not NULL, and not false, 0 or an
+empty string: a ``deleted_at`` timestamp or an ``is_deleted`` flag) is the source's delete of the record.
+Marking it must also bump the timestamp column, as any update does, so it is read; it is published with
+``deleted`` set and its last fields, as a new version of the record.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import sqlalchemy as sa
 
 from connectors.base import SourceRecord, SourceUnavailable
 
-__all__ = ["SqlSource", "SqlSourceConfig", "map_columns"]
+__all__ = ["SqlSource", "SqlSourceConfig", "is_set", "map_columns"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +35,7 @@ class SqlSourceConfig:
     incrementing_column: str = "id"
     columns: dict[str, str] = field(default_factory=dict)  # contract path ("residence.ward_code") -> column
     delay_ms: int = 0
+    soft_delete_column: str | None = None  # set (truthy, non-NULL) in a row: the record was deleted
 
 
 class SqlSource:
@@ -43,7 +49,9 @@ class SqlSource:
             self._table = sa.Table(config.table, sa.MetaData(), autoload_with=engine)
         except sa.exc.NoSuchTableError:
             raise ValueError(f"source table {config.table!r} does not exist in the source database") from None
-        for column in (config.key_column, config.timestamp_column, config.incrementing_column, *config.columns.values()):
+        soft_delete = (config.soft_delete_column,) if config.soft_delete_column else ()
+        for column in (config.key_column, config.timestamp_column, config.incrementing_column, *soft_delete,
+                       *config.columns.values()):
             if column not in self._table.c:
                 raise ValueError(f"column {column!r} not found in table {config.table!r}")
         self._ts = -1
@@ -78,6 +86,7 @@ class SqlSource:
                 value=self._map(row),
                 position={"ts": self._ts, "inc": self._inc},
                 raw=row,
+                deleted=c.soft_delete_column is not None and is_set(row[c.soft_delete_column]),
             ))
         return records
 
@@ -86,6 +95,13 @@ class SqlSource:
 
     def close(self) -> None:
         self._engine.dispose()
+
+
+def is_set(value: Any) -> bool:
+    """Whether a soft-delete column's value marks a delete: anything but NULL, false, 0 and "", "0", "false", "f", "no", "n"."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "f", "no", "n")
+    return value is not None and value is not False and value != 0
 
 
 def map_columns(row: Mapping[str, Any], columns: Mapping[str, str]) -> dict[str, Any]:

@@ -35,17 +35,22 @@ def event_id(source_system: str, source_key: str, source_version: str) -> str:
     return str(uuid.uuid5(_EVENT_NS, f"{source_system}/{source_key}/{source_version}"))
 
 
-def header(source_system: str, source_key: str, source_version: str, ingested_at_ms: int) -> dict[str, Any]:
-    """The header of one version of one source record, read at ``ingested_at_ms``."""
+def header(source_system: str, source_key: str, source_version: str, ingested_at_ms: int, *,
+           deleted: bool = False) -> dict[str, Any]:
+    """The header of one version of one source record, read at ``ingested_at_ms``.
+
+    ``deleted``: this version is the source's delete of the record (it keeps the record's last fields).
+    Events written before headers had it decode without it: read it as ``header.get("deleted", False)``."""
     return {"event_id": event_id(source_system, source_key, source_version), "source_system": source_system,
-            "source_key": source_key, "source_version": source_version, "ingested_at": ingested_at_ms}
+            "source_key": source_key, "source_version": source_version, "ingested_at": ingested_at_ms,
+            "deleted": deleted}
 
 
 def unknown_header(topic: str, partition: int, offset: int) -> dict[str, Any]:
     """The header of bytes that could not be decoded: they have none of their own, so where they were read names them."""
     ref = f"{topic}/{partition}/{offset}"
     return {"event_id": str(uuid.uuid5(_UNKNOWN_NS, ref)), "source_system": "unknown", "source_key": ref,
-            "source_version": "0", "ingested_at": 0}
+            "source_version": "0", "ingested_at": 0, "deleted": False}
 
 
 def quarantine_issue(*, header: dict[str, Any], dataset: str, stage: str, key: str | None, rule: str,

@@ -127,4 +127,4 @@ def test_sink_upserts_by_event_id_so_a_replay_changes_nothing(engine_fixture: st
     assert sink.count() == 5
     with engine.connect() as conn:
         columns = list(conn.execute(sa.text("SELECT * FROM share_a_subscriber_v1")).keys())
-    assert columns == ["event_id", "source_key", "source_version", "msisdn", "match_score"]
+    assert columns == ["event_id", "source_key", "source_version", "deleted", "msisdn", "match_score"]

@@ -6,7 +6,7 @@ import pytest
 from schemas.codec import Codec, DecodeError, EncodeError, UnknownSchema, contract, contract_names, schema_id_of
 
 HEADER = {"event_id": "e-1", "source_system": "population.csdlqg", "source_key": "001085012345",
-          "source_version": "1:1", "ingested_at": 1_700_000_000_000}
+          "source_version": "1:1", "ingested_at": 1_700_000_000_000, "deleted": False}
 CITIZEN = {
     "header": HEADER, "personal_id": "001085012345", "full_name": "Nguyễn Văn Hòa", "birth_date": "1985",
     "sex": "MALE", "birth_registration_province": "001",

@@ -17,7 +17,7 @@ from tests.local_http import serving
 
 CITIZEN = {
     "header": {"event_id": "e-1", "source_system": "population.csdlqg", "source_key": "001085012345",
-               "source_version": "1:1", "ingested_at": 1_700_000_000_000},
+               "source_version": "1:1", "ingested_at": 1_700_000_000_000, "deleted": False},
     "personal_id": "001085012345", "full_name": "Nguyễn Văn Hòa", "birth_date": "1985", "sex": "MALE",
     "birth_registration_province": "001",
     "residence": {"province_code": "01", "ward_code": "00004", "address_line": "12 Phố Huế"},

@@ -16,13 +16,14 @@ def test_event_ids_never_change_for_the_same_source_record_version() -> None:
 def test_a_header_names_the_source_record_and_when_it_was_read() -> None:
     assert header("telecom.registry", "0912345678", "1700000000000:7", 1_700_000_000_123) == {
         "event_id": "50eaa4d5-2374-5bfc-9cbc-9a47b13908a6", "source_system": "telecom.registry",
-        "source_key": "0912345678", "source_version": "1700000000000:7", "ingested_at": 1_700_000_000_123}
+        "source_key": "0912345678", "source_version": "1700000000000:7", "ingested_at": 1_700_000_000_123,
+        "deleted": False}
 
 
 def test_undecodable_bytes_are_named_by_where_they_were_read() -> None:
     assert unknown_header("raw.telecom.subscriber.v1", 2, 41) == {
         "event_id": "44ecde43-6f2f-5958-b05f-fc8bb50e2d0e", "source_system": "unknown",
-        "source_key": "raw.telecom.subscriber.v1/2/41", "source_version": "0", "ingested_at": 0}
+        "source_key": "raw.telecom.subscriber.v1/2/41", "source_version": "0", "ingested_at": 0, "deleted": False}
 
 
 def test_a_quarantine_issue_fits_the_quality_issue_contract_with_or_without_a_position() -> None:

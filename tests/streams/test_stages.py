@@ -146,7 +146,7 @@ def test_share_stage_projects_approved_fields_of_covered_rows_only() -> None:
     received = c.decode(shared)[1]
     assert received["msisdn"] == "0912345678" and set(received) == {"header", "msisdn", "person_key"}
     # The agency's own event id and person key (the personal id is not approved); the source key is approved.
-    assert received["header"] == {**HEADER, "event_id": pseudonym(sub, "event", HEADER["event_id"])}
+    assert received["header"] == {**HEADER, "event_id": pseudonym(sub, "event", HEADER["event_id"]), "deleted": False}
     assert received["person_key"] == pseudonym(sub, "person", "001085012345") and key == received["person_key"].encode()
     assert b"001085012345" not in shared + key
     # What the audit ledger is told (inside the platform): the platform's and the agency's ids, the person.
