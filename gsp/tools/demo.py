@@ -1,8 +1,14 @@
-"""`gsp demo`: a synthetic population and telecom registry through the whole platform.
+"""`gsp demo`: the seed's systems through the whole platform, on one machine.
 
-Sources (SQLite) -> SQL connectors -> raw topics -> clean -> registry table /
-match -> share -> SQL sink, on the embedded broker; then a summary compared
-with what the generator knows the outcome must be.
+The population registry, its change events, three carriers, EVN and Vietnam Social Security publish
+through SQL, outbox and file-drop connectors (`gsp.tools.intake`); the stream worker cleans, matches
+against the registry and shares; four ministries, two provinces and the national public service portal
+receive their approved fields and rows through an SQL sink, a signed webhook, the HTTP pull feed or
+Kafka (`gsp.tools.channels`, `gsp.tools.scenario`). The summary compares every count with what the
+generator (`gsp.tools.synth.seed`) knows the outcome must be.
+
+`SOURCES` and `write_sources` are the two-table sources of `gsp.tools.synth.generate`, which the fault
+tools and the benchmark use.
 """
 
 from __future__ import annotations
@@ -14,12 +20,11 @@ import shlex
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,9 +35,8 @@ from prometheus_client import CollectorRegistry
 from connectors.metrics import ConnectorMetrics
 from connectors.offsets import OffsetStore
 from connectors.runner import SourceRunner, Target
-from connectors.sink_runner import SinkRunner
 from connectors.sql_sink import SqlSink
-from connectors.sql_source import SqlSource, SqlSourceConfig
+from connectors.sql_source import SqlSourceConfig
 from gsp.errors import UserError
 from gsp.governance.catalog import DATASETS
 from gsp.governance.control import ControlPlane
@@ -46,8 +50,12 @@ from gsp.runtime.lag import group_lag
 from gsp.runtime.serve import check_datasets, check_linkage_model
 from gsp.runtime.services import ControlServices
 from gsp.runtime.supervisor import WorkerProcess
+from gsp.tools.channels import Delivery, KafkaChannel, PullChannel, sql_channel, webhook_channel
+from gsp.tools.intake import Intake, write_intake
 from gsp.tools.observer import Observer
-from gsp.tools.synth import Synthetic, generate
+from gsp.tools.scenario import AGENCIES, SUBSCRIPTIONS, Request
+from gsp.tools.synth import Synthetic
+from gsp.tools.synth.seed import Seed, generate_seed
 from schemas import topics
 from schemas.codec import Codec
 from schemas.settings import Settings, kafka_consumer_config, kafka_producer_config
@@ -150,13 +158,13 @@ def run_demo(settings: Settings, options: DemoOptions, *, out: TextIO = sys.stdo
     check_datasets(settings)
     progress = _Progress(err)
     with demo_workdir(options) as (workdir, kept):
-        progress.show(f"generating {options.records} citizens and subscribers (seed {options.seed}) …", force=True)
-        synthetic = generate(options.records, seed=options.seed)
+        progress.show(f"generating {options.records} citizens and the seed's sources (seed {options.seed}) …", force=True)
+        seed = generate_seed(options.records, seed=options.seed)
         source_engine = sa.create_engine(f"sqlite:///{workdir / 'sources.db'}")
-        write_sources(source_engine, synthetic)
+        intakes = write_intake(seed.tables, engine=source_engine, drop=workdir / "drop")
         started = time.monotonic()
         with running_broker(settings) as bootstrap:
-            summary = _run(settings, options, bootstrap, workdir, synthetic, source_engine, progress, started)
+            summary = _run(settings, options, bootstrap, workdir, seed, intakes, progress, started)
         source_engine.dispose()
     summary.update(workdir=str(workdir), workdir_kept=kept, home=str(settings.home.resolve()))
     progress.done()
@@ -164,8 +172,15 @@ def run_demo(settings: Settings, options: DemoOptions, *, out: TextIO = sys.stdo
     return 0 if summary["agrees_with_truth"] else 1
 
 
-def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path, synthetic: Synthetic,
-         source_engine: sa.Engine, progress: _Progress, started: float) -> dict[str, Any]:
+@dataclass
+class _Channel:
+    request: Request
+    subscription: Subscription
+    delivery: Delivery
+
+
+def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path, seed: Seed, intakes: list[Intake],
+         progress: _Progress, started: float) -> dict[str, Any]:
     metrics_registry = CollectorRegistry()
     # The control plane's own database (GSP_DATABASE_URL), so `gsp quality report` sees the demo's scorecards.
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -175,86 +190,107 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
     control, codec = services.control, services.codec
     worker = WorkerProcess(settings, bootstrap=bootstrap, registry_url=services.registry_url, home=workdir,
                            token=services.worker_token)
-    stop = threading.Event()
-    threads: list[threading.Thread] = []
-    closers: list[Callable[[], None]] = []  # clients opened below, closed however the run ends
+    closers: list[Callable[[], None]] = []  # clients and channels opened below, closed however the run ends
     producer = KafkaProducer(**kafka_producer_config(settings, bootstrap))
     try:
         worker.start()
-        progress.show("registering the agencies; the consumer requests, the owner approves …", force=True)
-        event = _subscribe(services, settings, closers)
-        subscription = Subscription.from_event(event)
+        progress.show(f"registering {len(AGENCIES)} agencies; {len(SUBSCRIPTIONS)} requests, each approved by the "
+                      "dataset's owner …", force=True)
+        tokens, events = _subscribe(services, settings, closers)
         progress.show("starting the stream worker (consumer-group join) …", force=True)
-        worker.wait_until(lambda h: h["assigned_partitions"] > 0 and h["subscriptions"] >= 1, timeout_s=90, what="ready")
+        worker.wait_until(lambda h: h["assigned_partitions"] > 0 and h["subscriptions"] >= len(events), timeout_s=90,
+                          what="ready")
         conn_metrics = ConnectorMetrics.create(metrics_registry)
-        sink = SqlSink(sa.create_engine(f"sqlite:///{workdir / 'agency.db'}"), name=subscription.topic,
-                       table=subscription.topic.replace(".", "_").replace("-", "_"), schema=json.loads(event["schema"]))
-        sink_runner = SinkRunner(sink, topic=subscription.topic, consumer_config=kafka_consumer_config(settings, bootstrap),
-                                 codec=codec, metrics=conn_metrics)
-        closers.append(sink_runner.close)
-        observer = Observer(bootstrap, codec, subscriptions=[subscription])
+        consumer_config = kafka_consumer_config(settings, bootstrap)
+        channels: list[_Channel] = []
+        audited: SqlSink | None = None
+        for request, event in zip(SUBSCRIPTIONS, events, strict=True):
+            subscription = Subscription.from_event(event)
+            delivery: Delivery
+            if request.channel == "sql":
+                delivery, sink = sql_channel(subscription.topic, json.loads(event["schema"]),
+                                             database=workdir / f"{_slug(request.agency)}.db",
+                                             consumer_config=consumer_config, codec=codec, metrics=conn_metrics)
+                audited = audited or sink
+            elif request.channel == "webhook":
+                delivery = webhook_channel(subscription.topic, consumer_config=consumer_config, codec=codec,
+                                           metrics=conn_metrics, producer=producer)
+            elif request.channel == "pull":
+                delivery = PullChannel(services.api.url, tokens[request.agency, "consumer"], subscription.subscription_id)
+            else:
+                delivery = KafkaChannel(bootstrap, subscription.topic, codec)
+            closers.append(delivery.close)
+            channels.append(_Channel(request, subscription, delivery))
+        assert audited is not None, "the scenario has an SQL subscription"
+        observer = Observer(bootstrap, codec, subscriptions=[c.subscription for c in channels])
         closers.append(observer.close)
         recorder = services.recorder
         assert recorder is not None
-        threads = [threading.Thread(target=sink_runner.run, args=(stop,), name="sink", daemon=True)]
-        for t in threads:
-            t.start()
         ready_s = time.monotonic() - started
         pipeline_started = time.monotonic()
         offsets = OffsetStore(bootstrap, producer)
         closers.append(offsets.close)  # its watcher (the runners share it)
-        runners = {d: _source_runner(d, source_engine, control, codec, producer, offsets, conn_metrics) for d in SOURCES}
+        runners = [(intake, _runner(intake, control, codec, producer, offsets, conn_metrics)) for intake in intakes]
         deadline = pipeline_started + options.duration_s
 
         def state() -> dict[str, Any]:
             observer.poll(50)
             worker.check_alive()
             snap = observer.snapshot()
-            snap["published"] = {d: r.published + r.quarantined for d, r in runners.items()}
-            snap["delivered"] = {subscription.subscription_id: sink_runner.written}
+            published: Counter[str] = Counter()
+            for intake, runner in runners:
+                published[intake.table.dataset] += runner.published + runner.quarantined
+            snap["published"] = {d: published[d] for d in seed.truth.published}
+            snap["delivered"] = {c.subscription.subscription_id: c.delivery.delivered() for c in channels}
             return snap
 
         def show(snap: dict[str, Any], phase: str) -> None:
             q = sum(sum(c.values()) for c in snap["quarantined"].values())
             progress.show(f"[{time.monotonic() - pipeline_started:5.1f}s] {phase}: published {sum(snap['published'].values())}"
                           f"  cleaned {sum(snap['cleaned'].values())}  quarantined {q}"
-                          f"  matched {sum(snap['match'].values())}  delivered {sink_runner.written}")
+                          f"  matched {sum(sum(v.values()) for v in snap['match'].values())}"
+                          f"  delivered {sum(snap['delivered'].values())}")
 
-        # The registry is the master: load it before verifying subscribers against it.
-        for phase, dataset in (("loading the population registry", CITIZEN), ("verifying telecom subscribers", SUBSCRIBER)):
-            runner = runners[dataset]
+        def handled(snap: dict[str, Any], dataset: str) -> bool:
+            return snap["cleaned"][dataset] + sum(snap["quarantined"][dataset].values()) >= snap["published"][dataset]
+
+        # The registry is the master: load it before verifying anything against it.
+        registry = [(i, r) for i, r in runners if i.table.dataset == CITIZEN]
+        for _, runner in registry:
             runner.start()
             while runner.run_once() and time.monotonic() < deadline:
-                show(state(), phase)
-            while time.monotonic() < deadline:
-                snap = state()
-                show(snap, phase)
-                handled = snap["cleaned"][dataset] + sum(snap["quarantined"][dataset].values())
-                if handled >= snap["published"][dataset]:
-                    break
-            if dataset == CITIZEN:
-                while time.monotonic() < deadline and group_lag(bootstrap, settings.app_id, topics.clean(CITIZEN)) > 0:
-                    show(state(), "indexing the registry")
-                    time.sleep(0.2)
-                # The matcher's replica is read from the registry table's changelog: let it hold every
-                # cleaned citizen (consumer lag alone is not enough: the embedded broker's end offsets are off).
-                cleaned = state()["cleaned"][CITIZEN]
-                worker.wait_until(lambda h, cleaned=cleaned: h["linkage"] is None or (
-                    h["linkage"]["ready"] and h["linkage"]["registry_entries"] >= cleaned),
-                    timeout_s=max(1.0, deadline - time.monotonic()), what="caught up with the registry for matching")
+                show(state(), "loading the population registry")
+        while time.monotonic() < deadline and not handled(state(), CITIZEN):
+            show(state(), "loading the population registry")
+            time.sleep(0.05)
+        while time.monotonic() < deadline and group_lag(bootstrap, settings.app_id, topics.clean(CITIZEN)) > 0:
+            show(state(), "indexing the registry")
+            time.sleep(0.2)
+        # The matcher's replica is read from the registry table's changelog: let it hold every cleaned citizen
+        # (consumer lag alone is not enough: the embedded broker's end offsets are off).
+        cleaned = state()["cleaned"][CITIZEN]
+        worker.wait_until(lambda h: h["linkage"] is None or (h["linkage"]["ready"] and h["linkage"]["registry_entries"] >= cleaned),
+                          timeout_s=max(1.0, deadline - time.monotonic()), what="caught up with the registry for matching")
+        # Then every other source at once, as the ministries' systems would publish.
+        others = [r for i, r in runners if i.table.dataset != CITIZEN]
+        for runner in others:
+            runner.start()
+        busy = list(others)
+        while busy and time.monotonic() < deadline:
+            busy = [r for r in busy if r.run_once()]
+            show(state(), "publishing the ministries' sources")
         while time.monotonic() < deadline:
             snap = state()
-            show(snap, "sharing")
-            if (sum(snap["match"].values()) >= snap["cleaned"][SUBSCRIBER]
-                    and sink_runner.written >= snap["covered"].get(subscription.subscription_id, 0)
-                    and sink.count() >= snap["covered"].get(subscription.subscription_id, 0)):
+            show(snap, "cleaning, matching and sharing")
+            if (all(handled(snap, d) for d in snap["published"])
+                    and all(sum(snap["match"][d].values()) >= snap["cleaned"][d] for d in snap["match"])
+                    and all(snap["delivered"][s] >= snap["covered"].get(s, 0) for s in snap["delivered"])):
                 break
-            time.sleep(0.05)
+            time.sleep(0.1)
         elapsed = time.monotonic() - pipeline_started
-        while observer.poll(200) and time.monotonic() < deadline + 10:  # the review topic, written with the results
+        while observer.poll(200) and time.monotonic() < deadline + 10:  # the review topics, written with the results
             pass
         snap = state()
-        snap["delivered"] = {subscription.subscription_id: sink.count()}
         # Workers publish quality every 2 s: wait for the tallies of every published record, then snapshot.
         quality_deadline = time.monotonic() + 15
         while time.monotonic() < quality_deadline and any(recorder.records(d) < n for d, n in snap["published"].items()):
@@ -264,21 +300,26 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
                 sum(services.desk.counts().get(d, {}).values()) < sum(snap["quarantined"][d].values())
                 for d in snap["published"]):
             time.sleep(0.2)
-        snap["audit"] = _audit(services, sink, subscription, until=time.monotonic() + 30)
+        c06 = next(c for c in channels if c.request.channel == "sql")
+        snap["audit"] = _audit(services, audited, c06.subscription, until=time.monotonic() + 30)
         recorded = {d: recorder.record(d) for d in snap["published"]}
         snap["quality"] = {d: json.loads(row["scores"]) for d, row in recorded.items()}
         snap["findings"] = {d: dict(sorted(json.loads(row["rules"]).items())) for d, row in recorded.items()}
-        return _summary(options, snap, synthetic, subscription, elapsed=elapsed, startup_s=ready_s,
-                        timed_out=time.monotonic() >= deadline, workdir=workdir, sink_table=sink.table_name)
+        portal = next((c.delivery for c in channels if isinstance(c.delivery, KafkaChannel)), None)
+        snap["prefill"] = portal.prefill() if portal is not None else None
+        return _summary(options, snap, seed, channels, intakes, elapsed=elapsed, startup_s=ready_s,
+                        timed_out=time.monotonic() >= deadline, audited=audited,
+                        workdir=workdir, audit_agency=c06.request.agency)
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=10)
-        for close in closers:
+        for close in reversed(closers):
             close()
         worker.stop()
         producer.close()
         services.stop()
+
+
+def _slug(agency: str) -> str:
+    return "-".join(agency.split("/")[2:])
 
 
 def _audit(services: ControlServices, sink: SqlSink, subscription: Subscription, *, until: float) -> dict[str, Any]:
@@ -293,7 +334,8 @@ def _audit(services: ControlServices, sink: SqlSink, subscription: Subscription,
     row = sink.sample()  # the first by event id, a keyed hash: a different row each run
     person = who_saw(ledger, row["personal_id"]) if row is not None and row.get("personal_id") else None
     way = services.lineage.of(row["event_id"]) if row is not None else []
-    return {"recorded": ledger.delivered(subscription.subscription_id), "delivered": delivered,
+    return {"subscription": subscription.subscription_id,
+            "recorded": ledger.delivered(subscription.subscription_id), "delivered": delivered,
             "verified": report.ok, "entries": sum(report.chains.values()), "heads": report.heads,
             "findings": [str(f) for f in report.findings], "person": person,
             "person_id": row.get("personal_id") if row is not None else None,
@@ -301,18 +343,21 @@ def _audit(services: ControlServices, sink: SqlSink, subscription: Subscription,
             "lineage_source_key_agrees": bool(way) and row is not None and way[0]["source"]["key"] == row["source_key"]}
 
 
-def _source_runner(dataset: str, engine: sa.Engine, control: ControlPlane, codec: Codec, producer: KafkaProducer,
-                   offsets: OffsetStore, metrics: ConnectorMetrics) -> SourceRunner:
+def _runner(intake: Intake, control: ControlPlane, codec: Codec, producer: KafkaProducer, offsets: OffsetStore,
+            metrics: ConnectorMetrics) -> SourceRunner:
+    """A connector of one source table: its dataset's topics, the table's own source system."""
+    dataset = intake.table.dataset
     target = Target.of(DATASETS[dataset], schema_id=control.schema_id(topics.subject(topics.raw(dataset))),
                        quarantine_schema_id=control.schema_id(topics.subject(topics.quarantine(dataset))))
-    return SourceRunner(SqlSource(engine, SOURCES[dataset]), target, producer=producer, codec=codec,
-                        offsets=offsets, metrics=metrics)
+    return SourceRunner(intake.open(), replace(target, source_system=intake.table.source_system), producer=producer,
+                        codec=codec, offsets=offsets, metrics=metrics)
 
 
-def _subscribe(services: ControlServices, settings: Settings, closers: list[Callable[[], None]]) -> dict[str, Any]:
-    """The scenario's subscription, as agencies get one: through the API, the admin registering both agencies
-    and issuing their credentials (revoked when the demo ends), the consumer requesting, the owner approving.
-    The Subscription event the data plane received is returned."""
+def _subscribe(services: ControlServices, settings: Settings, closers: list[Callable[[], None]],
+               ) -> tuple[dict[tuple[str, str], str], list[dict[str, Any]]]:
+    """The scenario's subscriptions, as agencies get them: through the API, the admin registering every agency and
+    issuing its credentials (revoked when the demo ends), each consumer requesting, each dataset's owner approving.
+    Returns the credentials by (agency, role) and the Subscription events the data plane received, in order."""
     store = services.control.identities
     admin_token = settings.credential()
     if admin_token is None:  # GSP_HOME's admin token file was removed: a credential for this run only
@@ -320,22 +365,32 @@ def _subscribe(services: ControlServices, settings: Settings, closers: list[Call
         admin_token = issued.token
         closers.append(_revoker(store, issued.key_id))
     admin = ApiClient(services.api.url, token=admin_token)
-    owner_agency = DATASETS[SUBSCRIBER].owner
-    admin.post("/api/agencies", {"agency": owner_agency, "name": "Cục Viễn thông, Bộ Khoa học và Công nghệ"})
-    admin.post("/api/agencies", {"agency": CONSUMER[0], "name": CONSUMER[1]})
-    tokens = {}
-    for name, agency, grant in (("consumer", CONSUMER[0], {"role": "consumer"}),
-                                ("owner", owner_agency, {"role": "owner", "datasets": [SUBSCRIBER]})):
-        issued = admin.post("/api/credentials", {"agency": agency, "grants": [grant], "label": "gsp demo"})
-        tokens[name] = issued["token"]
-        closers.append(_revoker(store, issued["key_id"]))
-    requested = ApiClient(services.api.url, token=tokens["consumer"]).post("/api/subscriptions", DEMO_SUBSCRIPTION)
-    path = f"/api/subscriptions/{urllib.parse.quote(requested['subscription_id'], safe='')}"
-    version = requested["versions"][-1]["version"]
-    ApiClient(services.api.url, token=tokens["owner"]).post(
-        f"{path}/versions/{version}/approve", {"reason": "Đúng mục đích, đúng căn cứ pháp lý"})
-    return next(e for e in services.control.published_subscriptions()
-                if e["subscription_id"] == requested["subscription_id"])
+    for known in AGENCIES.values():
+        admin.post("/api/agencies", {"agency": known.id, "name": known.name})
+    owned: dict[str, list[str]] = {}
+    for request in SUBSCRIPTIONS:
+        owned.setdefault(DATASETS[request.dataset].owner, []).append(request.dataset)
+    wanted = [(r.agency, "consumer", {"role": "consumer"}) for r in SUBSCRIPTIONS] + [
+        (owner, "owner", {"role": "owner", "datasets": sorted(set(datasets))}) for owner, datasets in owned.items()]
+    tokens: dict[tuple[str, str], str] = {}
+    for agency, role, grant in wanted:
+        if (agency, role) not in tokens:
+            issued = admin.post("/api/credentials", {"agency": agency, "grants": [grant], "label": "gsp demo"})
+            tokens[agency, role] = issued["token"]
+            closers.append(_revoker(store, issued["key_id"]))
+    ids = []
+    for request in SUBSCRIPTIONS:
+        body = {"dataset": request.dataset, "fields": request.fields, "row_filter": request.row_filter,
+                "purpose": request.purpose, "legal_basis": request.legal_basis,
+                **({"verdicts": request.verdicts} if request.verdicts else {})}
+        requested = ApiClient(services.api.url, token=tokens[request.agency, "consumer"]).post("/api/subscriptions", body)
+        path = f"/api/subscriptions/{urllib.parse.quote(requested['subscription_id'], safe='')}"
+        version = requested["versions"][-1]["version"]
+        ApiClient(services.api.url, token=tokens[DATASETS[request.dataset].owner, "owner"]).post(
+            f"{path}/versions/{version}/approve", {"reason": "Đúng mục đích, đúng căn cứ pháp lý"})
+        ids.append(requested["subscription_id"])
+    published = {e["subscription_id"]: e for e in services.control.published_subscriptions()}
+    return tokens, [published[i] for i in ids]
 
 
 def _revoker(store: IdentityStore, key_id: str) -> Callable[[], None]:
@@ -344,23 +399,29 @@ def _revoker(store: IdentityStore, key_id: str) -> Callable[[], None]:
     return revoke
 
 
-def _summary(options: DemoOptions, snap: dict[str, Any], synthetic: Synthetic, subscription: Subscription, *,
-             elapsed: float, startup_s: float, timed_out: bool, workdir: Path, sink_table: str) -> dict[str, Any]:
-    truth = synthetic.truth.to_json()
-    allowed = subscription.row_filter.get("carrier", ())
-    truth["delivered"] = {subscription.subscription_id: sum(n for c, n in synthetic.truth.matched_by_carrier.items()
-                                                            if c in allowed)}
-    truth["published"] = {CITIZEN: synthetic.truth.citizens, SUBSCRIBER: synthetic.truth.subscribers}
+def _summary(options: DemoOptions, snap: dict[str, Any], seed: Seed, channels: list[_Channel], intakes: list[Intake], *,
+             elapsed: float, startup_s: float, timed_out: bool, audited: SqlSink, workdir: Path,
+             audit_agency: str) -> dict[str, Any]:
+    t = seed.truth
+    truth = t.to_json()
+    truth["published"] = dict(t.published)
+    truth["quarantined"] = {d: dict(sorted(t.quarantined.get(d, {}).items())) for d in snap["quarantined"]}
+    truth["match"] = {d: dict(sorted(t.match.get(d, {}).items())) for d in snap["match"]}
+    truth["review"] = {d: t.review(d) for d in snap["review"]}
+    truth["delivered"] = {c.subscription.subscription_id: t.delivered(c.request.dataset, c.request.row_filter,
+                                                                      c.request.verdicts) for c in channels}
     # The search must propose the very person the generator derived the record from.
-    proposals = Counter("right" if synthetic.links.get(key) == pid else "wrong" for key, pid in snap["proposed"].items())
-    snap["proposals"] = {"right": proposals["right"], "wrong": proposals["wrong"]}
-    truth["proposals"] = {"right": len(synthetic.links), "wrong": 0}
+    snap["proposals"], truth["proposals"] = {}, {}
+    for d, proposed in snap["proposed"].items():
+        right = Counter("right" if t.links.get(d, {}).get(key) == pid else "wrong" for key, pid in proposed.items())
+        snap["proposals"][d] = {"right": right["right"], "wrong": right["wrong"]}
+        truth["proposals"][d] = {"right": len(t.links.get(d, {})), "wrong": 0}
     differences = [f"{key}: pipeline {snap[key]} != truth {truth[key]}"
                    for key in ("published", "quarantined", "match", "review", "proposals", "delivered")
                    if snap[key] != truth[key]]
     differences += [f"findings of {dataset}: pipeline {rule} {snap['findings'][dataset].get(rule, 0)} != truth {n}"
-                    for dataset, rules in truth["findings"].items() for rule, n in rules.items()
-                    if snap["findings"][dataset].get(rule, 0) != n]
+                    for dataset, rules in t.findings.items() for rule, n in rules.items()
+                    if snap["findings"].get(dataset, {}).get(rule, 0) != n]
     audit = snap["audit"]
     if audit["recorded"] < audit["delivered"] or not audit["verified"]:
         differences.append(f"audit ledger: {audit['recorded']} of {audit['delivered']} delivered rows recorded, "
@@ -371,13 +432,21 @@ def _summary(options: DemoOptions, snap: dict[str, Any], synthetic: Synthetic, s
     published = sum(snap["published"].values())
     return {
         "records": options.records, "seed": options.seed,
+        "sources": [{"table": i.table.name, "dataset": i.table.dataset, "source_system": i.table.source_system,
+                     "intake": i.kind, "where": i.where, "rows": len(i.table.rows)} for i in intakes],
+        "subscriptions": [{"subscription_id": c.subscription.subscription_id, "agency": c.request.agency,
+                           "agency_name": AGENCIES[c.request.agency].name, "dataset": c.request.dataset,
+                           "fields": c.request.fields, "row_filter": c.request.row_filter, "channel": c.request.channel,
+                           "where": getattr(c.delivery, "where", ""), "delivered": snap["delivered"][c.subscription.subscription_id]}
+                          for c in channels],
         "published": snap["published"], "cleaned": snap["cleaned"], "quarantined": snap["quarantined"],
-        "match": snap["match"], "review": snap["review"], "proposals": snap["proposals"], "delivered": snap["delivered"], "findings": snap["findings"],
-        "quality": snap["quality"], "truth": truth,
+        "match": snap["match"], "review": snap["review"], "proposals": snap["proposals"], "delivered": snap["delivered"],
+        "findings": snap["findings"], "quality": snap["quality"], "truth": truth, "prefill": snap["prefill"],
         "agrees_with_truth": not differences and not timed_out, "differences": differences, "timed_out": timed_out,
         "startup_s": round(startup_s, 2), "elapsed_s": round(elapsed, 2),
         "records_per_s": round(published / elapsed, 1) if elapsed else 0.0,
-        "agency_database": str(workdir / "agency.db"), "agency_table": sink_table, "audit": audit,
+        "agency_database": str(workdir / f"{_slug(audit_agency)}.db"), "agency_table": audited.table_name,
+        "audit": audit,
     }
 
 
@@ -411,29 +480,38 @@ def _gsp_command() -> str:
 
 
 def _render(s: dict[str, Any]) -> str:
-    lines = [f"GSP demo: {s['records']} citizens and {s['records']} telecom subscribers (seed {s['seed']})", ""]
+    lines = [f"GSP demo: {s['records']} citizens and the seed's sources (seed {s['seed']})", "",
+             "  sources (intake -> dataset):"]
+    lines += [f"      {x['source_system']:<20} {x['rows']:>7} rows  {x['intake']:<7} -> {x['dataset']}" for x in s["sources"]]
+    lines.append("")
     for dataset, n in s["published"].items():
         q = s["quarantined"][dataset]
-        lines.append(f"  {dataset:<20} published {n:>7}   cleaned {s['cleaned'][dataset]:>7}   quarantined {sum(q.values()):>5}")
+        lines.append(f"  {dataset:<22} published {n:>7}   cleaned {s['cleaned'][dataset]:>7}   quarantined {sum(q.values()):>5}")
         lines += [f"      quarantine  {rule:<22} {count:>6}" for rule, count in q.items()]
-    lines.append("")
-    lines.append("  match (telecom.subscriber vs population registry):")
-    lines += [f"      {verdict:<12} {count:>7}" for verdict, count in s["match"].items()]
-    lines.append(f"      review queue {s['review']:>7}  (POSSIBLE, and MISMATCH likely the same person)")
-    lines.append(f"      proposals    {s['proposals']['right']:>7} of the right person, {s['proposals']['wrong']} wrong")
-    lines.append("")
+        if dataset in s["match"]:
+            lines.append("      match " + ", ".join(f"{v} {n}" for v, n in s["match"][dataset].items())
+                         + f"; review queue {s['review'][dataset]}; proposals {s['proposals'][dataset]['right']} of the "
+                         f"right person, {s['proposals'][dataset]['wrong']} wrong")
+    lines += ["", "  subscriptions (agency <- dataset, filter, channel: records received / truth):"]
+    for sub in s["subscriptions"]:
+        rows = " ".join(f"{k}={'|'.join(v)}" for k, v in sub["row_filter"].items()) or "all rows"
+        lines.append(f"      {sub['agency_name']}")
+        lines.append(f"          <- {sub['dataset']} ({rows}) via {sub['channel']}: {sub['delivered']} / "
+                     f"{s['truth']['delivered'][sub['subscription_id']]}")
+    if s["prefill"]:
+        form = ", ".join(f"{k}: {v}" for k, v in s["prefill"].items())
+        lines.append(f"      the portal prefills a form: {form}")
     where = s["agency_database"] if s["workdir_kept"] else "removed with the demo's temporary folder; --keep keeps it"
-    for sub, n in s["delivered"].items():
-        lines.append(f"  delivered to {sub}: {n} rows in {s['agency_table']} ({where})")
+    lines.append(f"      C06's rows: table {s['agency_table']} in {where}")
     lines += ["", *_render_audit(s["audit"])]
     lines.append("")
     lines.append("  findings of the clean stage, by rule (fixes, warnings, rejections):")
     for dataset, rules in s["findings"].items():
-        lines.append(f"      {dataset:<20} " + ", ".join(f"{rule} {n}" for rule, n in rules.items()))
+        lines.append(f"      {dataset:<22} " + ", ".join(f"{rule} {n}" for rule, n in rules.items()))
     lines.append("")
     lines.append("  quality (đúng, đủ, sạch, sống):")
     for dataset, dims in s["quality"].items():
-        lines.append(f"      {dataset:<20} " + "  ".join(f"{d} {v:.3f}" for d, v in dims.items() if v is not None))
+        lines.append(f"      {dataset:<22} " + "  ".join(f"{d} {v:.3f}" for d, v in dims.items() if v is not None))
     lines.append("")
     verdict = "agree exactly with the generator's truth" if s["agrees_with_truth"] else "DO NOT agree with the truth"
     lines.append(f"  counts {verdict}")
@@ -448,5 +526,5 @@ def _render(s: dict[str, Any]) -> str:
               f"      {home} {gsp} quality report",
               f"      {home} {gsp} serve        and in another shell:  {home} {gsp} review list"]
     if s["workdir_kept"]:
-        lines.append(f"  sources, agency database and worker log: {s['workdir']}")
+        lines.append(f"  sources, agency databases and worker log: {s['workdir']}")
     return "\n".join(lines) + "\n"

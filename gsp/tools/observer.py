@@ -2,6 +2,8 @@
 
 Delivery is at-least-once, so a restarted worker may write an event twice:
 counting distinct event ids gives the number of records, not of messages.
+For each subscription it also counts the records its dataset's stage output admits (``covered``):
+what a correct share stage delivers to it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from kafka import KafkaConsumer, TopicPartition
 from gsp.governance.catalog import DATASETS
 from schemas import topics
 from schemas.codec import Codec, CodecError
+from schemas.datasets import Role
 from schemas.envelope import Verdict
 from streams import share as sharing
 
@@ -28,10 +31,11 @@ class Observer:
         self._lock = threading.Lock()
         self._seen: dict[str, set[str]] = defaultdict(set)
         self.quarantined: dict[str, Counter[str]] = {d: Counter() for d in DATASETS}
-        self.verdicts: Counter[str] = Counter()
+        self.verdicts: dict[str, Counter[str]] = {d.name: Counter() for d in DATASETS.values() if d.linked}
         self.covered: Counter[str] = Counter()
-        self.proposed: dict[str, str] = {}  # source key -> personal id the search proposed (POSSIBLE)
+        self.proposed: dict[str, dict[str, str]] = {d: {} for d in self.verdicts}  # source key -> personal id proposed
         self.undecodable = 0
+        self._plain = {d.name for d in DATASETS.values() if d.role is Role.PLAIN and d.shareable}
         names = [t for d in DATASETS.values() for t in
                  (topics.clean(d.name), topics.quarantine(d.name),
                   *([topics.match(d.name), topics.review(d.name)] if d.linked else []))]
@@ -65,14 +69,19 @@ class Observer:
         if layer == "quarantine":
             self.quarantined[dataset][event["rule"]] += 1
         elif layer == "match":
-            self.verdicts[event["verdict"]] += 1
+            self.verdicts[dataset][event["verdict"]] += 1
             if event["verdict"] == Verdict.POSSIBLE:
-                self.proposed[event["source_key"]] = event["personal_id"]
+                self.proposed[dataset][event["source_key"]] = event["personal_id"]
             _, record = self._codec.decode(event["record"])
-            view = sharing.shared_view(record, personal_id=event["personal_id"], verdict=event["verdict"], score=event["score"])
-            for s in self._subscriptions:
-                if s.dataset == dataset and sharing.covers(s, view):
-                    self.covered[s.subscription_id] += 1
+            self._cover(dataset, sharing.shared_view(record, personal_id=event["personal_id"], verdict=event["verdict"],
+                                                     score=event["score"]), plain=False)
+        elif layer == "clean" and dataset in self._plain:
+            self._cover(dataset, sharing.plain_view(event), plain=True)
+
+    def _cover(self, dataset: str, view: dict[str, Any], *, plain: bool) -> None:
+        for s in self._subscriptions:
+            if s.dataset == dataset and sharing.covers(s, view, plain=plain):
+                self.covered[s.subscription_id] += 1
 
     def count(self, layer: str, dataset: str) -> int:
         with self._lock:
@@ -83,10 +92,10 @@ class Observer:
             return {
                 "cleaned": {d: len(self._seen[topics.clean(d)]) for d in DATASETS},
                 "quarantined": {d: dict(sorted(c.items())) for d, c in self.quarantined.items()},
-                "match": dict(sorted(self.verdicts.items())),
+                "match": {d: dict(sorted(c.items())) for d, c in self.verdicts.items()},
                 "covered": dict(self.covered),
-                "review": sum(len(self._seen[topics.review(d.name)]) for d in DATASETS.values() if d.linked),
-                "proposed": dict(self.proposed),
+                "review": {d.name: len(self._seen[topics.review(d.name)]) for d in DATASETS.values() if d.linked},
+                "proposed": {d: dict(p) for d, p in self.proposed.items()},
             }
 
     def close(self) -> None:

@@ -37,7 +37,7 @@ def error_of(data: dict[str, Any], name: str = "population.citizen.json") -> str
 
 
 def test_both_datasets_have_a_valid_contract():
-    assert datasets() == (CITIZEN, SUBSCRIBER)
+    assert datasets() == ("electricity.customer", "insurance.participant", CITIZEN, "population.event", SUBSCRIBER)
     assert load_contract(CITIZEN).schema == "vn.gsp.population.Citizen"
     assert load_contract(SUBSCRIBER).field("msisdn").presence == "required"
 

@@ -141,6 +141,29 @@ def _citizen_row(world: World, person: Person, kind: str | None) -> tuple[dict[s
     return row, kind
 
 
+def citizen_table(world: World, people: list[Person]) -> tuple[
+        list[dict[str, Any]], list[Person], Counter[str], list[str]]:
+    """The population source table of `people`, row i about people[i]:
+    (rows, people whose row is quarantined, rule -> rows, the kind of dirt of each row)."""
+    rng = world.rng
+    citizens: list[dict[str, Any]] = []
+    held_back: list[Person] = []
+    citizen_rules: Counter[str] = Counter()
+    citizen_kinds: list[str] = []
+    for i, person in enumerate(people):
+        roll = rng.random()
+        kind = (rng.choice(_CITIZEN_DEFECTS) if roll < 0.01
+                else rng.choice(_CITIZEN_HARMLESS) if roll < 0.07 else None)
+        row, kind = _citizen_row(world, person, kind)
+        citizen_kinds.append(kind or "copy")
+        row["updated_at"] = _updated_at(world, i, len(people))
+        citizens.append(row)
+        if kind in _CITIZEN_DEFECTS:
+            citizen_rules[kind] += 1
+            held_back.append(person)
+    return citizens, held_back, citizen_rules, citizen_kinds
+
+
 _Outcome = tuple[str, str | None]  # (verdict or QUARANTINED, disagreeing field or quarantine rule)
 _Dirt = Callable[[World, Person, dict[str, Any]], _Outcome]
 
@@ -218,22 +241,7 @@ def generate(records: int, *, seed: int = 7, today: date | None = None) -> Synth
     world = World(Random(seed), today or date.today())
     rng = world.rng
     people = [world.person() for _ in range(records)]
-
-    citizens: list[dict[str, Any]] = []
-    held_back: list[Person] = []
-    citizen_rules: Counter[str] = Counter()
-    citizen_kinds: Counter[str] = Counter()
-    for i, person in enumerate(people):
-        roll = rng.random()
-        kind = (rng.choice(_CITIZEN_DEFECTS) if roll < 0.01
-                else rng.choice(_CITIZEN_HARMLESS) if roll < 0.07 else None)
-        row, kind = _citizen_row(world, person, kind)
-        citizen_kinds[kind or "copy"] += 1
-        row["updated_at"] = _updated_at(world, i, records)
-        citizens.append(row)
-        if kind in _CITIZEN_DEFECTS:
-            citizen_rules[kind] += 1
-            held_back.append(person)
+    citizens, held_back, citizen_rules, citizen_kinds = citizen_table(world, people)
 
     held_ids = {p.personal_id for p in held_back}
     eligible = [p for p in people if p.status == "ALIVE" and p.personal_id not in held_ids]
@@ -280,6 +288,6 @@ def generate(records: int, *, seed: int = 7, today: date | None = None) -> Synth
         match=dict(verdicts),
         matched_by_carrier=dict(by_carrier),
         mismatch_fields=dict(fields),
-        injected={CITIZEN_DATASET: dict(citizen_kinds), SUBSCRIBER_DATASET: dict(injected)},
+        injected={CITIZEN_DATASET: dict(Counter(citizen_kinds)), SUBSCRIBER_DATASET: dict(injected)},
     )
     return Synthetic(citizens, subscribers, truth, links)

@@ -7,9 +7,11 @@ from schemas.datasets import Dataset, Sensitivity
 
 
 def test_the_catalog_is_the_declared_datasets() -> None:
-    assert list(DATASETS) == ["population.citizen", "telecom.subscriber"]
+    assert list(DATASETS) == ["electricity.customer", "insurance.participant", "population.citizen",
+                              "population.event", "telecom.subscriber"]
     assert all(isinstance(d, Dataset) for d in DATASETS.values()) and DATASETS.get("health.clinic") is None
-    assert [d.name for d in DATASETS.values() if d.linked] == ["telecom.subscriber"]
+    assert [d.name for d in DATASETS.values() if d.linked] == ["electricity.customer", "insurance.participant",
+                                                                "telecom.subscriber"]
 
 
 def test_only_linked_datasets_get_match_and_review_topics() -> None:

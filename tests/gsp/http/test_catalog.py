@@ -40,7 +40,8 @@ def test_the_list_has_every_declared_dataset_with_its_subscribers_and_scores(url
 
     assert status == 200
     by_name = {d["name"]: d for d in listed}
-    assert list(by_name) == ["population.citizen", "telecom.subscriber"]
+    assert list(by_name) == ["electricity.customer", "insurance.participant", "population.citizen",
+                             "population.event", "telecom.subscriber"]
     subscriber = by_name["telecom.subscriber"]
     assert subscriber["owner"] == "VN/GOV/bo-khoa-hoc-va-cong-nghe/cuc-vien-thong" and subscriber["role"] == "linked"
     assert subscriber["subscribers"] == 2 and by_name["population.citizen"]["subscribers"] == 0
@@ -76,4 +77,5 @@ def test_an_unknown_dataset_is_a_404_naming_the_known_ones(url: str) -> None:
     status, answer = call(url + "/api/catalog/health.clinic", "GET")
 
     assert status == 404
-    assert answer["error"] == "no dataset 'health.clinic' in the catalog; known: population.citizen, telecom.subscriber"
+    assert answer["error"] == ("no dataset 'health.clinic' in the catalog; known: electricity.customer, "
+                               "insurance.participant, population.citizen, population.event, telecom.subscriber")
