@@ -100,8 +100,11 @@ class SourceRunner:
     def __init__(self, source: Source, target: Target, *, producer: KafkaProducer, codec: Codec,
                  offsets: OffsetStore, metrics: ConnectorMetrics, batch_size: int = 2000,
                  clock: Callable[[], float] = time.time, check_every_s: float = 3.0, backoff_cap_s: float = 30.0,
-                 flush_timeout_s: float = 30.0) -> None:
+                 flush_timeout_s: float = 30.0, connector: str | None = None, task: int = 0) -> None:
+        """``connector`` and ``task``: the metrics' labels (default: the source's name, task 0); a task of a
+        connector with several partitions runs one runner per partition, each source named by its position key."""
         self._source = source
+        self._label, self._task = connector or source.name, task
         self._target = target
         self._producer = producer
         self._codec = codec
@@ -121,6 +124,7 @@ class SourceRunner:
         self.quarantined = 0
         self.replays = 0
         self._acknowledged: dict[tuple[str, int], int] = {}  # (topic, partition) -> highest offset acknowledged
+        metrics.declare(self._label, kind="source", task=task)
 
     def start(self) -> None:
         self._position = self._offsets.load(self._source.name)
@@ -130,7 +134,7 @@ class SourceRunner:
         """Publish one batch and store its position; the number of records handled.
 
         Raises :class:`SourceUnavailable` or :class:`DeliveryFailed` (or kafka-python's errors) on an outage."""
-        records = self._source.poll(self._batch_size)
+        records = self._poll()
         if records:
             self._publish(records)
         return len(records)
@@ -139,7 +143,7 @@ class SourceRunner:
         """One batch, surviving outages: (records handled, seconds to wait before the next step)."""
         try:
             broker_answered = self._watch_broker()
-            records = self._source.poll(self._batch_size)
+            records = self._poll()
             self._source_backoff.succeeded()
             if records:
                 self._publish(records)
@@ -155,7 +159,7 @@ class SourceRunner:
             return 0, self._failed(self._source_backoff, exc)
         if broker_answered:
             self._broker_backoff.succeeded()
-        self._metrics.up.labels(self._source.name).set(int(self.healthy))
+        self._metrics.running(self._label, healthy=self.healthy, task=self._task)
         return len(records), 0.0
 
     def run(self, stop: threading.Event, *, idle_s: float = 0.2) -> None:
@@ -165,7 +169,7 @@ class SourceRunner:
                 if wait_s or not handled:
                     stop.wait(wait_s or idle_s)
         finally:
-            self._metrics.up.labels(self._source.name).set(0)
+            self._metrics.stopped(self._label, task=self._task)
 
     @property
     def healthy(self) -> bool:
@@ -181,9 +185,14 @@ class SourceRunner:
         """Close the runner's own clients (the offset store's watcher); the producer and source are the caller's."""
         self._offsets.close()
 
+    def _poll(self) -> list[SourceRecord]:
+        records = self._source.poll(self._batch_size)
+        self._metrics.polled.labels(self._label).inc(len(records))
+        return records
+
     def _failed(self, backoff: Backoff, exc: BaseException) -> float:
-        self._metrics.errors.labels(self._source.name).inc()
-        self._metrics.up.labels(self._source.name).set(0)
+        self._metrics.errors.labels(self._label).inc()
+        self._metrics.up.labels(self._label).set(0)
         return backoff.failed(exc)
 
     def _watch_broker(self) -> bool:
@@ -242,14 +251,19 @@ class SourceRunner:
         try:
             self._offsets.store(self._source.name, records[-1].position)
         except PositionLost:
+            self._metrics.offset_commits.labels(self._label, "failure").inc()
             self._replay()  # this batch is on the new broker; it goes again with the rest (sinks upsert)
             return
+        except BaseException:
+            self._metrics.offset_commits.labels(self._label, "failure").inc()
+            raise
+        self._metrics.offset_commits.labels(self._label, "success").inc()
         self._position = records[-1].position
         self.published += published
         self.quarantined += quarantined
-        self._metrics.records.labels(self._source.name, "published").inc(published)
-        self._metrics.records.labels(self._source.name, "quarantined").inc(quarantined)
-        self._metrics.batch_seconds.labels(self._source.name).observe(time.perf_counter() - started)
+        self._metrics.records.labels(self._label, "published").inc(published)
+        self._metrics.records.labels(self._label, "quarantined").inc(quarantined)
+        self._metrics.batch_seconds.labels(self._label).observe(time.perf_counter() - started)
 
     def _encode(self, record: SourceRecord) -> tuple[str, bytes, bool]:
         header = envelope.header(self._target.source_system, record.key, record.version, int(self._clock() * 1000),

@@ -52,8 +52,10 @@ PROBE_TIMEOUT_MS = 2000
 class SinkRunner:
     def __init__(self, sink: Sink, *, topic: str, consumer_config: dict[str, Any], codec: Codec,
                  metrics: ConnectorMetrics, group: str | None = None, max_records: int = 500,
-                 backoff_cap_s: float = 30.0) -> None:
+                 backoff_cap_s: float = 30.0, connector: str | None = None, task: int = 0) -> None:
+        """``connector`` and ``task``: the metrics' labels (default: the sink's name, task 0)."""
         self._sink = sink
+        self._label, self._task = connector or sink.name, task
         self._codec = codec
         self._metrics = metrics
         self._max_records = max_records
@@ -68,12 +70,14 @@ class SinkRunner:
         self._broker_backoff = Backoff(f"broker for sink {sink.name}", log, cap_s=backoff_cap_s, extra=context)
         self.written = 0
         self.undecodable = 0
+        metrics.declare(self._label, kind="sink", task=task)
 
     def run_once(self, *, timeout_ms: int = 200) -> int:
         """Write and commit one batch; the number of events written. Raises on an outage, committing nothing."""
         polled = self._consumer.poll(timeout_ms=timeout_ms, max_records=self._max_records)
         if not polled:
             return 0
+        self._metrics.read.labels(self._label).inc(sum(len(batch) for batch in polled.values()))
         started = time.perf_counter()
         try:
             events = self._decode(polled)
@@ -83,10 +87,15 @@ class SinkRunner:
             for tp, batch in polled.items():
                 self._consumer.seek(tp, batch[0].offset)  # the same events, again, on the next poll
             raise
-        self._consumer.commit()
+        try:
+            self._consumer.commit()
+        except BaseException:
+            self._metrics.offset_commits.labels(self._label, "failure").inc()
+            raise
+        self._metrics.offset_commits.labels(self._label, "success").inc()
         self.written += len(events)
-        self._metrics.records.labels(self._sink.name, "written").inc(len(events))
-        self._metrics.batch_seconds.labels(self._sink.name).observe(time.perf_counter() - started)
+        self._metrics.records.labels(self._label, "written").inc(len(events))
+        self._metrics.batch_seconds.labels(self._label).observe(time.perf_counter() - started)
         return len(events)
 
     def step(self, *, timeout_ms: int = 200) -> tuple[int, float]:
@@ -109,7 +118,7 @@ class SinkRunner:
             except KafkaError as exc:
                 return 0, self._failed(self._broker_backoff, exc)
             self._broker_backoff.succeeded()
-        self._metrics.up.labels(self._sink.name).set(int(self.healthy))
+        self._metrics.running(self._label, healthy=self.healthy, task=self._task)
         return written, 0.0
 
     def run(self, stop: threading.Event) -> None:
@@ -119,7 +128,7 @@ class SinkRunner:
                 if wait_s:
                     stop.wait(wait_s)
         finally:
-            self._metrics.up.labels(self._sink.name).set(0)
+            self._metrics.stopped(self._label, task=self._task)
 
     def _probe(self) -> None:
         """A request the broker must answer (not one kafka-python answers from its cache)."""
@@ -153,12 +162,12 @@ class SinkRunner:
                 except CodecError as exc:
                     # Shared topics are written by our own share stage; an undecodable event is a bug to see, not data to lose silently.
                     self.undecodable += 1
-                    self._metrics.errors.labels(self._sink.name).inc()
+                    self._metrics.errors.labels(self._label).inc()
                     log.error("undecodable event skipped by sink", extra={"stage": "sink", "topic": message.topic,
                               "partition": message.partition, "offset": message.offset, "error": str(exc)})
         return events
 
     def _failed(self, backoff: Backoff, exc: BaseException) -> float:
-        self._metrics.errors.labels(self._sink.name).inc()
-        self._metrics.up.labels(self._sink.name).set(0)
+        self._metrics.errors.labels(self._label).inc()
+        self._metrics.up.labels(self._label).set(0)
         return backoff.failed(exc)

@@ -27,6 +27,7 @@ import faust
 
 from schemas import topics
 from schemas.codec import Codec, CodecError, SchemaUnavailable
+from schemas.envelope import Verdict
 from streams import ledger
 from streams.dedupe import RecentDeliveries
 from streams.metrics import StageMetrics
@@ -161,6 +162,8 @@ class Agents:
         """clean.<linked dataset> -> match.<dataset> (+ review.<dataset>), once the replica is rebuilt."""
         dataset, outbox, metrics = stage.dataset, self._outbox, self._metrics
         counted, held = (metrics.records.labels("match", dataset, d) for d in ("in", "quarantined"))
+        for verdict in Verdict:  # every verdict's series from the start, at zero
+            metrics.verdicts.labels(dataset, verdict.value)
 
         async def batch(events: list[Any]) -> None:
             if replica is not None and not replica.ready:  # after a restart: nothing is decided on a half-read registry

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -265,7 +265,7 @@ def _observe(app: faust.App, gauges: WorkerGauges, snapshots: QualitySnapshots, 
              quality_schema_id: int) -> None:
     @app.timer(interval=1.0)
     async def refresh_gauges() -> None:
-        gauges.refresh(app.consumer.assignment(), _lag(app.consumer))
+        gauges.refresh(app.consumer.assignment(), _lag(app.consumer, app.tables.changelog_topics))
 
     @app.timer(interval=2.0)
     async def publish_quality() -> None:
@@ -301,10 +301,13 @@ def _event_loop_stuck(seconds: float) -> None:
     exit_now()
 
 
-def _lag(consumer: Any) -> dict[str, int]:
-    """Records not yet committed, per input topic this worker holds."""
+def _lag(consumer: Any, changelogs: Collection[str]) -> dict[str, int]:
+    """Records not yet committed, per input topic this worker holds. A table's changelog is assigned too but
+    read by seeking, never committed: counted, its whole length (the registry's size) would look like lag."""
     lag: dict[str, int] = {}
     for tp in consumer.assignment():
+        if tp.topic in changelogs:
+            continue
         highwater = consumer.highwater(tp)
         # Private: Faust keeps the offsets it committed, but offers no public accessor for them.
         committed = consumer._committed_offset.get(tp) or 0

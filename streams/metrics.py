@@ -10,7 +10,10 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-__all__ = ["QualityCollector", "StageMetrics"]
+__all__ = ["REWIND_REASONS", "QualityCollector", "StageMetrics"]
+
+# Why streams.consumer seeks an input partition back (its on_rewind reasons).
+REWIND_REASONS = ("stale-batch", "cleared", "hole", "stall")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from streams.book import SubscriptionBook
-from streams.metrics import StageMetrics
+from streams.metrics import REWIND_REASONS, StageMetrics
 from streams.quality import QualityTally
 from streams.replica import Replica
 from streams.supervise import LoopState
@@ -36,6 +36,8 @@ class WorkerGauges:
         for name in self._loops:  # every series from the start
             metrics.background_up.labels(name).set(0)
             metrics.background_restarts.labels(name)
+        for reason in REWIND_REASONS:
+            metrics.rewinds.labels(reason)
         self._metrics = metrics
         self._waiting = waiting if waiting is not None else {}
         self._book = book

@@ -25,8 +25,10 @@ def register(commands: Commands) -> None:
     run_ = add_command(
         actions, "run", summary="deliver a share topic to a table or a webhook (config: a JSON file)",
         about="""\
-            The config is a JSON object: topic (the subscription's share topic), optionally type (sql, the
-            default, or webhook), name (the topic) and max_records (500 events per batch). type sql:
+            The config is a JSON object: topic (the subscription's share topic), optionally connector.class
+            (sql-sink or webhook-sink, or their class names; or, as before, type: sql, the default, or
+            webhook), name (the topic) and max_records (500 events per batch). Every mistake is reported at
+            once, in one line. type sql:
             database_url, and optionally table (the topic with dots as underscores). type webhook: url (https)
             and secret_file (a file holding the agency's webhook secret), and optionally max_attempts (8),
             rate_per_s (10 POSTs a second), timeout_s (10, to connect and to read), allow_http and
@@ -34,7 +36,8 @@ def register(commands: Commands) -> None:
             X-GSP-Signature (t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>); connection errors,
             timeouts, 408, 429 and 5xx are retried with back-off, and a batch still refused goes to the topic
             dlq.<topic> with the reason. Offsets are committed after the rows are in the table, the endpoint
-            took the batch or the dead letter holds it, so a restart goes on where it stopped. Progress is
+            took the batch or the dead letter holds it, in consumer group gsp-connect-<name>, so a restart (or
+            gsp connect worker running the same sink) goes on where it stopped. Progress is
             printed when events moved; SIGTERM stops it cleanly.""",
         example=['echo \'{"topic": "share.bhxh.subscriber.v1", "database_url": "sqlite:///agency.db"}\' > a.json',
                  "gsp sink run a.json --port 9106   # /metrics and /health on port 9106",

@@ -330,6 +330,15 @@ class Subscriptions:
             return conn.execute(sa.select(_versions.c.version).where(_versions.c.subscription_id == sid)
                                 .limit(1)).first() is not None
 
+    def state_counts(self) -> dict[tuple[str, str], int]:
+        """(dataset, state) -> subscription versions in that state, every declared dataset and state (for the metric)."""
+        counts = {(dataset, str(state)): 0 for dataset in declared() for state in State}
+        with self._engine.connect() as conn:
+            for dataset, state, n in conn.execute(sa.select(_versions.c.dataset, _versions.c.state, sa.func.count())
+                                                  .group_by(_versions.c.dataset, _versions.c.state)):
+                counts[(dataset, str(state))] = int(n)
+        return counts
+
     def overdue_counts(self) -> dict[str, int]:
         """Dataset -> requests still waiting for their owner past the deadline (for the metric)."""
         now = self._now()

@@ -8,17 +8,18 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 
 from gsp.errors import UserError
 from gsp.http.ops import OpsServer
 from schemas.settings import Settings
 
-__all__ = ["Progress", "endpoints", "read_config", "start_ops", "stop_on_sigterm"]
+__all__ = ["Progress", "endpoints", "process_metrics", "read_config", "start_ops", "stop_on_sigterm"]
 
 
 def read_config(path: Path, *, required: set[str], optional: set[str]) -> dict[str, Any]:
@@ -51,8 +52,23 @@ def endpoints(settings: Settings, *, what: str) -> tuple[str, str]:
     return bootstrap, registry
 
 
+def process_metrics(registry: CollectorRegistry) -> CollectorRegistry:
+    """``registry`` with the process's own metrics (process_cpu_seconds_total, process_resident_memory_bytes,
+    process_open_fds, python_info...), as prometheus_client's default registry has them; once per registry."""
+    if registry not in _WITH_PROCESS_METRICS:  # they declare no names, so the registry would take them twice
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        _WITH_PROCESS_METRICS.add(registry)
+    return registry
+
+
+_WITH_PROCESS_METRICS: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()
+
+
 def start_ops(settings: Settings, metrics: CollectorRegistry, health: Callable[[], dict[str, Any]], *,
               port: int, title: str) -> OpsServer:
+    """/metrics (with the process metrics) and /health of a connector or sink process, on ``port``."""
+    process_metrics(metrics)
     ops = OpsServer(metrics, health, host=settings.ops_host, port=port, title=title)
     ops.start()
     return ops

@@ -35,6 +35,7 @@ def run_worker(settings: Settings) -> int:
     from faust.worker import Worker
 
     from gsp.http.ops import OpsServer
+    from gsp.runtime.process import process_metrics
     from streams.app import create_app
 
     try:
@@ -42,7 +43,7 @@ def run_worker(settings: Settings) -> int:
     except (RegistryUnavailable, ModelError) as exc:
         raise UserError(str(exc)) from None
     # The worker's operations endpoints are on the platform's one HTTP stack, not Faust's web server.
-    ops = OpsServer(app.metrics, app.health, host=settings.ops_host,
+    ops = OpsServer(process_metrics(app.metrics), app.health, host=settings.ops_host,
                     port=settings.worker_web_port, title="GSP stream worker")
     ops.start()
     worker = Worker(app.faust, loglevel=settings.log_level.upper(), quiet=True, redirect_stdouts=False)
@@ -82,6 +83,7 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
     from gsp.http.tls import server_context
     from gsp.runtime.database import control_engine
     from gsp.runtime.embedded import cluster
+    from gsp.runtime.process import process_metrics
     from gsp.runtime.services import ControlServices
     from gsp.runtime.supervisor import WorkerProcess
 
@@ -93,7 +95,8 @@ def run_platform(settings: Settings, *, workers: int = 1) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with cluster(settings) as (bootstrap, broker):
-        services = ControlServices(settings, bootstrap=bootstrap, engine=engine, metrics=CollectorRegistry(),
+        services = ControlServices(settings, bootstrap=bootstrap, engine=engine,
+                                   metrics=process_metrics(CollectorRegistry()),
                                    host=settings.api_host, port=settings.api_port, ssl_context=tls)
         services.start()
         runtime = settings.home / "runtime.json"

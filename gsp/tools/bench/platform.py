@@ -374,8 +374,9 @@ def _end_to_end(settings: Settings, records: int, workdir: Path, plain_rate: flo
              DemoOptions(records=records // 2, json=True, workdir=workdir / "demo"), out=buffer, err=err)
     s = json.loads(buffer.getvalue())
     published = sum(s["published"].values())
-    # Faust agent-events per record: all are cleaned; then indexed (citizens) or matched and shared (subscribers).
-    hops = (published + sum(s["cleaned"].values()) + sum(s["match"].values())) / published
+    # Faust agent-events per record: all are cleaned; then indexed (citizens), matched (linked datasets) or shared.
+    matched = sum(sum(verdicts.values()) for verdicts in s["match"].values())
+    hops = (published + sum(s["cleaned"].values()) + matched) / published
     return {**_figure("end to end (gsp demo: connectors, Faust, sink)", published, s["elapsed_s"],
                       f"Faust ceiling: plain iteration / {hops:.2f} hops",
                       round(plain_rate / hops), 1.0), "hops": round(hops, 2), "agrees_with_truth": s["agrees_with_truth"],
