@@ -19,12 +19,15 @@ demo: $(STAMP)
 	$(BIN)/gsp demo --records $(RECORDS)
 
 # From Debian's packages: PostgreSQL server binaries (the tests start a throwaway cluster with them)
-# and promtool (package prometheus; the tests check the alert rules with it).
+# and promtool and prometheus (package prometheus; the tests check the alert rules with promtool and
+# scrape a running platform with prometheus, tests/test_metrics_contract.py), kubectl (package
+# kubernetes-client; the tests render deploy/k8s with its kustomize).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
-	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	{ command -v promtool && test -x /usr/bin/prometheus; } >/dev/null || missing="$$missing prometheus"; \
+	command -v kubectl >/dev/null || missing="$$missing kubernetes-client"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \

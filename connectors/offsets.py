@@ -15,6 +15,7 @@ broker by itself would otherwise store a new position there and hide the loss.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -24,6 +25,11 @@ from kafka.errors import KafkaTimeoutError
 from schemas import topics
 
 __all__ = ["OffsetStore", "PositionLost"]
+
+# Positions are stored one at a time, process-wide: tasks of a connect worker share one producer, and two
+# positions sent at once would share a batch, whose second record lies past Tansu's end offset (the last
+# batch's base + 1): `lost` would then take a position the broker holds for a lost one and replay a table.
+_STORING = threading.Lock()
 
 
 class PositionLost(Exception):
@@ -72,7 +78,8 @@ class OffsetStore:
             self.forget()
             raise PositionLost(f"{self._topic} no longer holds {name}'s last position")
         value = json.dumps(position).encode()
-        metadata = self._producer.send(self._topic, key=name.encode(), value=value).get(timeout=30)
+        with _STORING:
+            metadata = self._producer.send(self._topic, key=name.encode(), value=value).get(timeout=30)
         self._last, self._last_offset = TopicPartition(metadata.topic, metadata.partition), metadata.offset
         self._last_value = value
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "AUDIT", "CONNECT_OFFSETS", "CONSENT", "LEDGER", "LEDGER_HEADS", "QUALITY", "REVIEW_DECISIONS", "SUBSCRIPTIONS",
+    "AUDIT", "CONNECT_CONFIGS", "CONNECT_OFFSETS", "CONNECT_SLOTS", "CONNECT_SLOT_COUNT", "CONNECT_STATUS", "CONSENT",
+    "LEDGER", "LEDGER_HEADS", "QUALITY", "REVIEW_DECISIONS", "SUBSCRIPTIONS",
     "VERIFY_REPLIES", "VERIFY_REQUESTS", "VERIFY_REQUESTS_PATTERN",
     "clean", "decision_key", "match", "quarantine", "raw", "review", "share", "subject", "valid_slug",
     "verify_agency", "verify_replies", "verify_requests",
@@ -23,6 +24,12 @@ LEDGER_HEADS = "gsp.ledger.heads"  # the ledger's heads as JSON, witnessed outsi
 LEDGER = "gsp.ledger"  # what workers delivered and answered, for the control plane's audit ledger (keyed by subscription)
 QUALITY = "gsp.quality"
 CONNECT_OFFSETS = "gsp.connect.offsets"
+# Connector workers (Kafka Connect's distributed mode): configs and target states, task statuses (both compacted,
+# JSON), and the slots every worker's consumer group shares out (never written to: membership only).
+CONNECT_CONFIGS = "gsp.connect.configs"
+CONNECT_STATUS = "gsp.connect.status"
+CONNECT_SLOTS = "gsp.connect.slots"
+CONNECT_SLOT_COUNT = 64
 REVIEW_DECISIONS = "gsp.review.decisions"  # compacted: a steward's decision per proposed pair
 # Verification without data: the control plane's HTTP batches to the workers (naming the agency inside; only the
 # control plane writes there) and their replies, read by the control plane's reply dispatcher.

@@ -9,9 +9,12 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import fields
+from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy
@@ -20,13 +23,25 @@ from prometheus_client import CollectorRegistry
 
 from connectors.metrics import ConnectorMetrics
 from connectors.webhook_sink import WebhookMetrics
+from gsp.cli import build_parser
 from gsp.governance.catalog import platform_topics
+from gsp.governance.identity import Role
+from gsp.governance.metrics import OpenItems, SubscriptionRequests
 from gsp.governance.subscriptions import OverdueRequests, Subscriptions
 from gsp.http.feed import FeedMetrics
+from gsp.http.metrics import HttpMetrics
+from gsp.runtime.connect_worker import WorkerMetrics
+from gsp.runtime.process import process_metrics
+from gsp.runtime.services import ControlServices
+from gsp.tools.scenario import INTAKE
+from gsp.tools.synth.seed import generate_seed
+from schemas import topics
 from schemas.datasets import dataset
 from schemas.settings import Settings
 from streams.metrics import QualityCollector, StageMetrics
 from streams.quality import QualityTally
+from tests.credentials import Cast
+from tests.gsp.cli.test_cli import gsp
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 PARSED_FILES = sorted(p for p in DEPLOY.rglob("*") if p.suffix in {".yaml", ".yml", ".json"})
@@ -38,7 +53,7 @@ def defined_metrics() -> tuple[set[str], set[str]]:
     """(sample names, label names) of every metric the code defines."""
     registry = CollectorRegistry()
     bundles = (StageMetrics.create(registry), ConnectorMetrics.create(registry), FeedMetrics.create(registry),
-               WebhookMetrics.create(registry))
+               WebhookMetrics.create(registry), HttpMetrics.create(registry), WorkerMetrics.create(registry))
     suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
     samples = {family.name + suffix for family in registry.collect() for suffix in suffixes[family.type]}
     # A labelled metric has no samples until a child exists, so its label names come
@@ -53,6 +68,11 @@ def defined_metrics() -> tuple[set[str], set[str]]:
     # The control plane's overdue requests, counted at scrape time from its database.
     requests = Subscriptions(sqlalchemy.create_engine("sqlite://"), control=None)  # type: ignore[arg-type]
     quality.register(OverdueRequests(requests))
+    # Its work queues and subscription requests by state, likewise.
+    quality.register(SubscriptionRequests(requests))
+    quality.register(OpenItems(quarantine=lambda: {}, review=lambda: {}))
+    # Every process's own (process_*, python_info).
+    process_metrics(quality)
     for family in quality.collect():
         for sample in family.samples:
             samples.add(sample.name)
@@ -182,7 +202,7 @@ def test_dashboard_names_only_metrics_and_labels_the_code_defines() -> None:
 
 def test_keda_scales_the_workers_on_their_group_within_the_partition_count() -> None:
     (env,) = k8s("ConfigMap", "gsp-env")
-    (scaled,) = k8s("ScaledObject")
+    (scaled,) = k8s("ScaledObject", "gsp-worker")
     spec = scaled["spec"]
     assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= int(env["data"]["GSP_PARTITIONS"])
     assert k8s("Deployment", spec["scaleTargetRef"]["name"])
@@ -242,7 +262,7 @@ def test_deployed_servers_bind_an_address_their_probes_and_prometheus_reach() ->
 
 def test_deployments_probe_health_on_their_port() -> None:
     deployments = k8s("Deployment")
-    assert {d["metadata"]["name"] for d in deployments} == {"gsp-control-plane", "gsp-worker"}
+    assert {d["metadata"]["name"] for d in deployments} == {"gsp-control-plane", "gsp-worker", "gsp-connect-worker"}
     for deployment in deployments:
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             ports = {p["name"] for p in container["ports"]}
@@ -256,3 +276,260 @@ def test_promtool_accepts_the_rules_and_their_unit_tests() -> None:
     for args in (["check", "rules", "alerts.yaml"], ["test", "rules", "alerts_test.yaml"]):
         run = subprocess.run(["promtool", *args], cwd=DEPLOY / "prometheus", capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stdout + run.stderr
+
+
+# --- connector workers, the example connectors and the rendered manifests -------------------------
+
+CONNECTORS = sorted((DEPLOY / "connectors").glob("*.json"))
+GSP_IMAGE = "gsp-platform"
+
+
+@cache
+def rendered() -> tuple[dict[str, Any], ...]:
+    """`kubectl kustomize deploy/k8s`: what `kubectl apply -k` would send (Debian's kubectl 1.20 renders it too)."""
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl not found: install Debian package kubernetes-client (make test does)"
+    run = subprocess.run([kubectl, "kustomize", str(DEPLOY / "k8s")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return tuple(doc for doc in yaml.safe_load_all(run.stdout) if doc)
+
+
+def rendered_one(kind: str, name: str) -> dict[str, Any]:
+    (found,) = [d for d in rendered() if d["kind"] == kind and d["metadata"]["name"] == name]
+    return found
+
+
+def gsp_command(args: list[str], where: str) -> Any:
+    """The CLI's own parser on a container's arguments: a renamed command or option fails here."""
+    try:
+        parsed = build_parser().parse_args(args)
+    except SystemExit:
+        raise AssertionError(f"{where}: `gsp {' '.join(args)}` is not a gsp command") from None
+    assert callable(parsed.run), where
+    return parsed
+
+
+def python_script(command: list[str], where: str) -> None:
+    """A `python -c` wait or seed script: it compiles and every `from X import Y` resolves."""
+    assert command[:2] == ["python", "-c"] and len(command) == 3, where
+    compile(command[2], where, "exec")
+    for module, names in re.findall(r"^from (\S+) import (.+)$", command[2], re.M):
+        imported = __import__(module, fromlist=["_"])
+        for name in (n.strip() for n in names.split(",")):
+            assert hasattr(imported, name), (where, module, name)
+
+
+def connector_files() -> dict[str, dict[str, Any]]:
+    return {path.name: json.loads(path.read_text(encoding="utf-8")) for path in CONNECTORS}
+
+
+def compose_services() -> dict[str, dict[str, Any]]:
+    (compose,) = load_yaml(DEPLOY / "compose" / "compose.yaml")
+    return dict(compose["services"])
+
+
+def test_kustomize_renders_the_connect_workers_their_scaler_and_the_create_connectors_job() -> None:
+    docs = rendered()
+    assert all(d["metadata"].get("namespace") == "gsp" for d in docs if d["kind"] != "Namespace")
+    deployment = rendered_one("Deployment", "gsp-connect-worker")
+    scaled = rendered_one("ScaledObject", "gsp-connect-worker")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    job = rendered_one("Job", "gsp-create-connectors")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    # The Job creates every example connector, from the Secret kustomize generated out of deploy/connectors,
+    # and replaces the config of one that exists (PUT /connectors/NAME/config), so it can run again.
+    assert container["args"][:2] == ["connect", "create"]
+    parsed = gsp_command(container["args"], "the create-connectors Job")
+    assert parsed.update
+    assert sorted(map(str, parsed.files)) == sorted(f"/etc/gsp/connectors/{name}" for name in connector_files())
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/etc/gsp/connectors"]
+    (volume,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]]
+    secret = rendered_one("Secret", volume["secret"]["secretName"])  # the generated name, hash suffix included
+    assert set(secret["data"]) == set(connector_files())
+    env = {e["name"]: e for e in container["env"]}
+    assert env["GSP_TOKEN"]["valueFrom"]["secretKeyRef"] == {"name": "gsp-ops-token", "key": "GSP_TOKEN"}
+    service = rendered_one("Service", "gsp-control-plane")
+    assert env["GSP_API_URL"]["value"] == f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+
+
+def test_every_gsp_container_and_compose_service_runs_a_real_gsp_command() -> None:
+    checked = []
+    for doc in rendered():
+        if doc["kind"] not in {"Deployment", "Job"}:
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            if not container["image"].startswith(GSP_IMAGE):
+                continue
+            where = f"{doc['kind']} {doc['metadata']['name']}/{container['name']}"
+            if container in pod["containers"]:
+                assert "command" not in container, where  # the image's entrypoint is gsp
+                gsp_command(container["args"], where)
+            else:
+                python_script(container["command"], where)
+            checked.append(where)
+    assert len(checked) >= 5, checked
+    services = compose_services()
+    for name, service in services.items():
+        if not service.get("image", "").startswith(GSP_IMAGE):
+            continue
+        if "entrypoint" in service:
+            python_script(service["entrypoint"] + service["command"], name)
+        else:
+            gsp_command(service["command"], name)
+        checked.append(name)
+    assert {"control-plane", "connect-worker-1", "connect-worker-2", "create-connectors"} <= set(checked)
+    # Two connector workers, each its ops port on /health (the healthcheck) and /metrics (Prometheus).
+    workers = [name for name, s in services.items() if s.get("command", [])[:2] == ["connect", "worker"]]
+    assert len(workers) >= 2, workers
+
+
+def test_compose_creates_every_example_connector_after_the_control_plane() -> None:
+    service = compose_services()["create-connectors"]
+    assert service["command"][:2] == ["connect", "create"]
+    parsed = gsp_command(service["command"], "create-connectors")
+    assert parsed.update
+    assert sorted(map(str, parsed.files)) == sorted(f"/etc/gsp/connectors/{name}" for name in connector_files())
+    assert "../connectors:/etc/gsp/connectors:ro" in service["volumes"]
+    assert service["depends_on"]["control-plane"]["condition"] == "service_healthy"
+    assert service["restart"] == "on-failure"
+
+
+def test_every_long_running_process_is_scraped_and_probed() -> None:
+    (prometheus,) = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    targets = {t for job in prometheus["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
+    long_running = {name: s for name, s in compose_services().items()
+                    if s.get("image", "").startswith(GSP_IMAGE) and "healthcheck" in s}
+    assert {"control-plane", "worker-1", "worker-2", "connect-worker-1", "connect-worker-2"} <= set(long_running)
+    for name, service in long_running.items():
+        (port,) = re.findall(r"127\.0\.0\.1:(\d+)/health", " ".join(service["healthcheck"]["test"]))
+        assert f"{name}:{port}" in targets, name
+        parsed = gsp_command(service["command"], name)
+        if getattr(parsed, "port", None) is not None:
+            assert str(parsed.port) == port, name
+    for doc in rendered():
+        if doc["kind"] != "Deployment":
+            continue
+        template = doc["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        (container,) = template["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        where = doc["metadata"]["name"]
+        assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] == "/metrics", where
+        assert int(annotations["prometheus.io/port"]) in ports.values(), where
+        assert container["livenessProbe"]["httpGet"]["path"] == container["readinessProbe"]["httpGet"]["path"] == "/health"
+        assert container["resources"]["requests"] and container["resources"]["limits"]["memory"], where
+        parsed = gsp_command(container["args"], where)
+        if getattr(parsed, "port", None) is not None:
+            assert int(annotations["prometheus.io/port"]) == parsed.port, where
+
+
+def test_keda_scales_the_connect_workers_on_a_series_the_code_defines() -> None:
+    (scaled,) = k8s("ScaledObject", "gsp-connect-worker")
+    spec = scaled["spec"]
+    slots = platform_topics(partitions=7)[topics.CONNECT_SLOTS][0]
+    # Task k runs on the holder of slot k % 64: a worker past the slot count would hold nothing.
+    assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= slots
+    samples, labels = defined_metrics()
+    # The connect workers' own series (gsp_connect_worker_*) besides the connectors'.
+    worker_registry = CollectorRegistry()
+    worker = WorkerMetrics.create(worker_registry)
+    samples |= {m.name + ("_total" if m.type == "counter" else "") for m in worker_registry.collect()}
+    labels |= {name for f in fields(worker) for name in getattr(worker, f.name)._labelnames}
+    assert spec["triggers"]
+    for trigger in spec["triggers"]:
+        assert trigger["type"] == "prometheus"
+        meta = trigger["metadata"]
+        assert all(isinstance(v, str) for v in meta.values()), meta
+        assert float(meta["threshold"]) > 0 and meta["serverAddress"].startswith("http")
+        names, used = promql_names(meta["query"])
+        assert names and names <= samples, names - samples
+        assert used <= labels | TARGET_LABELS, used - labels
+
+
+def test_example_connectors_cover_every_seed_source_and_pass_their_plugins_validation() -> None:
+    from connectors.plugins import plugin_for
+
+    files = connector_files()
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for file_name, body in files.items():
+        assert set(body) == {"name", "config"} and body["name"] == file_name.removesuffix(".json"), file_name
+        plugin = plugin_for(body["config"])
+        errors = plugin.config_def.validate(body["config"] | {"name": body["name"]})
+        assert {key: e for key, e in errors.items() if e} == {}, file_name
+        kinds.setdefault(plugin.name, []).append(body["config"])
+    assert {"sql-sink", "webhook-sink"} <= set(kinds)
+    # One connector per source table of the seed, publishing as the table's own source system.
+    for table in generate_seed(200).tables:
+        intake = INTAKE[table.name]
+        candidates = {"sql": kinds.get("sql-source", []), "outbox": kinds.get("outbox-source", []),
+                      "file": kinds.get("file-source", [])}[intake]
+        found = [c for c in candidates if c["dataset"] == table.dataset and c.get("source_system") == table.source_system
+                 and (table.name in _as_list(c.get("tables", c.get("table"))) if intake == "sql" else
+                      c.get("aggregate_type") == table.dataset if intake == "outbox" else
+                      str(c.get("directory", "")).endswith("/" + table.name))]
+        assert len(found) == 1, (table.name, intake)
+
+
+def _as_list(value: Any) -> list[str]:
+    return [] if value is None else value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
+
+
+def test_example_connectors_reach_what_they_name_in_compose_and_kubernetes() -> None:
+    services = compose_services()
+    aliases = set(services["postgres"]["networks"]["default"]["aliases"])
+    external = {d["metadata"]["name"] for d in rendered() if d["kind"] == "Service" and d["spec"].get("type") == "ExternalName"}
+    worker = rendered_one("Deployment", "gsp-connect-worker")["spec"]["template"]["spec"]
+    (container,) = worker["containers"]
+    k8s_mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    compose_worker = services["connect-worker-1"]
+    compose_mounts = {v.split(":")[1] for v in compose_worker["volumes"]}
+    for name, body in connector_files().items():
+        config = body["config"]
+        if "database_url" in config:
+            host = urlsplit(config["database_url"]).hostname
+            assert host in aliases and host in external, (name, host)
+        if "directory" in config:
+            assert any(config["directory"].startswith(m + "/") for m in compose_mounts), name
+            assert any(config["directory"].startswith(m + "/") for m in k8s_mounts), name
+        if "secret_file" in config:
+            secret = config["secret_file"].removeprefix("/run/secrets/")
+            assert secret in compose_worker["secrets"], name
+            assert k8s_mounts["/run/secrets"] == "webhook-secrets", name
+            (template,) = load_yaml(DEPLOY / "k8s" / "webhook-secret.template.yaml")
+            assert secret in template["stringData"], name
+
+
+@pytest.fixture
+def control_plane(bootstrap: str, sqlite_engine: sqlalchemy.Engine, tmp_path: Path) -> Iterator[ControlServices]:
+    """A real control plane (its Kafka Connect-compatible API) on the session's broker."""
+    running = ControlServices(Settings(home=tmp_path), bootstrap=bootstrap, engine=sqlite_engine,
+                              metrics=CollectorRegistry())
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_the_create_connectors_command_creates_every_example_and_can_run_again(
+        control_plane: ControlServices, tmp_path: Path) -> None:
+    command = compose_services()["create-connectors"]["command"]
+    (job,) = [c for c in rendered_one("Job", "gsp-create-connectors")["spec"]["template"]["spec"]["containers"]]
+    assert job["args"] == command  # the same command in compose and Kubernetes
+    # The files where the container mounts them are deploy/connectors here.
+    args = [str(DEPLOY / "connectors" / Path(a).name) if a.startswith("/etc/gsp/connectors/") else a for a in command]
+    token = Cast.register(control_plane.control.identities).token(Role.OPS)
+    env = {"GSP_API_URL": control_plane.api.url, "GSP_HOME": str(tmp_path / "job"), "GSP_TOKEN": token}
+    store = control_plane.connect.store
+    before = set(store.connectors())
+    try:
+        for attempt in ("first run", "again, every connector existing"):
+            result = gsp(*args, env=env, timeout=120)
+            assert result.returncode == 0 and result.stderr == "", (attempt, result.stderr)
+            assert len(result.stdout.splitlines()) == len(CONNECTORS), (attempt, result.stdout)
+            for body in connector_files().values():
+                assert store.config(body["name"]) == {**body["config"], "name": body["name"]}, (attempt, body["name"])
+    finally:
+        for name in set(store.connectors()) - before:
+            store.delete(name)

@@ -42,6 +42,9 @@ create() {  # create TOPIC PARTITIONS [--config key=value ...]
 # Platform topics: one partition each, so their order is total.
 create gsp.subscriptions 1 --config cleanup.policy=compact
 create gsp.connect.offsets 1 --config cleanup.policy=compact
+create gsp.connect.configs 1 --config cleanup.policy=compact
+create gsp.connect.status 1 --config cleanup.policy=compact
+create gsp.connect.slots 64
 create gsp.review.decisions 1 --config cleanup.policy=compact
 create gsp.audit 1
 create gsp.quality 1

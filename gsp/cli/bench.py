@@ -32,6 +32,9 @@ def register(commands: Commands) -> None:
     bench.add_argument("--early-kill", action="store_true",
                        help="instead: kill the stream worker as its first match results appear and count every stage "
                             "(exit status 1 if a record was lost)")
+    bench.add_argument("--connect", action="store_true",
+                       help="instead: connector throughput with 1 and 2 `gsp connect worker` processes on 4 tables of "
+                            "--records rows, and the plain SourceRunner next to the raw kafka-python producer")
     bench.set_defaults(run=run)
 
 
@@ -40,6 +43,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from gsp.tools.faults import early_kill
 
         return early_kill(settings.home / "early-kill", as_json=args.json)
+    if args.connect:
+        from gsp.tools.bench.connect import run_connect_bench
+
+        return run_connect_bench(settings, rows=args.records, as_json=args.json)
     if args.soak is not None:
         from gsp.tools.faults import soak
 

@@ -70,6 +70,9 @@ def platform_topics(partitions: int) -> dict[str, tuple[int, dict[str, str]]]:
     out: dict[str, tuple[int, dict[str, str]]] = {
         topics.SUBSCRIPTIONS: (1, compacted),
         topics.CONNECT_OFFSETS: (1, compacted),
+        topics.CONNECT_CONFIGS: (1, compacted),
+        topics.CONNECT_STATUS: (1, compacted),
+        topics.CONNECT_SLOTS: (topics.CONNECT_SLOT_COUNT, {}),
         topics.REVIEW_DECISIONS: (1, compacted),
         topics.AUDIT: (1, {}),
         topics.LEDGER: (partitions, {}),

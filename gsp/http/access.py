@@ -42,6 +42,7 @@ ADMIN, OWNER, STEWARD, OPS, CONSUMER, PORTAL = Role
 _SCHEMA_READERS = frozenset({ADMIN, OWNER, STEWARD, OPS, CONSUMER})
 _SCHEMA_WRITERS = frozenset({ADMIN})
 _STEWARDS = frozenset({STEWARD})
+_OPERATORS = frozenset({ADMIN, OPS})
 
 MATRIX: Mapping[tuple[str, str], Allowed] = {
     # operations
@@ -107,6 +108,17 @@ MATRIX: Mapping[tuple[str, str], Allowed] = {
     **{(method, path): _SCHEMA_WRITERS for method in ("PUT", "DELETE") for path in ("/config", "/config/")},
     ("PUT", "/config/{subject}"): _SCHEMA_WRITERS,
     ("DELETE", "/config/{subject}"): _SCHEMA_WRITERS,
+    # connectors (Kafka Connect's API): the operators run them; their configs hold database credentials
+    **{(method, path): _OPERATORS for method, path in (
+        ("GET", "/connectors"), ("POST", "/connectors"), ("GET", "/connectors/{name}"),
+        ("DELETE", "/connectors/{name}"), ("GET", "/connectors/{name}/config"), ("PUT", "/connectors/{name}/config"),
+        ("GET", "/connectors/{name}/status"), ("GET", "/connectors/{name}/tasks"),
+        ("GET", "/connectors/{name}/tasks/{task}/status"), ("POST", "/connectors/{name}/tasks/{task}/restart"),
+        ("PUT", "/connectors/{name}/pause"), ("PUT", "/connectors/{name}/resume"), ("PUT", "/connectors/{name}/stop"),
+        ("POST", "/connectors/{name}/restart"), ("GET", "/connectors/{name}/offsets"),
+        ("PATCH", "/connectors/{name}/offsets"), ("DELETE", "/connectors/{name}/offsets"),
+        ("GET", "/connector-plugins"), ("GET", "/connector-plugins/{type}/config"),
+        ("PUT", "/connector-plugins/{type}/config/validate"))},
 }
 
 ACCESS: web.AppKey[Access] = web.AppKey("gsp.access")

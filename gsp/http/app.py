@@ -18,9 +18,11 @@ from gsp.governance.control import ControlPlane
 from gsp.http.access import Access
 from gsp.http.audit import audit_routes
 from gsp.http.catalog import catalog_routes
+from gsp.http.connect import ConnectCluster, connect_routes
 from gsp.http.consent import consent_routes
 from gsp.http.feed import Feed, feed_routes
 from gsp.http.identity import identity_routes
+from gsp.http.metrics import HttpMetrics, instrument
 from gsp.http.ops import ops_routes
 from gsp.http.quarantine import quarantine_routes
 from gsp.http.registry import registry_routes
@@ -44,9 +46,10 @@ def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: Q
                    review: ReviewDesk | None = None, lineage: Lineage | None = None,
                    verification: VerificationGateway | None = None, consents: Consents | None = None,
                    checks: Mapping[str, Callable[[], dict[str, Any]]] | None = None,
-                   feed: Feed | None = None) -> list[Route]:
-    """Every route of the control plane; a desk's routes only when the desk is given. Verification and the record
-    feed are always routed; without their gateway or feed they answer 503."""
+                   feed: Feed | None = None, connect: ConnectCluster | None = None) -> list[Route]:
+    """Every route of the control plane; a desk's routes (and Kafka Connect's API) only when the desk (the connector
+    cluster) is given. Verification and the record feed are always routed; without their gateway or feed they
+    answer 503."""
     return [
         *registry_routes(control.registry),
         *identity_routes(control.identities),
@@ -57,6 +60,7 @@ def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: Q
         *(review_routes(review) if review is not None else []),
         *(audit_routes(lineage.ledger, lineage.of) if lineage is not None else []),
         *(consent_routes(consents) if consents is not None else []),
+        *(connect_routes(connect) if connect is not None else []),
         *verification_routes(control, verification, lineage.ledger if lineage is not None else None),
         *ops_routes(metrics, lambda: _health(verification, checks or {})),
     ]
@@ -81,10 +85,12 @@ def build_app(control: ControlPlane, metrics: CollectorRegistry, *, desk: Quaran
               review: ReviewDesk | None = None, lineage: Lineage | None = None,
               verification: VerificationGateway | None = None, consents: Consents | None = None,
               checks: Mapping[str, Callable[[], dict[str, Any]]] | None = None,
-              public_metrics: bool = True, feed: Feed | None = None) -> web.Application:
+              public_metrics: bool = True, feed: Feed | None = None,
+              connect: ConnectCluster | None = None) -> web.Application:
     """The control plane's application: every route behind the authorisation matrix, checked with its credentials."""
-    return application(control_routes(control, metrics, desk=desk, review=review, lineage=lineage,
-                                      verification=verification, consents=consents, checks=checks,
-                                      feed=feed),
-                       title="GSP control plane",
-                       access=Access(store=control.identities, public_metrics=public_metrics))
+    return instrument(application(control_routes(control, metrics, desk=desk, review=review, lineage=lineage,
+                                                 verification=verification, consents=consents, checks=checks,
+                                                 feed=feed, connect=connect),
+                                  title="GSP control plane",
+                                  access=Access(store=control.identities, public_metrics=public_metrics)),
+                      HttpMetrics.create(metrics))

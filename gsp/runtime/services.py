@@ -22,6 +22,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
+from connectors.cluster import ClusterStore
 from gsp.desks.quality import QualityRecorder
 from gsp.desks.quarantine import AuditLog, QuarantineDesk, QuarantineIndexer
 from gsp.desks.review import ReviewDesk, ReviewIndexer
@@ -33,9 +34,11 @@ from gsp.governance.deadline import WorkingCalendar
 from gsp.governance.ledger import CONTROL, Ledger, governance_entry, ledger_key
 from gsp.governance.ledger_writer import LedgerWriter
 from gsp.governance.lineage import Lineage, header_reader
+from gsp.governance.metrics import OpenItems, SubscriptionRequests
 from gsp.governance.subscriptions import OverdueRequests
 from gsp.governance.verification import VerificationGateway
 from gsp.http.app import ApiServer, build_app
+from gsp.http.connect import ConnectCluster, ConnectOffsets
 from gsp.http.feed import Feed
 from gsp.runtime.credentials import ensure_admin, worker_token
 from gsp.runtime.supervised import LoopState, Supervisor
@@ -109,6 +112,8 @@ class ControlServices:
         self.review = ReviewDesk(engine, producer=self._producer, codec=self.codec, schema_id_of=self.control.schema_id,
                                  audit=audit)
         metrics.register(OverdueRequests(self.control.subscriptions))
+        metrics.register(SubscriptionRequests(self.control.subscriptions))
+        metrics.register(OpenItems(quarantine=self.desk.counts, review=self.review.counts))
         self.consents = Consents(engine, self.control.subscriptions, self.ledger, producer=self._producer,
                                  codec=self.codec, register=self.control.register)
         self.backfill = Backfill(bootstrap, self.codec, self._producer, declared(), ledger=self.ledger,
@@ -117,13 +122,21 @@ class ControlServices:
         self.lineage = Lineage(self.ledger, read_header=header_reader(bootstrap, self.codec))
         # Verification batches go to the workers over Kafka; their replies come back to this process's dispatcher.
         self.verification = VerificationGateway(bootstrap, self._producer, self.codec, schema_id_of=self.control.schema_id)
+        # The connector cluster's configs and statuses, for Kafka Connect's REST API; started before the API serves.
+        producer_config = kafka_producer_config(settings, bootstrap)
+        self.connect = ConnectCluster(
+            ClusterStore(bootstrap, producer_config=producer_config,
+                         consumer_config=kafka_consumer_config(settings, bootstrap)),
+            ConnectOffsets(bootstrap, producer_config=producer_config))
         self.api = ApiServer(build_app(self.control, metrics, desk=self.desk, review=self.review, lineage=self.lineage,
                                        verification=self.verification, consents=self.consents,
                                        checks={"kafka": self._kafka_health, "ledger_writer": self._ledger_health,
-                                               "background": self._supervisor.health},
+                                               "background": self._supervisor.health,
+                                               "connect_cluster": self.connect.store.health},
                                        public_metrics=settings.public_metrics,
                                        feed=Feed(bootstrap, self.codec, key=ledger_key(settings.home, settings.ledger_key),
-                                                 metrics=metrics, consumer_config=kafka_consumer_config(settings, bootstrap))),
+                                                 metrics=metrics, consumer_config=kafka_consumer_config(settings, bootstrap)),
+                                       connect=self.connect),
                              host=host, port=port, ssl_context=ssl_context)
         self.recorder: QualityRecorder | None = None
 
@@ -175,6 +188,7 @@ class ControlServices:
 
     def start(self) -> None:
         self.verification.start()
+        self.connect.store.start()
         self.api.start()
         consumer_config = kafka_consumer_config(self._settings, self._bootstrap)
         indexer = QuarantineIndexer(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
@@ -203,6 +217,7 @@ class ControlServices:
         for close in getattr(self, "_closers", []):
             close()
         self.api.stop()
+        self.connect.store.close()
         self.verification.close()
         self._producer.close()
         self._witness_producer.close()
