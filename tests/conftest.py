@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from gsp.governance.identity import Grant, IdentityStore, Role
 from gsp.governance.registry import RegistryStore
@@ -31,6 +32,7 @@ from gsp.http.access import Access
 from gsp.http.registry import registry_routes
 from gsp.http.server import application
 from gsp.runtime.embedded import running_broker
+from gsp.runtime.services import ControlServices
 from schemas.settings import Settings
 
 _PG_MISSING = "PostgreSQL server binaries not found: install Debian package postgresql (make test does)"
@@ -115,6 +117,20 @@ def sqlite_engine(tmp_path: Path) -> Iterator[sqlalchemy.Engine]:
     engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'gsp.db'}")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def services(bootstrap: str, sqlite_engine: sqlalchemy.Engine, tmp_path: Path) -> Iterator[ControlServices]:
+    """A real control plane on the session's embedded broker and a SQLite database. ``services.api.url`` is what a
+    user sets as GSP_API_URL; on start it writes the first admin credential to ``services.admin_token_file``
+    (GSP_HOME/admin.token, here the test's tmp_path), which the CLI reads when GSP_TOKEN is unset."""
+    running = ControlServices(Settings(home=tmp_path), bootstrap=bootstrap, engine=sqlite_engine,
+                              metrics=CollectorRegistry())
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture

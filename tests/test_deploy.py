@@ -9,7 +9,6 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import fields
 from functools import cache
 from pathlib import Path
@@ -500,28 +499,16 @@ def test_example_connectors_reach_what_they_name_in_compose_and_kubernetes() -> 
             assert secret in template["stringData"], name
 
 
-@pytest.fixture
-def control_plane(bootstrap: str, sqlite_engine: sqlalchemy.Engine, tmp_path: Path) -> Iterator[ControlServices]:
-    """A real control plane (its Kafka Connect-compatible API) on the session's broker."""
-    running = ControlServices(Settings(home=tmp_path), bootstrap=bootstrap, engine=sqlite_engine,
-                              metrics=CollectorRegistry())
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
 def test_the_create_connectors_command_creates_every_example_and_can_run_again(
-        control_plane: ControlServices, tmp_path: Path) -> None:
+        services: ControlServices, tmp_path: Path) -> None:
     command = compose_services()["create-connectors"]["command"]
     (job,) = [c for c in rendered_one("Job", "gsp-create-connectors")["spec"]["template"]["spec"]["containers"]]
     assert job["args"] == command  # the same command in compose and Kubernetes
     # The files where the container mounts them are deploy/connectors here.
     args = [str(DEPLOY / "connectors" / Path(a).name) if a.startswith("/etc/gsp/connectors/") else a for a in command]
-    token = Cast.register(control_plane.control.identities).token(Role.OPS)
-    env = {"GSP_API_URL": control_plane.api.url, "GSP_HOME": str(tmp_path / "job"), "GSP_TOKEN": token}
-    store = control_plane.connect.store
+    token = Cast.register(services.control.identities).token(Role.OPS)
+    env = {"GSP_API_URL": services.api.url, "GSP_HOME": str(tmp_path / "job"), "GSP_TOKEN": token}
+    store = services.connect.store
     before = set(store.connectors())
     try:
         for attempt in ("first run", "again, every connector existing"):

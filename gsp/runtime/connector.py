@@ -17,7 +17,6 @@ down, and it resumes from its stored position (see connectors.runner).
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -32,7 +31,7 @@ from connectors.metrics import ConnectorMetrics
 from connectors.plugins import PLUGINS, CannotStart, Plugin, SourcePlugin, TaskContext, plugin_for
 from gsp.errors import UserError
 from gsp.runtime.embedded import wait_for_kafka
-from gsp.runtime.process import Progress, endpoints, start_ops, stop_on_sigterm
+from gsp.runtime.process import Progress, endpoints, read_json_object, start_ops, stop_on_sigterm
 from schemas import topics
 from schemas.codec import Codec
 from schemas.registry import RegistryClient
@@ -48,14 +47,7 @@ def read_standalone(path: Path, *, kind: str, types: dict[str, str], default_typ
     """A standalone config file's plugin and its config (with connector.class); one line for every mistake.
 
     Without connector.class the config's "type" (``default_type`` when absent) names the plugin by ``types``."""
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
-    if not isinstance(config, dict):
-        raise UserError(f"{path} must hold a JSON object")
+    config = read_json_object(path)
     if "connector.class" in config:
         try:
             plugin = plugin_for(config)

@@ -19,11 +19,11 @@ from gsp.errors import UserError
 from gsp.http.ops import OpsServer
 from schemas.settings import Settings
 
-__all__ = ["Progress", "endpoints", "process_metrics", "read_config", "start_ops", "stop_on_sigterm"]
+__all__ = ["Progress", "endpoints", "process_metrics", "read_config", "read_json_object", "start_ops", "stop_on_sigterm"]
 
 
-def read_config(path: Path, *, required: set[str], optional: set[str]) -> dict[str, Any]:
-    """The JSON object in ``path``; every unknown and every missing key in one error."""
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``, or a one-line error saying why not."""
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -32,6 +32,12 @@ def read_config(path: Path, *, required: set[str], optional: set[str]) -> dict[s
         raise UserError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
     if not isinstance(config, dict):
         raise UserError(f"{path} must hold a JSON object")
+    return config
+
+
+def read_config(path: Path, *, required: set[str], optional: set[str]) -> dict[str, Any]:
+    """The JSON object in ``path``; every unknown and every missing key in one error."""
+    config = read_json_object(path)
     unknown = sorted(set(config) - required - optional)
     missing = sorted(required - set(config))
     if unknown or missing:

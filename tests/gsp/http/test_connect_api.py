@@ -18,36 +18,22 @@ from typing import Any
 
 import pytest
 import requests
-import sqlalchemy as sa
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.structs import OffsetAndMetadata
 from kafka_connect import KafkaConnect
-from prometheus_client import CollectorRegistry
 from requests.exceptions import HTTPError
 
 from connectors.plugins import PLUGINS, position_key, sink_group
 from gsp.governance.identity import Role
 from gsp.runtime.services import ControlServices
 from schemas import topics
-from schemas.settings import Settings
 from tests.connectors.test_connect_worker import SourceDatabase
 from tests.credentials import Cast
 from tests.gsp.cli.test_cli import gsp
 
 NOT_STOPPED = ("Connectors must be in the STOPPED state before their offsets can be modified. This can be done for "
                "the specified connector by issuing a 'PUT' request to the '/connectors/{name}/stop' endpoint")
-
-
-@pytest.fixture
-def services(bootstrap: str, sqlite_engine: sa.Engine, tmp_path: Path) -> Iterator[ControlServices]:
-    running = ControlServices(Settings(home=tmp_path), bootstrap=bootstrap, engine=sqlite_engine,
-                              metrics=CollectorRegistry())
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
