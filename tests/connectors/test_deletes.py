@@ -6,32 +6,19 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from kafka import KafkaProducer
-from prometheus_client import CollectorRegistry
 
-from connectors.metrics import ConnectorMetrics
-from connectors.offsets import OffsetStore
 from connectors.outbox_source import OutboxSource, OutboxSourceConfig
-from connectors.runner import SourceRunner, Target
+from connectors.runner import SourceRunner
 from connectors.sql_sink import SqlSink
 from connectors.sql_source import SqlSource, SqlSourceConfig
-from gsp.governance.topology import ensure_topics
 from schemas import envelope
-from schemas.codec import Codec, contract
+from schemas.codec import contract
 from schemas.datasets import dataset
 from streams.share import Subscription, project
 from streams.share import envelope as agency_envelope
 from streams.stages import CleanStage, Where
+from tests.connectors.subscriber_runner import ISSUE_ID, SUBSCRIBER_ID, codec, subscriber_runner
 from tests.topics import read_topic
-
-SUBSCRIBER_ID, ISSUE_ID = 41, 42
-SUBSCRIBER = contract("vn.gsp.telecom.Subscriber")
-
-
-def codec() -> Codec:
-    c = Codec()
-    c.add(SUBSCRIBER_ID, SUBSCRIBER)
-    c.add(ISSUE_ID, contract("vn.gsp.quality.QualityIssue"))
-    return c
 
 
 def subscriber(n: int, **changes: Any) -> dict[str, Any]:
@@ -41,16 +28,7 @@ def subscriber(n: int, **changes: Any) -> dict[str, Any]:
 
 
 def runner(bootstrap: str, source: Any, suffix: str) -> tuple[SourceRunner, KafkaProducer]:
-    raw, quarantine, offsets_topic = f"raw.d{suffix}", f"quarantine.d{suffix}", f"offsets.d{suffix}"
-    ensure_topics(bootstrap, {raw: (1, {}), quarantine: (1, {}), offsets_topic: (1, {"cleanup.policy": "compact"})})
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    target = Target(dataset="telecom.subscriber", source_system="telecom.test", topic=raw, schema_id=SUBSCRIBER_ID,
-                    schema=SUBSCRIBER, quarantine_topic=quarantine, quarantine_schema_id=ISSUE_ID)
-    run = SourceRunner(source, target, producer=producer, codec=codec(),
-                       offsets=OffsetStore(bootstrap, producer, topic=offsets_topic),
-                       metrics=ConnectorMetrics.create(CollectorRegistry()))
-    run.start()
-    return run, producer
+    return subscriber_runner(bootstrap, source, f"d{suffix}", source_system="telecom.test")
 
 
 def decoded(bootstrap: str, topic: str) -> list[dict[str, Any]]:

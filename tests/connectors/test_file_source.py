@@ -7,31 +7,21 @@ from typing import Any
 
 import pytest
 from kafka import KafkaProducer
-from prometheus_client import CollectorRegistry
 
 from connectors.file_source import FileSource, FileSourceConfig
-from connectors.metrics import ConnectorMetrics
-from connectors.offsets import OffsetStore
-from connectors.runner import SourceRunner, Target
+from connectors.runner import SourceRunner
 from gsp.governance.topology import ensure_topics
 from schemas import topics
 from schemas.codec import Codec, contract
 from schemas.datasets import dataset
 from schemas.registry import RegistryClient
+from tests.connectors.subscriber_runner import SUBSCRIBER, codec, subscriber_runner
 from tests.gsp.cli.test_cli import gsp
 from tests.gsp.cli.test_errors import one_line_error
 from tests.topics import read_topic
 
-SUBSCRIBER_ID, ISSUE_ID = 21, 22
-SUBSCRIBER = contract("vn.gsp.telecom.Subscriber")
 CSV_HEADER = "msisdn,carrier,subscriber_name,id_number,birth_date,address,updated_at\n"
 
-
-def codec() -> Codec:
-    c = Codec()
-    c.add(SUBSCRIBER_ID, SUBSCRIBER)
-    c.add(ISSUE_ID, contract("vn.gsp.quality.QualityIssue"))
-    return c
 
 
 def csv_row(n: int, address: str = "") -> str:
@@ -49,16 +39,8 @@ def file_source(directory: Path, name: str) -> FileSource:
 
 
 def runner(bootstrap: str, source: Any, suffix: str, *, batch_size: int = 2) -> tuple[SourceRunner, KafkaProducer]:
-    raw, quarantine, offsets_topic = f"raw.f{suffix}", f"quarantine.f{suffix}", f"offsets.f{suffix}"
-    ensure_topics(bootstrap, {raw: (2, {}), quarantine: (1, {}), offsets_topic: (1, {"cleanup.policy": "compact"})})
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    target = Target(dataset="telecom.subscriber", source_system="telecom.files", topic=raw, schema_id=SUBSCRIBER_ID,
-                    schema=SUBSCRIBER, quarantine_topic=quarantine, quarantine_schema_id=ISSUE_ID)
-    run = SourceRunner(source, target, producer=producer, codec=codec(),
-                       offsets=OffsetStore(bootstrap, producer, topic=offsets_topic),
-                       metrics=ConnectorMetrics.create(CollectorRegistry()), batch_size=batch_size)
-    run.start()
-    return run, producer
+    return subscriber_runner(bootstrap, source, f"f{suffix}", source_system="telecom.files", raw_partitions=2,
+                             batch_size=batch_size)
 
 
 def drain(run: SourceRunner, *, max_batches: int = 50) -> int:
