@@ -47,6 +47,10 @@ _OPERATORS = frozenset({ADMIN, OPS})
 MATRIX: Mapping[tuple[str, str], Allowed] = {
     # operations
     ("GET", "/health"): PUBLIC,
+    # The console's page and scripts hold no data: it signs in and calls the routes below with the user's token.
+    ("GET", "/console"): PUBLIC,
+    ("GET", "/console/{asset}"): PUBLIC,
+    ("GET", "/console/pages/{page}"): PUBLIC,
     ("GET", "/metrics"): METRICS,
     ("GET", "/openapi.json"): SIGNED_IN,
     ("GET", "/api/whoami"): SIGNED_IN,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from gsp.console import console_routes
 from gsp.desks.quality import latest_scores
 from gsp.governance.control import ControlPlane
 from gsp.http.access import Access
@@ -51,6 +52,7 @@ def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: Q
     cluster) is given. Verification and the record feed are always routed; without their gateway or feed they
     answer 503."""
     return [
+        *console_routes(),
         *registry_routes(control.registry),
         *identity_routes(control.identities),
         *subscription_routes(control.subscriptions),

@@ -91,8 +91,10 @@ def key_and_secret(token: str) -> tuple[str, str]:
 
 
 def filled(path: str) -> str:
-    """A path template with dummy parameters: numbers where the route parses one, "x" elsewhere."""
-    return _PARAMETER.sub(lambda m: "1" if m[1] in ("version", "id") else "x", path)
+    """A path template with dummy parameters: numbers where the route parses one, a file the console serves for
+    its (public) files, "x" elsewhere."""
+    real = {"version": "1", "id": "1", "asset": "app.js", "page": "overview.js"}
+    return _PARAMETER.sub(lambda m: real.get(m[1], "x"), path)
 
 
 def is_registry(path: str) -> bool:
