@@ -21,13 +21,15 @@ demo: $(STAMP)
 # From Debian's packages: PostgreSQL server binaries (the tests start a throwaway cluster with them)
 # and promtool and prometheus (package prometheus; the tests check the alert rules with promtool and
 # scrape a running platform with prometheus, tests/test_metrics_contract.py), kubectl (package
-# kubernetes-client; the tests render deploy/k8s with its kustomize).
+# kubernetes-client; the tests render deploy/k8s with its kustomize), and chromium (the console's
+# browser tests drive it with Playwright, tests/console/; no `playwright install`).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	{ command -v promtool && test -x /usr/bin/prometheus; } >/dev/null || missing="$$missing prometheus"; \
 	command -v kubectl >/dev/null || missing="$$missing kubernetes-client"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \

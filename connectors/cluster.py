@@ -50,11 +50,14 @@ class ClusterStore:
     def __init__(self, bootstrap: str, *, producer_config: dict[str, Any], consumer_config: dict[str, Any],
                  configs_topic: str = topics.CONNECT_CONFIGS, status_topic: str = topics.CONNECT_STATUS) -> None:
         self._bootstrap = bootstrap
-        self._producer_config = {**producer_config, "bootstrap_servers": bootstrap}
+        # Never auto-created: a new, empty broker would make them with its default partitions before anyone
+        # made them compacted with one, and a record keyed to another partition would never be read back.
+        self._producer_config = {**producer_config, "bootstrap_servers": bootstrap, "allow_auto_create_topics": False}
         # No group: every store reads everything. The group settings of a shared consumer config do not apply.
-        self._consumer_config = {k: v for k, v in consumer_config.items()
-                                 if k not in {"group_id", "session_timeout_ms", "heartbeat_interval_ms",
-                                              "max_poll_interval_ms", "enable_auto_commit"}}
+        self._consumer_config = {**{k: v for k, v in consumer_config.items()
+                                    if k not in {"group_id", "session_timeout_ms", "heartbeat_interval_ms",
+                                                 "max_poll_interval_ms", "enable_auto_commit"}},
+                                 "allow_auto_create_topics": False}
         self._configs_topic = configs_topic
         self._status_topic = status_topic
         self._producer: KafkaProducer | None = None
@@ -65,6 +68,11 @@ class ClusterStore:
         self._read: dict[TopicPartition, int] = {}  # next offset to read, per partition
         self._version = 0
         self._error: str | None = None
+        self._suspended = False  # asked of the tailing thread: no consumer, no reading, until a reload
+        self._reload = False  # asked of the tailing thread: forget everything, read again from the beginning
+        self._reload_end: dict[TopicPartition, int] = {}  # the ends of the topics when it did
+        # Set when a topic went back under the reader (a new, empty broker): what a worker must not run on.
+        self.reset_seen: str | None = None
         self._configs: dict[str, dict[str, Any]] = {}
         self._targets: dict[str, str] = {}
         self._restarts: dict[str, list[dict[str, Any]]] = {}
@@ -80,9 +88,7 @@ class ClusterStore:
         compacted = {"cleanup.policy": "compact"}
         ensure_topics(self._bootstrap, {self._configs_topic: (1, compacted), self._status_topic: (1, compacted)})
         self._producer = KafkaProducer(**self._producer_config)
-        self._consumer = KafkaConsumer(**{**self._consumer_config, "bootstrap_servers": self._bootstrap,
-                                          "enable_auto_commit": False, "auto_offset_reset": "earliest",
-                                          "client_id": "gsp-connect-cluster", "fetch_max_wait_ms": 50})
+        self._consumer = self._new_consumer()
         tps = self._partitions(timeout_s)
         self._consumer.assign(tps)
         self._consumer.seek_to_beginning(*tps)
@@ -104,6 +110,27 @@ class ClusterStore:
         if self._producer is not None:
             self._producer.close()
             self._producer = None
+
+    def suspend(self, *, timeout_s: float = 5.0) -> None:
+        """Stop reading until :meth:`reload`: the broker is gone, and fetching from a new, empty one would make
+        the topics (Tansu creates a topic fetched from) with its default partitions before anyone made them
+        compacted with one: a key's records could then land on two partitions, read in any order."""
+        with self._changed:
+            self._suspended = True
+            if not self._changed.wait_for(lambda: self._consumer is None, timeout=timeout_s):
+                log.warning("the connector cluster's reader did not stop within %ss", timeout_s,
+                            extra={"stage": "connect"})
+
+    def reload(self, *, timeout_s: float = 30.0) -> None:
+        """Forget what was read and read both topics again from their beginning, reading again if suspended:
+        a new, empty embedded broker (whose topics exist again) keeps the new records below the positions
+        read on the old one."""
+        with self._changed:
+            self._reload, self._suspended = True, False
+            if not self._changed.wait_for(lambda: not self._reload, timeout=timeout_s):
+                raise TimeoutError(f"the connector cluster's topics were not reread within {timeout_s}s")
+            end = dict(self._reload_end)
+        self._wait_read(end, timeout_s)
 
     def health(self) -> dict[str, Any]:
         """For /health: whether the tailing thread reads, and how far."""
@@ -137,13 +164,16 @@ class ClusterStore:
         return self._write(self._configs_topic, [(f"restart-connector-{name}", request)])
 
     def put_status(self, name: str, task: int | None, state: str, *, worker_id: str, trace: str | None = None,
-                   tasks: int | None = None) -> None:
-        """A task's state (``task`` None: the connector's, with how many ``tasks`` it has when known)."""
+                   tasks: int | None = None, gsp: dict[str, Any] | None = None) -> None:
+        """A task's state (``task`` None: the connector's, with how many ``tasks`` it has when known); ``gsp``:
+        the platform's own figures beside Kafka Connect's fields (a task's throughput, see connect_worker)."""
         if state not in STATES:
             raise ValueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
         value: dict[str, Any] = {"state": state, "worker_id": worker_id}
         if trace is not None:
             value["trace"] = trace
+        if gsp is not None:
+            value["gsp"] = gsp
         if tasks is not None:
             value["tasks"] = tasks
         key = f"status-connector-{name}" if task is None else f"status-task-{name}-{task}"
@@ -234,11 +264,41 @@ class ClusterStore:
                 raise TimeoutError(f"the connector cluster's topics were not read back within {timeout_s}s"
                                    + (f" ({self._error})" if self._error else ""))
 
+    def _new_consumer(self) -> KafkaConsumer:
+        return KafkaConsumer(**{**self._consumer_config, "bootstrap_servers": self._bootstrap,
+                                "enable_auto_commit": False, "auto_offset_reset": "earliest",
+                                "client_id": "gsp-connect-cluster", "fetch_max_wait_ms": 50})
+
     def _tail(self) -> None:
-        assert self._consumer is not None
         delay = 0.5
         while not self._stop.is_set():
             try:
+                if self._suspended:
+                    if self._consumer is not None:
+                        consumer, self._consumer = self._consumer, None
+                        consumer.close()
+                        with self._changed:
+                            self._changed.notify_all()
+                    self._stop.wait(0.1)
+                    continue
+                if self._reload:
+                    if self._consumer is None:
+                        self._consumer = self._new_consumer()
+                    tps = self._partitions(_ACK_TIMEOUT_S)
+                    self._consumer.assign(tps)
+                    self._consumer.seek_to_beginning(*tps)
+                    end = self._consumer.end_offsets(tps)
+                    with self._changed:
+                        for memory in (self._configs, self._targets, self._restarts, self._connector_status,
+                                       self._task_status):
+                            memory.clear()
+                        self._read = dict.fromkeys(tps, 0)
+                        self._reload_end = end
+                        self._version += 1
+                        self._reload = False
+                        self.reset_seen = None
+                        self._changed.notify_all()
+                assert self._consumer is not None
                 polled = self._consumer.poll(timeout_ms=100)
                 with self._changed:
                     for tp, messages in polled.items():
@@ -247,7 +307,13 @@ class ClusterStore:
                         self._read[tp] = messages[-1].offset + 1
                         self._version += 1
                     for tp in self._read:  # Tansu's end offset can lie past the last record read (a batch's base + n)
-                        self._read[tp] = max(self._read[tp], self._consumer.position(tp) or 0)
+                        position = self._consumer.position(tp) or 0
+                        if position < self._read[tp] and self.reset_seen is None:
+                            # Only a reset moves a reader back: the log it read is gone (a new, empty broker).
+                            self.reset_seen = f"{tp.topic} went back from offset {self._read[tp]} to {position}"
+                            log.error("the connector cluster's topics went back (a new, empty broker?): %s",
+                                      self.reset_seen, extra={"stage": "connect"})
+                        self._read[tp] = max(self._read[tp], position)
                     if self._error is not None:
                         log.info("connector cluster topics readable again", extra={"stage": "connect"})
                     self._error = None

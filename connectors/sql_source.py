@@ -74,7 +74,9 @@ class SqlSource:
             query = query.where(ts <= int(time.time() * 1000) - c.delay_ms)
         try:
             with self._engine.connect() as conn:
-                rows = [dict(row._mapping) for row in conn.execute(query)]
+                result = conn.execute(query)
+                names = list(result.keys())  # once: a Row's own mapping builds its keys again for every row
+                rows = [dict(zip(names, row)) for row in result.fetchall()]
         except (sa.exc.DBAPIError, sa.exc.DisconnectionError) as exc:  # the latter: a failed pre-ping's reconnect
             raise SourceUnavailable(f"source table {c.table!r} cannot be read: {getattr(exc, 'orig', None) or exc}") from exc
         records = []
@@ -107,7 +109,7 @@ def is_set(value: Any) -> bool:
 def map_columns(row: Mapping[str, Any], columns: Mapping[str, str]) -> dict[str, Any]:
     """A source row as contract fields: ``columns`` maps a field path ("residence.ward_code") to its column; others keep their name."""
     mapped_columns = set(columns.values())
-    value: dict[str, Any] = {k: v for k, v in row.items() if k not in mapped_columns}
+    value: dict[str, Any] = {k: v for k, v in row.items() if k not in mapped_columns} if columns else dict(row)
     for path, column in columns.items():
         target = value
         *parents, leaf = path.split(".")

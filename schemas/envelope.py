@@ -9,6 +9,7 @@ for the connector and the stream stages alike; the caller encodes it.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from enum import StrEnum
 from typing import Any
@@ -30,9 +31,20 @@ class Verdict(StrEnum):
     NO_MATCH = "NO_MATCH"      # a search found nobody likely, or a steward rejected the proposal
 
 
+_EVENT_SHA1 = hashlib.sha1(_EVENT_NS.bytes, usedforsecurity=False)  # the namespace hashed once, copied per id
+
+
 def event_id(source_system: str, source_key: str, source_version: str) -> str:
-    """Stable id of one version of one source record."""
-    return str(uuid.uuid5(_EVENT_NS, f"{source_system}/{source_key}/{source_version}"))
+    """Stable id of one version of one source record: ``str(uuid.uuid5(_EVENT_NS, "system/key/version"))``.
+
+    Computed as RFC 4122 does, without the UUID object (a third of the cost; the connector stamps every record)."""
+    sha = _EVENT_SHA1.copy()
+    sha.update(f"{source_system}/{source_key}/{source_version}".encode())
+    digest = bytearray(sha.digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = digest.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def header(source_system: str, source_key: str, source_version: str, ingested_at_ms: int, *,

@@ -151,9 +151,11 @@ def check_status(status: str | None, statuses: tuple[str, ...]) -> str | None:
 
 
 def list_items(engine: sa.Engine, columns: list[sa.Column[Any]], *, order_by: list[sa.Column[Any]],
-               where: dict[sa.Column[Any], Any], limit: int) -> list[dict[str, Any]]:
-    """Rows whose columns equal the given values (``None`` matches anything), at most ``limit`` (1 to 1000)."""
-    query = sa.select(*columns).order_by(*order_by).limit(max(1, min(int(limit), 1000)))
+               where: dict[sa.Column[Any], Any], limit: int,
+               also: Iterable[sa.ColumnElement[bool]] = ()) -> list[dict[str, Any]]:
+    """Rows whose columns equal the given values (``None`` matches anything) and that meet the conditions
+    ``also``, at most ``limit`` (1 to 1000)."""
+    query = sa.select(*columns).where(*also).order_by(*order_by).limit(max(1, min(int(limit), 1000)))
     for column, wanted in where.items():
         if wanted is not None:
             query = query.where(column == wanted)

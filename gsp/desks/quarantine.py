@@ -15,6 +15,7 @@ retried after a crash republishes the same event and idempotent sinks absorb it.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 import uuid
@@ -38,6 +39,7 @@ __all__ = ["GROUP", "AuditLog", "NotOpen", "QuarantineDesk", "QuarantineIndexer"
 log = logging.getLogger("gsp.quarantine")
 GROUP = "gsp-control-quarantine"
 STATUSES = ("open", "released", "discarded")
+_VIETNAM = datetime.timezone(datetime.timedelta(hours=7))
 _NS = uuid.UUID("4d3c2b1a-6f5e-5a7b-8c9d-0e1f2a3b4c5d")
 
 _metadata = sa.MetaData()
@@ -110,11 +112,14 @@ class QuarantineDesk:
         _metadata.create_all(engine)
 
     def list(self, dataset: str | None = None, rule: str | None = None, status: str | None = "open",
-             limit: int = 100) -> list[dict[str, Any]]:
-        """Items, oldest first, without their original bytes; ``status=None`` lists every status."""
+             limit: int = 100, date: str | None = None) -> list[dict[str, Any]]:
+        """Items, oldest first, without their original bytes; ``status=None`` lists every status; ``date``
+        (YYYY-MM-DD): only items received that day, Vietnam time."""
         q = quarantine_items.c
         wanted = {q.dataset: dataset, q.rule: rule, q.status: desk.check_status(status, STATUSES)}
-        return desk.list_items(self._engine, _LISTED, order_by=[q.received_at, q.event_id], where=wanted, limit=limit)
+        also = [q.received_at.between(*_day(date))] if date else []
+        return desk.list_items(self._engine, _LISTED, order_by=[q.received_at, q.event_id], where=wanted, limit=limit,
+                               also=also)
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Open items: dataset -> rule -> count."""
@@ -183,6 +188,16 @@ class QuarantineDesk:
         log.info("quarantined record resolved", extra={"stage": "quarantine", "event_id": event_id, "rule": item["rule"],
                                                          "status": status})
         return {**{k: v for k, v in item.items() if k != "original"}, **values}
+
+
+def _day(date: str) -> tuple[int, int]:
+    """The first and last epoch millisecond of a day (YYYY-MM-DD) in Vietnam time (UTC+7, no daylight saving)."""
+    try:
+        start = datetime.datetime.strptime(date, "%Y-%m-%d").replace(tzinfo=_VIETNAM)
+    except ValueError:
+        raise UserError(f"date {date!r} is not a day: YYYY-MM-DD") from None
+    first = int(start.timestamp() * 1000)
+    return first, first + 86_400_000 - 1
 
 
 def _item(conn: sa.Connection, event_id: str, *, open_only: bool) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from kafka import KafkaProducer
 from connectors.runner import event_id as event_id_of
 from gsp.desks import base as desk
 from gsp.desks.quarantine_values import readable
+from gsp.desks.review_registry import Lookup, compared
 from gsp.errors import UserError
 from gsp.governance.catalog import DATASETS
 from schemas import topics
@@ -145,9 +146,12 @@ class ReviewDesk:
     """What a steward does with proposed matches. ``schema_id_of(subject)``: the id the workers resolve."""
 
     def __init__(self, engine: sa.Engine, *, producer: KafkaProducer, codec: Codec,
-                 schema_id_of: Callable[[str], int], audit: desk.AuditLog, clock: Callable[[], float] = time.time) -> None:
+                 schema_id_of: Callable[[str], int], audit: desk.AuditLog, clock: Callable[[], float] = time.time,
+                 registry: Lookup | None = None) -> None:
+        """``registry``: the registry record of a personal id, shown beside an item (:mod:`gsp.desks.review_registry`)."""
         self._engine, self._producer, self._codec, self._audit, self._clock = engine, producer, codec, audit, clock
         self._schema_id_of = schema_id_of
+        self._registry = registry
         _metadata.create_all(engine)
 
     def list(self, dataset: str | None = None, status: str | None = "open", limit: int = 100) -> list[dict[str, Any]]:
@@ -170,6 +174,14 @@ class ReviewDesk:
             item = desk.fetch(conn, review_items, item_id, what="review item")
         return {**_listed(item), "agreeing_fields": json.loads(item["agreeing_fields"]),
                 "disagreeing_fields": json.loads(item["disagreeing_fields"]), "record": readable(self._codec, item["record"])}
+
+    def detail(self, item_id: str) -> dict[str, Any]:
+        """:meth:`show`, and the registry entry beside it with the fields compared (``registry``,
+        ``registry_error``, ``fields``: see :func:`gsp.desks.review_registry.compared`)."""
+        shown = self.show(item_id)
+        record = shown["record"]
+        return {**shown, **compared(shown["dataset"], shown["personal_id"],
+                                    record["value"] if record["format"] == "avro" else None, shown["levels"], self._registry)}
 
     def accept(self, item_id: str, *, by: str, reason: str = "") -> dict[str, Any]:
         """The subscriber is the proposed registry record: publish MATCHED, then close the item."""

@@ -65,6 +65,9 @@ MATRIX: Mapping[tuple[str, str], Allowed] = {
     # catalog: what may be asked for, by whom it is decided
     ("GET", "/api/catalog"): frozenset({ADMIN, OWNER, STEWARD, OPS, CONSUMER}),
     ("GET", "/api/catalog/{dataset}"): frozenset({ADMIN, OWNER, STEWARD, OPS, CONSUMER}),
+    # quality scorecards: aggregates, no record (the console's overview and dataset pages)
+    ("GET", "/api/quality"): frozenset({ADMIN, OWNER, STEWARD, OPS}),
+    ("GET", "/api/quality/{dataset}"): frozenset({ADMIN, OWNER, STEWARD, OPS}),
     # subscriptions: a consumer asks, the dataset's owner decides (scope checked per dataset)
     ("GET", "/api/subscriptions"): frozenset({ADMIN, OPS, OWNER, CONSUMER}),
     ("POST", "/api/subscriptions"): frozenset({CONSUMER}),
@@ -81,6 +84,9 @@ MATRIX: Mapping[tuple[str, str], Allowed] = {
     ("POST", "/api/audit/person"): frozenset({PORTAL, ADMIN}),
     ("POST", "/api/consents"): frozenset({PORTAL, ADMIN}),
     ("GET", "/api/audit/verify"): frozenset({ADMIN, OPS}),
+    # the console's operations page: connectors' throughput and lag, the workers' groups (gsp.http.ops_api)
+    ("GET", "/api/ops/connectors"): _OPERATORS,
+    ("GET", "/api/ops/workers"): _OPERATORS,
     ("GET", "/api/audit/entries"): frozenset({ADMIN}),
     ("GET", "/api/lineage/{event_id}"): frozenset({ADMIN, OPS, STEWARD}),
     # verification without data: an agency approved for it (its verify subscription checked by the route)

@@ -25,6 +25,8 @@ from gsp.http.feed import Feed, feed_routes
 from gsp.http.identity import identity_routes
 from gsp.http.metrics import HttpMetrics, instrument
 from gsp.http.ops import ops_routes
+from gsp.http.ops_api import ops_api_routes
+from gsp.http.quality import quality_routes
 from gsp.http.quarantine import quarantine_routes
 from gsp.http.registry import registry_routes
 from gsp.http.review import review_routes
@@ -32,6 +34,7 @@ from gsp.http.routes import Route
 from gsp.http.server import ApiServer, application
 from gsp.http.subscriptions import subscription_routes
 from gsp.http.verify import verification_routes
+from schemas.settings import Settings
 
 if TYPE_CHECKING:
     from gsp.desks.quarantine import QuarantineDesk
@@ -58,11 +61,14 @@ def control_routes(control: ControlPlane, metrics: CollectorRegistry, *, desk: Q
         *subscription_routes(control.subscriptions),
         *feed_routes(control.subscriptions, feed),
         *catalog_routes(control, scores=lambda: latest_scores(control.engine)),
+        *quality_routes(control.engine, quarantine=desk, review=review),
         *(quarantine_routes(desk) if desk is not None else []),
         *(review_routes(review) if review is not None else []),
         *(audit_routes(lineage.ledger, lineage.of) if lineage is not None else []),
         *(consent_routes(consents) if consents is not None else []),
         *(connect_routes(connect) if connect is not None else []),
+        *(ops_api_routes(connect, bootstrap=connect.offsets.bootstrap, app_id=Settings.from_env().app_id)
+          if connect is not None else []),
         *verification_routes(control, verification, lineage.ledger if lineage is not None else None),
         *ops_routes(metrics, lambda: _health(verification, checks or {})),
     ]

@@ -5,7 +5,9 @@
 Paths, bodies and status codes follow Kafka Connect's (https://kafka.apache.org/documentation/#connect_rest,
 KIP-875 for offsets and stop), so its clients and scripts work unchanged; errors are
 ``{"error_code": <status>, "message": "<one line>"}``. A write returns once the cluster's compacted topics
-hold it (`connectors.cluster.ClusterStore` reads its own writes); the workers act on it from there.
+hold it (`connectors.cluster.ClusterStore` reads its own writes); the workers act on it from there. Configs and
+target states are stored in the control plane's database first (`gsp.governance.connectors`), from which a
+restarted embedded broker gets them back.
 
 Offsets: a source task's positions live on ``gsp.connect.offsets`` under
 ``position_key(connector, partition)``; a sink's are the committed offsets of the consumer group
@@ -25,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from connectors.cluster import ClusterStore
 from connectors.plugins import PLUGINS, ConfigInvalid, Plugin, plugin_for, sink_group
 from gsp.errors import NotFound, UserError
+from gsp.governance.connectors import ConnectorRecords
 from gsp.http.connect_offsets import ConnectOffsets
 from gsp.http.errors import BadRequest
 from gsp.http.routes import Body, Call, Query, Route, in_thread
@@ -92,10 +95,12 @@ class NotStopped(BadRequest):
 
 @dataclass(frozen=True)
 class ConnectCluster:
-    """What the REST API works on: the cluster's configs, target states and statuses, and the offsets."""
+    """What the REST API works on: the cluster's configs, target states and statuses, and the offsets; its
+    writes go to ``records`` (the control plane's database, which outlives the broker) before the topics."""
 
     store: ClusterStore
     offsets: ConnectOffsets
+    records: ConnectorRecords | None = None  # None: no database (the API's own tests)
 
 
 def _answer(exc: Exception, status: int) -> web.Response:
@@ -166,7 +171,7 @@ def _task_id(call: Call) -> int:
 
 def connect_routes(cluster: ConnectCluster) -> list[Route]:
     """Kafka Connect's endpoints, in its paths, bodies and status codes."""
-    store, offsets = cluster.store, cluster.offsets
+    store, offsets, records = cluster.store, cluster.offsets, cluster.records
 
     def list_connectors(expand: list[str]) -> Any:
         names = store.connectors()
@@ -192,6 +197,8 @@ def connect_routes(cluster: ConnectCluster) -> list[Route]:
         if store.config(name) is not None:
             raise Conflict(f"Connector {name} already exists")
         stored, _ = _checked(name, config)
+        if records is not None:
+            records.save(name, stored, target_state=initial_state if initial_state in ("PAUSED", STOPPED) else "STARTED")
         if initial_state in ("PAUSED", STOPPED):  # before the config, so no worker starts it meanwhile
             store.set_target_state(name, initial_state)
         store.put_config(name, stored)
@@ -215,6 +222,8 @@ def connect_routes(cluster: ConnectCluster) -> list[Route]:
     def put(name: str, config: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         stored, _ = _checked(name, config)
         created = store.config(name) is None
+        if records is not None:  # a new one in the target state the topic holds for it (STARTED unless set)
+            records.save(name, stored, target_state=store.target_state(name) if created else None)
         store.put_config(name, stored)
         log.info("connector %s", "created" if created else "updated", extra={"connector": name})
         return _info(cluster, name, stored), created
@@ -258,6 +267,8 @@ def connect_routes(cluster: ConnectCluster) -> list[Route]:
 
     def target(name: str, state: str) -> None:
         _config(store, name)
+        if records is not None:
+            records.set_target_state(name, state)
         store.set_target_state(name, state)
         log.info("connector target state set", extra={"connector": name, "state": state})
 
@@ -335,6 +346,8 @@ def connect_routes(cluster: ConnectCluster) -> list[Route]:
 
     def delete(name: str) -> None:
         _config(store, name)
+        if records is not None:
+            records.delete(name)
         store.delete(name)
         log.info("connector deleted", extra={"connector": name})
 

@@ -40,6 +40,10 @@ class ConnectOffsets:
         self._topic = topic
         self._timeout_s = timeout_s
 
+    @property
+    def bootstrap(self) -> str:
+        return self._bootstrap
+
     def source(self, name: str) -> list[dict[str, Any]]:
         """Every stored position of the connector's tasks, by source partition."""
         prefix = f"{name}|"

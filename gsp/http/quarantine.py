@@ -1,6 +1,6 @@
 """The stewards' quarantine over HTTP, mounted by the control-plane API.
 
-    GET  /api/quarantine?dataset=&rule=&status=open|released|discarded|all&limit=
+    GET  /api/quarantine?dataset=&rule=&date=YYYY-MM-DD&status=open|released|discarded|all&limit=
     GET  /api/quarantine/counts                      open items: {dataset: {rule: n}}
     GET  /api/quarantine/{event_id}                  one item with its original value decoded
     POST /api/quarantine/{event_id}/release          {"fixes": {"residence.ward_code": "00004"}}
@@ -40,9 +40,10 @@ def quarantine_routes(desk: QuarantineDesk) -> list[Route]:
     tag = "quarantine"
     # /counts is registered before /{event_id}, which would otherwise match "counts".
     return [
-        Route("GET", "/api/quarantine", listing(desk.list, "dataset", "rule"), summary="Quarantined records",
-              tag=tag, responds="the items, newest first",
-              query=(Query("dataset", "only this dataset"), Query("rule", "only this rule"), *LIST_QUERY)),
+        Route("GET", "/api/quarantine", listing(desk.list, "dataset", "rule", "date"), summary="Quarantined records",
+              tag=tag, responds="the items, oldest first",
+              query=(Query("dataset", "only this dataset"), Query("rule", "only this rule"),
+                     Query("date", "only items received this day (YYYY-MM-DD, Vietnam time)"), *LIST_QUERY)),
         Route("GET", "/api/quarantine/counts", counting(desk.counts), summary="Open items by dataset and rule", tag=tag,
               responds="{dataset: {rule: n}}"),
         Route("GET", "/api/quarantine/{event_id}", one(desk.show, "event_id"), summary="One item, its original value decoded", tag=tag,

@@ -3,7 +3,8 @@
     GET  /api/review?dataset=&status=open|accepted|rejected|all&limit=
     GET  /api/review/counts                 open items: {dataset: n}
     GET  /api/review/decisions.csv          every decision, with a column per comparison level
-    GET  /api/review/{item_id}              one item: the proposed personal id, probability and levels, the record decoded
+    GET  /api/review/{item_id}              one item: the proposed personal id, probability and levels, the record decoded,
+                                            the registry entry and the fields compared (see gsp.desks.review_registry)
     POST /api/review/{item_id}/accept       {"reason": "optional"}
     POST /api/review/{item_id}/reject       {"reason": "required"}
 
@@ -52,8 +53,9 @@ def review_routes(desk: ReviewDesk) -> list[Route]:
               responds="{dataset: n}"),
         Route("GET", "/api/review/decisions.csv", export, summary="Every decision as CSV", tag=tag,
               responds="CSV with a column per comparison level"),
-        Route("GET", "/api/review/{item_id}", one(desk.show, "item_id"), summary="One item, its record decoded", tag=tag,
-              responds="the item"),
+        Route("GET", "/api/review/{item_id}", one(desk.detail, "item_id"),
+              summary="One item, its record decoded beside the registry entry", tag=tag,
+              responds="the item; registry, registry_error and fields: the registry entry and each field compared"),
         Route("POST", "/api/review/{item_id}/accept", decide(desk.show, desk.accept, "item_id"), summary="Accept the match",
               tag=tag, body=Decision, responds="the accepted item"),
         Route("POST", "/api/review/{item_id}/reject", decide(desk.show, desk.reject, "item_id"),

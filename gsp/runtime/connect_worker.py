@@ -17,7 +17,10 @@ others from the positions they stored after the broker's acknowledgements (a rep
 Statuses follow Kafka Connect's: a task writes RUNNING when it started, PAUSED once it stopped stepping,
 FAILED with its trace when ``start_task`` or ``step`` raised, STOPPED when its connector was stopped; the
 holder of a connector's task 0 writes the connector's own state. Restart requests are applied by the
-owners (a FAILED task stays failed until one arrives).
+owners (a FAILED task stays failed until one arrives). Beside Kafka Connect's fields a task's status record
+carries ``"gsp": {"records", "counted", "per_s", "interval_s", "at_ms"}``: what it published (a source) or
+wrote (a sink) since it started on this worker and the rate over the last ``stats_s``, rewritten only when
+they change, for the console's operations page (gsp.http.ops_api).
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ from schemas import topics
 from schemas.codec import Codec
 from schemas.registry import RegistryClient
 from schemas.settings import Settings, kafka_consumer_config, kafka_producer_config
+
+RESTART_EXIT = 75  # EX_TEMPFAIL: stopped on purpose, to be restarted by its supervisor
 
 __all__ = ["GROUP", "Placement", "Worker", "WorkerMetrics", "placements", "run_worker"]
 
@@ -146,6 +151,8 @@ class _TaskThread:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._final: str | None = None
+        self.stats: dict[str, Any] | None = None  # its throughput, in its status record beside Kafka Connect's fields
+        self._measured = (0, time.monotonic())  # (records handled, when) at the last measurement
         self._thread = threading.Thread(target=self._run, name=f"task-{self.connector}-{self.task_id}", daemon=True)
         self._thread.start()
 
@@ -181,7 +188,30 @@ class _TaskThread:
 
     def _report(self, state: str, trace: str | None = None) -> None:
         self.state = state
-        self._worker.report(self.connector, self.task_id, state, trace)
+        self._worker.report(self.connector, self.task_id, state, trace, gsp=self.stats)
+
+    def _measure(self) -> None:
+        """Every ``stats_s``: the records the task handled since it started here (a source's published, a sink's
+        written) and their rate over the interval, written to its status record when either changed (an idle
+        task writes nothing). A source's rows still waiting in its database are not known here."""
+        count, since = self._measured
+        now = time.monotonic()
+        if now - since < self._worker.stats_s or self.task is None:
+            return
+        try:
+            health = self.task.health()
+        except Exception:  # health must not fail the task; the figures wait for the next interval
+            return
+        kind = "written" if "written" in health else "published"
+        handled = health.get(kind)
+        if not isinstance(handled, int):
+            return
+        self._measured = (handled, now)
+        stats = {"records": handled, "counted": kind, "per_s": round(max(0, handled - count) / (now - since), 2),
+                 "interval_s": round(now - since, 1), "at_ms": int(time.time() * 1000)}
+        previous, self.stats = self.stats, stats
+        if previous is None or (previous["records"], previous["per_s"]) != (handled, stats["per_s"]):
+            self._report(self.state)
 
     def _run(self) -> None:
         worker, producer = self._worker, None
@@ -196,6 +226,7 @@ class _TaskThread:
             if not self._previous_owner_done():
                 return
             self.task = plugin.start_task(self.connector, self.task_id, self.placement.config or {}, context)
+            self._measured = (0, time.monotonic())
             self._loop()
         except Exception:
             log.exception("task failed", extra={"stage": "connect", "connector": self.connector, "task": self.task_id})
@@ -242,11 +273,13 @@ class _TaskThread:
             if self.paused:
                 if self.state != "PAUSED":
                     self._report("PAUSED")
+                self._measure()
                 self._wake.wait(1.0)
                 continue
             if self.state != "RUNNING":
                 self._report("RUNNING")
             handled, wait_s = self.task.step()
+            self._measure()
             if wait_s or not handled:
                 self._wake.wait(wait_s or idle_s)
 
@@ -267,7 +300,7 @@ class Worker:
 
     def __init__(self, settings: Settings, *, bootstrap: str, store: ClusterStore, registry: RegistryClient,
                  worker_id: str, metrics: WorkerMetrics, connector_metrics: ConnectorMetrics,
-                 slots: int = topics.CONNECT_SLOT_COUNT, idle_s: float = 0.5) -> None:
+                 slots: int = topics.CONNECT_SLOT_COUNT, idle_s: float = 0.5, stats_s: float = 5.0) -> None:
         self.settings = settings
         self.bootstrap = bootstrap
         self.store = store
@@ -277,6 +310,7 @@ class Worker:
         self.metrics = metrics
         self.metrics_bundle = connector_metrics
         self.idle_s = idle_s
+        self.stats_s = stats_s  # how often a task's throughput is measured and, when it changed, reported
         self.handover_s = 2.0 * settings.session_timeout_s
         self._slot_count = slots
         self._slots: set[int] = set()
@@ -407,12 +441,13 @@ class Worker:
             except KeyError:
                 pass
 
-    def report(self, connector: str, task: int, state: str, trace: str | None = None) -> None:
-        """A task's state, to the cluster's status topic and this worker's metrics."""
+    def report(self, connector: str, task: int, state: str, trace: str | None = None, *,
+               gsp: dict[str, Any] | None = None) -> None:
+        """A task's state (and its throughput, ``gsp``), to the cluster's status topic and this worker's metrics."""
         self.metrics_bundle.set_task_state(connector, task, state)
         try:
             if self.store.config(connector) is not None:  # a deleted connector's statuses stay deleted
-                self.store.put_status(connector, task, state, worker_id=self.worker_id, trace=trace)
+                self.store.put_status(connector, task, state, worker_id=self.worker_id, trace=trace, gsp=gsp)
         except Exception:
             log.exception("could not store a task's status", extra={"stage": "connect", "connector": connector})
         self._count()
@@ -487,8 +522,16 @@ def run_worker(settings: Settings, *, port: int = 0, worker_id: str | None = Non
           f"http://127.0.0.1:{ops.port}", file=sys.stderr, flush=True)
     supervisor.start("connect-membership", worker.run_membership)
     progress = Progress(f"connector worker {worker.worker_id}")
+    code = 0
     try:
         while not stop.wait(1.0):
+            if store.reset_seen:
+                # The cluster's state on the broker is not the one this worker read: the control plane publishes
+                # it again from its database; a new start reads that, rather than running tasks from memory.
+                print(f"gsp: connector worker {worker.worker_id}: the broker lost the connector cluster's topics "
+                      f"({store.reset_seen}); exiting to be restarted", file=sys.stderr, flush=True)
+                code = RESTART_EXIT
+                break
             totals = worker.totals()
             progress.show(totals, idle=False)
     except KeyboardInterrupt:
@@ -498,4 +541,4 @@ def run_worker(settings: Settings, *, port: int = 0, worker_id: str | None = Non
         worker.stop_tasks()
         ops.stop()
         store.close()
-    return 0
+    return code

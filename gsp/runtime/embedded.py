@@ -132,6 +132,7 @@ class Broker:
              "--storage-engine", "memory://tansu/"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent, env={**os.environ, "RUST_BACKTRACE": "0"},
+            process_group=0,  # a Ctrl-C in the terminal reaches gsp, which stops the broker after its clients
         )
         if not isinstance(out, int):
             out.close()

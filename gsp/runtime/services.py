@@ -26,8 +26,10 @@ from connectors.cluster import ClusterStore
 from gsp.desks.quality import QualityRecorder
 from gsp.desks.quarantine import AuditLog, QuarantineDesk, QuarantineIndexer
 from gsp.desks.review import ReviewDesk, ReviewIndexer
+from gsp.desks.review_registry import RegistryLookup
 from gsp.errors import UserError
 from gsp.governance.backfill import Backfill
+from gsp.governance.connectors import ConnectorRecords
 from gsp.governance.consent import Consents
 from gsp.governance.control import ControlPlane, PublishFailed
 from gsp.governance.deadline import WorkingCalendar
@@ -110,7 +112,8 @@ class ControlServices:
         self.desk = QuarantineDesk(engine, producer=self._producer, codec=self.codec, schema_id_of=self.control.schema_id,
                                    audit=audit)
         self.review = ReviewDesk(engine, producer=self._producer, codec=self.codec, schema_id_of=self.control.schema_id,
-                                 audit=audit)
+                                 audit=audit, registry=RegistryLookup(bootstrap, self.codec,
+                                                                      consumer_config=kafka_consumer_config(settings, bootstrap)))
         metrics.register(OverdueRequests(self.control.subscriptions))
         metrics.register(SubscriptionRequests(self.control.subscriptions))
         metrics.register(OpenItems(quarantine=self.desk.counts, review=self.review.counts))
@@ -124,10 +127,11 @@ class ControlServices:
         self.verification = VerificationGateway(bootstrap, self._producer, self.codec, schema_id_of=self.control.schema_id)
         # The connector cluster's configs and statuses, for Kafka Connect's REST API; started before the API serves.
         producer_config = kafka_producer_config(settings, bootstrap)
+        self.connector_records = ConnectorRecords(engine)  # what a new embedded broker gets back
         self.connect = ConnectCluster(
             ClusterStore(bootstrap, producer_config=producer_config,
                          consumer_config=kafka_consumer_config(settings, bootstrap)),
-            ConnectOffsets(bootstrap, producer_config=producer_config))
+            ConnectOffsets(bootstrap, producer_config=producer_config), self.connector_records)
         self.api = ApiServer(build_app(self.control, metrics, desk=self.desk, review=self.review, lineage=self.lineage,
                                        verification=self.verification, consents=self.consents,
                                        checks={"kafka": self._kafka_health, "ledger_writer": self._ledger_health,
@@ -163,23 +167,34 @@ class ControlServices:
         """The broker stopped answering: /health says so (with the reason) until :meth:`broker_back`."""
         if self.kafka.up:
             self.kafka.mark(up=False, error=ConnectionError(reason))
+        self.connect.store.suspend()  # read again on a broker with the topics made right, in rebuild or broker_back
 
     def broker_back(self, *, restarted: bool) -> None:
         """The broker answers again (``restarted``: a new embedded one, after :meth:`rebuild`): /health ok."""
         if restarted:
             self.kafka.restarts += 1
+        else:  # the same broker, topics and all: read them again where rebuild did not
+            self.connect.store.reload()
         self.kafka.mark(up=True)
 
     def rebuild(self) -> None:
         """Make the topics and publish again everything the data plane reads from the control plane: subscriptions
-        (with their pseudonym keys), consents and review decisions; the ledger writer forgets the old offsets
-        of ``gsp.ledger``. The schemas live in the database. A broker failure here raises: the caller retries."""
+        (with their pseudonym keys), consents, review decisions and the connectors' configs and target states;
+        the ledger writer forgets the old offsets of ``gsp.ledger``. The schemas live in the database. A broker
+        failure here raises: the caller retries."""
         self.ledger_writer.forget_offsets()
         subscriptions = self.control.republish()
         consents = self.consents.republish()
         decisions = self.review.republish()
+        try:
+            self.connect.store.reload()  # the old broker's positions are past the new topics' ends
+            connectors = self.connector_records.republish(self.connect.store)
+        except BaseException:
+            self.connect.store.suspend()  # not reading while the caller replaces the broker again
+            raise
         log.warning("control-plane state published again on the new broker",
-                    extra={"subscriptions": subscriptions, "consents": consents, "review_decisions": decisions})
+                    extra={"subscriptions": subscriptions, "consents": consents, "review_decisions": decisions,
+                           "connectors": connectors})
 
     @property
     def registry_url(self) -> str:
@@ -189,6 +204,10 @@ class ControlServices:
     def start(self) -> None:
         self.verification.start()
         self.connect.store.start()
+        # A broker that lost gsp.connect.configs (the embedded one, after this process died) gets them back.
+        reconciled = self.connector_records.reconcile(self.connect.store)
+        if any(reconciled.values()):
+            log.warning("connector cluster brought level with the database", extra=reconciled)
         self.api.start()
         consumer_config = kafka_consumer_config(self._settings, self._bootstrap)
         indexer = QuarantineIndexer(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)

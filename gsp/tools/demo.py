@@ -18,8 +18,10 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 from collections import Counter
@@ -40,7 +42,7 @@ from connectors.sql_source import SqlSourceConfig
 from gsp.errors import UserError
 from gsp.governance.catalog import DATASETS
 from gsp.governance.control import ControlPlane
-from gsp.governance.identity import Grant, IdentityStore, Role
+from gsp.governance.identity import ALL, Grant, IdentityStore, Role
 from gsp.http.audit import who_saw
 from gsp.http.client import ApiClient
 from gsp.runtime.credentials import PLATFORM_AGENCY
@@ -92,6 +94,7 @@ class DemoOptions:
     json: bool = False
     workdir: Path | None = None
     keep: bool = False  # keep the temporary workdir (a given workdir is always kept)
+    keep_running: bool = False  # after the summary, keep the platform running for the console until Ctrl-C or SIGTERM
 
 
 def write_sources(engine: sa.Engine, synthetic: Synthetic) -> None:
@@ -163,12 +166,19 @@ def run_demo(settings: Settings, options: DemoOptions, *, out: TextIO = sys.stdo
         source_engine = sa.create_engine(f"sqlite:///{workdir / 'sources.db'}")
         intakes = write_intake(seed.tables, engine=source_engine, drop=workdir / "drop")
         started = time.monotonic()
+
+        def show_summary(summary: dict[str, Any]) -> None:
+            summary.update(workdir=str(workdir), workdir_kept=kept, home=str(settings.home.resolve()))
+            progress.done()
+            out.write(json.dumps(summary, ensure_ascii=False) + "\n" if options.json else _render(summary))
+            out.flush()
+
         with running_broker(settings) as bootstrap:
-            summary = _run(settings, options, bootstrap, workdir, seed, intakes, progress, started)
+            summary = _run(settings, options, bootstrap, workdir, seed, intakes, progress, started,
+                           held=(show_summary, err) if options.keep_running else None)
         source_engine.dispose()
-    summary.update(workdir=str(workdir), workdir_kept=kept, home=str(settings.home.resolve()))
-    progress.done()
-    out.write(json.dumps(summary, ensure_ascii=False) + "\n" if options.json else _render(summary))
+    if not options.keep_running:
+        show_summary(summary)
     return 0 if summary["agrees_with_truth"] else 1
 
 
@@ -180,7 +190,10 @@ class _Channel:
 
 
 def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path, seed: Seed, intakes: list[Intake],
-         progress: _Progress, started: float) -> dict[str, Any]:
+         progress: _Progress, started: float,
+         held: tuple[Callable[[dict[str, Any]], None], TextIO] | None = None) -> dict[str, Any]:
+    """The demo's run and its summary. ``held`` (--keep-running): how to show the summary, and the stream of the
+    ready line; the platform then keeps running, for the console, until Ctrl-C or SIGTERM."""
     metrics_registry = CollectorRegistry()
     # The control plane's own database (GSP_DATABASE_URL), so `gsp quality report` sees the demo's scorecards.
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -307,15 +320,84 @@ def _run(settings: Settings, options: DemoOptions, bootstrap: str, workdir: Path
         snap["findings"] = {d: dict(sorted(json.loads(row["rules"]).items())) for d, row in recorded.items()}
         portal = next((c.delivery for c in channels if isinstance(c.delivery, KafkaChannel)), None)
         snap["prefill"] = portal.prefill() if portal is not None else None
-        return _summary(options, snap, seed, channels, intakes, elapsed=elapsed, startup_s=ready_s,
-                        timed_out=time.monotonic() >= deadline, audited=audited,
-                        workdir=workdir, audit_agency=c06.request.agency)
+        summary = _summary(options, snap, seed, channels, intakes, elapsed=elapsed, startup_s=ready_s,
+                           timed_out=time.monotonic() >= deadline, audited=audited,
+                           workdir=workdir, audit_agency=c06.request.agency)
+        if held is not None:
+            show_summary, ready = held
+            summary["console"] = _console(services, tokens, workdir, closers)
+            show_summary(summary)
+            _hold(summary["console"]["url"], ready, worker, [r for _, r in runners])
+        return summary
     finally:
         for close in reversed(closers):
             close()
         worker.stop()
         producer.close()
         services.stop()
+
+
+def _console(services: ControlServices, tokens: dict[tuple[str, str], str], workdir: Path,
+             closers: list[Callable[[], None]]) -> dict[str, str]:
+    """The console's address, and a credential per role in <workdir>/console-credentials.json (0600), revoked when
+    the demo ends like the scenario's: "consumer" is C06 and "other_consumer" Vietnam Social Security, each with an
+    approved subscription; "owner" owns telecom.subscriber and "owner:<dataset>" each dataset of a known owner."""
+    store = services.control.identities
+
+    def issue(agency: str, grant: Grant) -> str:
+        issued = store.issue(agency, grants=[grant], label="gsp demo: console", created_by="gsp demo")
+        closers.append(_revoker(store, issued.key_id))
+        return issued.token
+
+    first, second = SUBSCRIPTIONS[0], next(r for r in SUBSCRIPTIONS if r.agency != SUBSCRIPTIONS[0].agency)
+    portal = next((r.agency for r in SUBSCRIPTIONS if r.channel == "kafka"), PLATFORM_AGENCY)
+    creds = {"admin": issue(PLATFORM_AGENCY, Grant(Role.ADMIN)),
+             "steward": issue(PLATFORM_AGENCY, Grant(Role.STEWARD, (ALL,))),
+             "ops": issue(PLATFORM_AGENCY, Grant(Role.OPS)),
+             "portal": issue(portal, Grant(Role.PORTAL)),
+             "consumer": tokens[first.agency, "consumer"], "other_consumer": tokens[second.agency, "consumer"]}
+    agencies = {"admin": PLATFORM_AGENCY, "steward": PLATFORM_AGENCY, "ops": PLATFORM_AGENCY, "portal": portal,
+                "consumer": first.agency, "other_consumer": second.agency}
+    owners: dict[str, list[str]] = {}
+    for d in DATASETS.values():
+        if d.owner in AGENCIES:
+            owners.setdefault(d.owner, []).append(d.name)
+    for owner, datasets in owners.items():
+        token = issue(owner, Grant(Role.OWNER, tuple(sorted(datasets))))
+        for dataset in datasets:
+            creds[f"owner:{dataset}"], agencies[f"owner:{dataset}"] = token, owner
+    creds["owner"], agencies["owner"] = creds[f"owner:{SUBSCRIBER}"], agencies[f"owner:{SUBSCRIBER}"]
+    url = f"{services.api.url}/console"
+    path = workdir / "console-credentials.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"url": url, "tokens": creds, "agencies": agencies}, f, ensure_ascii=False, indent=2)
+    # kafka: for a `gsp connect worker` joining the demo (the console's operations page shows its tasks)
+    return {"url": url, "credentials_file": str(path), "kafka": services.connect.offsets.bootstrap}
+
+
+def _hold(url: str, ready: TextIO, worker: WorkerProcess, runners: list[SourceRunner]) -> None:
+    """--keep-running: the broker, control plane, worker, connectors and channels go on until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    ready.write(f"gsp demo: ready; console at {url}\n")
+    ready.flush()
+    try:
+        while not stop.wait(1.0):
+            try:
+                worker.check_alive()
+            except UserError:
+                if stop.wait(1.0):  # a Ctrl-C in the terminal reaches the worker too: it stopped with us
+                    break
+                raise
+            for runner in runners:  # the sources' new rows, as the connectors would publish them
+                runner.run_once()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    ready.write("gsp demo: stopping\n")
+    ready.flush()
 
 
 def _slug(agency: str) -> str:
@@ -522,6 +604,9 @@ def _render(s: dict[str, Any]) -> str:
     # Commands that work once the demo has stopped: the scorecards and the desks live in GSP_HOME.
     home = f"GSP_HOME={shlex.quote(s['home'])}"
     gsp = _gsp_command()
+    if s.get("console"):
+        lines += ["", f"  the console: {s['console']['url']}   (running until Ctrl-C)",
+                  f"      sign in with a token from {s['console']['credentials_file']} (one per role)"]
     lines += ["", f"  the scorecards and the stewards' queues are kept in {s['home']}:",
               f"      {home} {gsp} quality report",
               f"      {home} {gsp} serve        and in another shell:  {home} {gsp} review list"]

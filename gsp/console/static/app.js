@@ -72,7 +72,7 @@ export async function api(method, path, body) {
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
   if (!response.ok) {
     const message = (data && (data.error || data.message)) || `${response.status} ${response.statusText}`;
-    if (response.status === 401) { signOut(); }
+    if (response.status === 401 && identity) { signOut(); }  // signing in: the form shows the message
     throw new ApiError(response.status, message);
   }
   return data;
@@ -152,13 +152,17 @@ function match(path) {
 
 let rendering = 0;
 async function route() {
+  // Every call is a turn: a page still rendering for an older hash never overwrites a newer one.
+  const turn = ++rendering;
   const root = document.getElementById("main");
   renderChrome();
   if (!identity && sessionStorage.getItem("gsp.token")) {
     try { await loadIdentity(); renderChrome(); } catch { /* signInPage below */ }
+    if (turn !== rendering) return;
   }
   if (!identity) { signInPage(root); return; }
-  let path = location.hash.slice(1) || "/";
+  let [path, query = ""] = (location.hash.slice(1) || "/").split("?");  // #/page?key=value: params of the page
+  path = path || "/";
   if (path === "/") {
     const first = PAGES.find((p) => p.menu && p.roles.some((r) => identity.roles.includes(r)));
     if (!first) { root.replaceChildren(h("p", {}, t("not_allowed"))); return; }
@@ -170,12 +174,11 @@ async function route() {
     root.replaceChildren(h("p", { class: "error", id: "forbidden" }, t("not_allowed")));
     return;
   }
-  const turn = ++rendering;
   root.replaceChildren(h("p", { class: "muted" }, t("loading")));
   const view = h("section", { id: `page-${found.page.id}` });
   try {
-    await found.page.render(view, ctx, found.params);
-    if (turn === rendering) { root.replaceChildren(view); root.focus(); }
+    await found.page.render(view, ctx, { ...Object.fromEntries(new URLSearchParams(query)), ...found.params });
+    if (turn === rendering) { root.replaceChildren(view); root.focus({ preventScroll: true }); window.scrollTo(0, 0); }
   } catch (err) {
     if (turn === rendering) root.replaceChildren(h("p", { class: "error" }, `${t("failed")}: ${err.message}`));
   }
