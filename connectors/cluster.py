@@ -73,6 +73,7 @@ class ClusterStore:
         self._reload_end: dict[TopicPartition, int] = {}  # the ends of the topics when it did
         # Set when a topic went back under the reader (a new, empty broker): what a worker must not run on.
         self.reset_seen: str | None = None
+        self._topic_ids: dict[str, Any] = {}  # the topics' ids when read from their beginning
         self._configs: dict[str, dict[str, Any]] = {}
         self._targets: dict[str, str] = {}
         self._restarts: dict[str, list[dict[str, Any]]] = {}
@@ -95,6 +96,7 @@ class ClusterStore:
         end = self._consumer.end_offsets(tps)
         with self._changed:
             self._read = dict.fromkeys(tps, 0)
+            self._topic_ids = self._current_topic_ids()
         self._thread = threading.Thread(target=self._tail, name="connect-cluster-store", daemon=True)
         self._thread.start()
         self._wait_read(end, timeout_s)
@@ -264,6 +266,16 @@ class ClusterStore:
                 raise TimeoutError(f"the connector cluster's topics were not read back within {timeout_s}s"
                                    + (f" ({self._error})" if self._error else ""))
 
+    def _current_topic_ids(self) -> dict[str, Any]:
+        # Private: kafka-python keeps the topic ids of its metadata (v10+) there and has no public accessor; a
+        # changed id is a topic deleted and created again, which offsets alone do not always show.
+        cluster = self._consumer._client.cluster if self._consumer is not None else None
+        return {} if cluster is None else {t: cluster.topic_id(t) for t in (self._configs_topic, self._status_topic)}
+
+    def _recreated(self) -> str | None:
+        now = self._current_topic_ids()
+        return next((t for t, known in self._topic_ids.items() if known and now.get(t) and now[t] != known), None)
+
     def _new_consumer(self) -> KafkaConsumer:
         return KafkaConsumer(**{**self._consumer_config, "bootstrap_servers": self._bootstrap,
                                 "enable_auto_commit": False, "auto_offset_reset": "earliest",
@@ -297,6 +309,7 @@ class ClusterStore:
                         self._version += 1
                         self._reload = False
                         self.reset_seen = None
+                        self._topic_ids = self._current_topic_ids()
                         self._changed.notify_all()
                 assert self._consumer is not None
                 polled = self._consumer.poll(timeout_ms=100)
@@ -306,6 +319,10 @@ class ClusterStore:
                             self._apply(tp.topic, message.key, message.value, message.offset)
                         self._read[tp] = messages[-1].offset + 1
                         self._version += 1
+                    if self.reset_seen is None and (changed := self._recreated()):
+                        self.reset_seen = f"{changed} was created again"
+                        log.error("the connector cluster's topics were created again (a new, empty broker?): %s",
+                                  self.reset_seen, extra={"stage": "connect"})
                     for tp in self._read:  # Tansu's end offset can lie past the last record read (a batch's base + n)
                         position = self._consumer.position(tp) or 0
                         if position < self._read[tp] and self.reset_seen is None:

@@ -273,9 +273,11 @@ class SourceRunner:
         header = envelope.header(self._target.source_system, record.key, record.version, int(self._clock() * 1000),
                                  deleted=record.deleted)
         value = record.value
-        # The common case in one C-level pass (``in`` tests identity first); the exact list only when it may differ.
+        # Top-level fields in one C-level pass (``in`` tests identity first), the exact list only when one may be
+        # NULL; nested paths after them, in the same order as ``_required`` when every top-level one is set.
         missing = ([path for path in self._required if _lookup(value, path) is None]
-                   if None in map(value.get, self._required_top) or self._required_nested else ())
+                   if None in map(value.get, self._required_top) else
+                   [path for path in self._required_nested if _lookup(value, path) is None])
         field: str | None
         if record.problem is not None:
             rule, field, reason = record.problem.rule, None, record.problem.reason

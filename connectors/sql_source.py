@@ -76,7 +76,7 @@ class SqlSource:
             with self._engine.connect() as conn:
                 result = conn.execute(query)
                 names = list(result.keys())  # once: a Row's own mapping builds its keys again for every row
-                rows = [dict(zip(names, row)) for row in result.fetchall()]
+                rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
         except (sa.exc.DBAPIError, sa.exc.DisconnectionError) as exc:  # the latter: a failed pre-ping's reconnect
             raise SourceUnavailable(f"source table {c.table!r} cannot be read: {getattr(exc, 'orig', None) or exc}") from exc
         records = []

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import sys
 import threading
@@ -522,7 +523,6 @@ def run_worker(settings: Settings, *, port: int = 0, worker_id: str | None = Non
           f"http://127.0.0.1:{ops.port}", file=sys.stderr, flush=True)
     supervisor.start("connect-membership", worker.run_membership)
     progress = Progress(f"connector worker {worker.worker_id}")
-    code = 0
     try:
         while not stop.wait(1.0):
             if store.reset_seen:
@@ -530,8 +530,9 @@ def run_worker(settings: Settings, *, port: int = 0, worker_id: str | None = Non
                 # it again from its database; a new start reads that, rather than running tasks from memory.
                 print(f"gsp: connector worker {worker.worker_id}: the broker lost the connector cluster's topics "
                       f"({store.reset_seen}); exiting to be restarted", file=sys.stderr, flush=True)
-                code = RESTART_EXIT
-                break
+                # At once, as a crash would: a graceful leave from a group the new broker only half knows left
+                # Tansu's group without members it would assign (a new worker got no slot for a minute).
+                os._exit(RESTART_EXIT)
             totals = worker.totals()
             progress.show(totals, idle=False)
     except KeyboardInterrupt:
@@ -541,4 +542,4 @@ def run_worker(settings: Settings, *, port: int = 0, worker_id: str | None = Non
         worker.stop_tasks()
         ops.stop()
         store.close()
-    return code
+    return 0

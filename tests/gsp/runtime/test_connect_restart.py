@@ -268,3 +268,32 @@ def test_a_start_publishes_what_the_topic_lacks_finishes_a_deletion_and_takes_in
     records.save("renamed", {"connector.class": "sql-source", "tables": "newer"})  # a config keeps the state
     assert [(c.name, c.target_state) for c in records.stored()] == [
         ("acked", "PAUSED"), ("deleted", "STARTED"), ("older", "STOPPED"), ("renamed", "STOPPED")]
+
+
+def test_a_worker_that_outlives_its_broker_exits_to_be_restarted_and_its_restart_runs_the_connector(
+        platform: Platform) -> None:
+    platform.db.create("sub_b", ROWS)
+    config = {**sql_source(platform.db, "sub_b"), "name": "carriers"}
+    assert platform.api("POST", "/connectors", {"name": "carriers", "config": config}).status_code == 201
+    raw = RawTopic(platform.broker.bootstrap, platform.services.codec)
+    try:
+        w1 = platform.worker("w1")
+        platform.wait("every row published once", lambda: raw.read() == ROWS)
+    finally:
+        raw.close()
+
+    # The worker stays up while the broker is replaced: it must not keep running tasks from a state the new
+    # broker does not hold; it says why and exits with EX_TEMPFAIL, for its supervisor to start it again.
+    replace_broker(platform.broker, platform.services)
+    assert w1.wait(timeout=60) == 75
+    platform.workers.remove(w1)  # exited as it should: its supervisor (here the test) starts it again
+    assert "the broker lost the connector cluster's topics" in (platform.home / "w1.log").read_text(errors="replace")
+    assert partitions(platform.broker.bootstrap, topics.CONNECT_CONFIGS) == 1
+    assert partitions(platform.broker.bootstrap, topics.CONNECT_SLOTS) == topics.CONNECT_SLOT_COUNT
+
+    raw = RawTopic(platform.broker.bootstrap, platform.services.codec)
+    try:
+        platform.worker("w1-again")
+        platform.wait("every row published again on the new broker", lambda: raw.read() == ROWS)
+    finally:
+        raw.close()

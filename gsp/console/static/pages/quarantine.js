@@ -274,15 +274,14 @@ export async function render(root, ctx, params = {}) {
     rows.clear();
     summary.textContent = `${t("quarantine_shown", { n: list.length })} · ${t("quarantine_open_total", { n: openTotal })}`;
     if (!list.length) {
-      tbody.replaceChildren(h("tr", {}, h("td", { colspan: 4, class: "muted", id: "quarantine-empty" }, t("quarantine_empty"))));
+      tbody.replaceChildren(h("tr", {}, h("td", { colspan: 3, class: "muted", id: "quarantine-empty" }, t("quarantine_empty"))));
       return;
     }
     tbody.replaceChildren(...list.map((item) => {
       const row = h("tr", { dataset: { id: item.event_id }, tabindex: 0, class: item.event_id === selected ? "selected" : null },
-        h("td", { class: "nowrap" }, when(item.received_at)),
+        h("td", { class: "nowrap" }, when(item.received_at), item.status !== "open" ? h("div", {}, statusPill(item.status)) : null),
         h("td", {}, h("code", {}, item.rule), h("div", { class: "muted small" }, item.dataset, item.field ? ` · ${item.field}` : "")),
-        h("td", { class: "reason" }, h("div", { class: "clamp", title: item.reason }, item.reason)),
-        h("td", {}, statusPill(item.status)));
+        h("td", { class: "reason" }, h("div", { class: "clamp", title: item.reason }, item.reason)));
       row.addEventListener("click", () => select(item.event_id));
       row.addEventListener("keydown", (event) => { if (event.key === "Enter") select(item.event_id); });
       rows.set(item.event_id, row);
@@ -293,7 +292,7 @@ export async function render(root, ctx, params = {}) {
 
   const table = h("table", { id: "quarantine-list" },
     h("thead", {}, h("tr", {}, h("th", {}, t("quarantine_received")), h("th", {}, t("quarantine_rule")),
-      h("th", {}, t("quarantine_reason")), h("th", {}, t("quarantine_status")))),
+      h("th", {}, t("quarantine_reason")))),
     tbody);
   root.append(h("h1", {}, t("quarantine_title")), h("p", { class: "muted" }, t("quarantine_intro")), filterForm,
     h("div", { class: "quarantine-layout" }, h("div", { class: "card list" }, summary, h("div", { class: "scroll" }, table)), detail));
