@@ -208,7 +208,12 @@ class ControlServices:
         reconciled = self.connector_records.reconcile(self.connect.store)
         if any(reconciled.values()):
             log.warning("connector cluster brought level with the database", extra=reconciled)
-        self.api.start()
+        try:
+            self.api.start()
+        except BaseException:  # the port is taken, say: nothing started here may outlive the error
+            self.connect.store.close()
+            self.verification.close()
+            raise
         consumer_config = kafka_consumer_config(self._settings, self._bootstrap)
         indexer = QuarantineIndexer(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
         reviews = ReviewIndexer(self._bootstrap, self._engine, self.codec, consumer_config=consumer_config)
