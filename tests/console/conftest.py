@@ -165,8 +165,10 @@ def credentials(console: Console) -> dict[str, str]:
     return console.credentials
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Per module, not per session: Playwright's sync API keeps an event loop running on the main thread while it
+    is open, and every later test that calls asyncio.run() would fail ("cannot be called from a running event loop")."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} not found: install Debian package chromium (make test does)", pytrace=False)
     with sync_playwright() as playwright:
