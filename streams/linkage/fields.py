@@ -4,7 +4,8 @@ Strings (name tokens, exact values) are interned as int32 codes, so a comparison
 equality over numpy arrays and a registry entry costs a few bytes per field. Codes of registry
 values are >= 0; a record's value the registry has never seen gets a negative code local to its
 batch (it can equal nothing in the registry, but its string is still there for Jaro-Winkler);
--1 is "missing".
+-1 is "missing". The vocabularies are shared by every field of a kind (`NAME_VOCABS`, `EXACT_VOCAB`),
+so two columns can be compared with each other (a given name written as the surname).
 
 Columns per kind (``<field>.<column>``):
     name       <part>.exact, <part>.tone, <part>.folded for each part compared or blocked on
@@ -25,11 +26,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from streams.linkage import text
-from streams.linkage.config import FORMS, PARTS, Field, Settings
+from streams.linkage.config import FORMS, PARTS, Field, Settings, split_key
 
-__all__ = ["MISSING", "Encoder", "FieldLayout", "block_value", "layouts"]
+__all__ = ["EXACT_VOCAB", "MISSING", "NAME_VOCABS", "BlockValue", "Encoder", "FieldLayout", "block_value", "layouts"]
 
 MISSING = -1
+NAME_VOCABS = {form: f"name.{form}" for form in FORMS}  # shared by every name field
+EXACT_VOCAB = "exact"  # shared by every exact field
 
 
 class Encoder(Protocol):
@@ -51,7 +54,7 @@ class FieldLayout:
 
 
 def _name_layout(f: Field, parts: tuple[str, ...]) -> FieldLayout:
-    vocabs = tuple(f"{f.name}.{form}" for form in FORMS)
+    vocabs = tuple(NAME_VOCABS.values())
     missing = (MISSING,) * (3 * len(parts))
 
     def prepare(raw: Any, enc: Encoder) -> tuple[int, ...]:
@@ -81,7 +84,7 @@ def _exact_key(raw: Any) -> str | None:
 
 def _simple_layout(f: Field) -> FieldLayout:
     if f.kind == "exact":
-        vocab = f"{f.name}.exact"
+        vocab = EXACT_VOCAB
 
         def prepare_exact(raw: Any, enc: Encoder) -> tuple[int, ...]:
             key = _exact_key(raw)
@@ -89,8 +92,10 @@ def _simple_layout(f: Field) -> FieldLayout:
 
         return FieldLayout(f, (f"{f.name}.code",), (np.int32,), prepare_exact)
     if f.kind == "date":
+        form = f.format
+
         def prepare_date(raw: Any, enc: Encoder) -> tuple[int, ...]:
-            y, m, d = text.parse_date(raw)
+            y, m, d = text.parse_date(raw, form)
             return (y * 10000 + m * 100 + d,)
 
         return FieldLayout(f, (f"{f.name}.ymd",), (np.int32,), prepare_date)
@@ -111,10 +116,14 @@ def layouts(settings: Settings) -> tuple[FieldLayout, ...]:
     used: dict[str, set[str]] = {}
     for c in settings.comparisons:
         used.setdefault(c.field, set()).add(c.part)
+        for lv in c.levels:
+            if lv.with_ is not None:
+                used.setdefault(lv.with_, set()).add(c.part)
     for rule in (*settings.blocking_rules, *settings.training.blocking_rules):
         for key in rule:
-            name, _, suffix = key.partition(".")
-            used.setdefault(name, set()).add(suffix.split("_")[0] if suffix else "full")
+            for side in split_key(key):
+                name, _, suffix = side.partition(".")
+                used.setdefault(name, set()).add(suffix.split("_")[0] if suffix else "full")
     out = []
     for f in settings.fields:
         if f.name not in used:
@@ -127,14 +136,16 @@ def layouts(settings: Settings) -> tuple[FieldLayout, ...]:
 BlockValue = Callable[[dict[str, int], Encoder], int | None]
 
 
-def block_value(settings: Settings, key: str) -> BlockValue:
-    """A function from one row's column values to this key's part of a blocking key (None: no key)."""
-    name, _, suffix = key.partition(".")
+def block_value(settings: Settings, key: str, side: str = "left") -> BlockValue:
+    """A function from one row's column values to this key's part of a blocking key (None: no key).
+
+    ``side``: "left" for registry entries, "right" for records; they differ for a ``left=right`` key."""
+    name, _, suffix = split_key(key)[0 if side == "left" else 1].partition(".")
     kind = settings.field_named(name).kind
     if kind == "name":
         part, form = suffix.rsplit("_", 1)
         if form == "initial":
-            column, vocab = f"{name}.{part}.folded", f"{name}.folded"
+            column, vocab = f"{name}.{part}.folded", NAME_VOCABS["folded"]
 
             def initial(row: dict[str, int], enc: Encoder) -> int | None:
                 code = row[column]

@@ -68,6 +68,7 @@ class RegistryIndex:
         self._free: list[int] = []
         self._rules = settings.blocking_rules
         self._key_parts = [[block_value(settings, k) for k in rule] for rule in self._rules]
+        self._record_key_parts = [[block_value(settings, k, "right") for k in rule] for rule in self._rules]
         self._blocks: list[dict[int, int | list[int]]] = [{} for _ in self._rules]
         tf = {f"{c.field}.{c.part}.exact" if self.kinds[c.field] == "name" else f"{c.field}.code"
               for c in settings.comparisons for lv in c.levels if lv.tf}
@@ -179,9 +180,9 @@ class RegistryIndex:
             values.update(zip(lay.columns, lay.prepare(column_value(record, column), enc), strict=True))
         return values
 
-    def _keys(self, values: dict[str, int], enc: Interner | BatchEncoder) -> list[int | None]:
+    def _keys(self, values: dict[str, int], enc: Interner | BatchEncoder, *, record: bool = False) -> list[int | None]:
         keys: list[int | None] = []
-        for parts in self._key_parts:
+        for parts in self._record_key_parts if record else self._key_parts:
             key = 0
             for part in parts:
                 value = part(values, enc)
@@ -193,6 +194,17 @@ class RegistryIndex:
         return keys
 
     # --- batches ---------------------------------------------------------------------------
+
+    def missing_shares(self, batch: Batch) -> dict[str, tuple[float, float]]:
+        """Per field: the share of live entries and of the batch's records with no readable value."""
+        live = self.live_slots()
+        out = {}
+        for lay in self.layouts:
+            column, missing = lay.columns[0], self._missing[lay.columns[0]]
+            entries = float(np.mean(self._columns[column][live] == missing)) if len(live) else 0.0
+            records = float(np.mean(batch.columns[column] == missing)) if len(batch) else 0.0
+            out[lay.field.name] = (entries, records)
+        return out
 
     def column(self, name: str) -> np.ndarray:
         return self._columns[name]
@@ -220,7 +232,7 @@ class RegistryIndex:
         slots: list[int] = []
         chosen = range(len(self._rules)) if rules is None else rules
         for i, values in enumerate(batch.rows):
-            keys = self._keys(values, batch.encoder)
+            keys = self._keys(values, batch.encoder, record=True)
             for r in chosen:
                 key = keys[r]
                 held = self._blocks[r].get(key) if key is not None else None
@@ -233,4 +245,12 @@ class RegistryIndex:
                     rows.extend([i] * len(held))
                     slots.extend(held)
         pairs = np.unique(np.array(rows, dtype=np.int64) << 32 | np.array(slots, dtype=np.int64))
-        return (pairs >> 32).astype(np.int64), (pairs & 0xFFFFFFFF).astype(np.int64)
+        return self.without_self(batch, (pairs >> 32).astype(np.int64), (pairs & 0xFFFFFFFF).astype(np.int64))
+
+    def without_self(self, batch: Batch, rows: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The pairs less those of a record with its own entry, when the settings link a file to itself."""
+        if not self.settings.dedupe or len(rows) == 0:
+            return rows, slots
+        own = np.array([-1 if rid is None else self._slots.get(rid, -1) for rid in batch.record_ids], dtype=np.int64)
+        keep = own[rows] != slots
+        return rows[keep], slots[keep]

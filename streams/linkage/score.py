@@ -27,7 +27,7 @@ from streams.linkage.comparators import compare
 from streams.linkage.index import Batch, RegistryIndex
 from streams.linkage.model import Model
 
-__all__ = ["Link", "best_pairs", "level_labels", "pair_levels", "pair_weights", "probability", "score_batch",
+__all__ = ["Link", "best_pairs", "duplicate_pairs", "level_labels", "pair_levels", "pair_weights", "probability", "score_batch",
            "score_pairs", "verdict"]
 
 
@@ -193,3 +193,20 @@ def score_pairs(index: RegistryIndex, model: Model, records: Sequence[Mapping[st
         p = float(probabilities[j])
         out[i] = Link(batch.record_ids[j], verdict(p, model), unique_ids[i], float(weights[j]), p, labels(levels[j]), 1)
     return out
+
+
+def duplicate_pairs(index: RegistryIndex, model: Model, records: Sequence[Mapping[str, Any]], *,
+                    threshold: float) -> list[tuple[str, str, float]]:
+    """Deduplication: every (record id, entry id, probability) pair at or above `threshold`.
+
+    The index holds the same file (settings ``dedupe_only``, so a record never meets its own
+    entry). Unlike `score_batch` a record may have several duplicates, so each pair's
+    probability is its weight alone. Both orders of a pair can appear; callers normalise.
+    """
+    batch = index.encode(records)
+    rows, slots = index.candidates(batch)
+    weights = pair_weights(index, model, pair_levels(index, batch, rows, slots), slots)
+    p = 1.0 / (1.0 + np.exp2(-np.clip(weights, -60.0, 60.0)))
+    keep = np.flatnonzero(p >= threshold)
+    return [(batch.record_ids[r] or "", index.unique_id(s) or "", float(q))
+            for r, s, q in zip(rows[keep].tolist(), slots[keep].tolist(), p[keep].tolist(), strict=True)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 from streams import reference
@@ -87,16 +88,19 @@ _DMY = re.compile(r"([0-9]{1,2})[-/.]([0-9]{1,2})[-/.]([0-9]{4})")
 _YEAR = re.compile(r"[0-9]{4}")
 
 
-def parse_date(raw: object) -> tuple[int, int, int]:
+def parse_date(raw: object, form: str | None = None) -> tuple[int, int, int]:
     """(year, month, day) of a birth date; month and day 0 for a year alone, all 0 if unreadable.
 
-    Reads yyyy-mm-dd, dd/mm/yyyy and yyyy. A month above 12 next to a day of 12 or less is the
-    month/day order of another system and is read the other way round; a swap that still looks
-    like a valid date cannot be seen here and is a comparison level instead.
+    With ``form`` (a `strptime` format, "%Y%m%d") only that format is read. Without it: yyyy-mm-dd,
+    dd/mm/yyyy and yyyy. A month above 12 next to a day of 12 or less is the month/day order of
+    another system and is read the other way round; a swap that still looks like a valid date
+    cannot be seen here and is a comparison level instead.
     """
     if not isinstance(raw, str):
         return 0, 0, 0
     text = raw.strip()
+    if form is not None:
+        return _strptime(text, form)
     if _YEAR.fullmatch(text):
         return int(text), 0, 0
     if m := _ISO.fullmatch(text):
@@ -110,6 +114,16 @@ def parse_date(raw: object) -> tuple[int, int, int]:
     if not (1 <= month <= 12 and 1 <= day <= 31 and year >= 1800):
         return (year, 0, 0) if year >= 1800 else (0, 0, 0)
     return year, month, day
+
+
+@lru_cache(maxsize=1 << 16)
+def _strptime(text: str, form: str) -> tuple[int, int, int]:
+    try:
+        parsed = datetime.strptime(text, form)
+    except ValueError:
+        return 0, 0, 0
+    return (parsed.year, 0, 0) if "%m" not in form and "%b" not in form and "%B" not in form else (
+        parsed.year, parsed.month, parsed.day)
 
 
 _ID_SEPARATORS = re.compile(r"[\s.\-]")

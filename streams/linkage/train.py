@@ -22,7 +22,7 @@ import numpy as np
 
 from streams.linkage.em import expectation_maximisation, initial_m, m_from_pairs, u_from_pairs
 from streams.linkage.errors import LinkageError
-from streams.linkage.fields import block_value
+from streams.linkage.fields import BlockValue, block_value
 from streams.linkage.index import Batch, RegistryIndex
 from streams.linkage.model import Model
 from streams.linkage.score import pair_levels, pair_weights
@@ -37,10 +37,11 @@ def pairs_on_rule(index: RegistryIndex, batch: Batch, rule: Sequence[str]) -> tu
     rule = tuple(rule)
     if rule in index.settings.blocking_rules:
         return index.candidates(batch, rules=[index.settings.blocking_rules.index(rule)])
-    parts = [block_value(index.settings, k) for k in rule]
+    record_parts = [block_value(index.settings, k, "right") for k in rule]
+    entry_parts = [block_value(index.settings, k, "left") for k in rule]
     enc = batch.encoder
 
-    def key(values: dict[str, int]) -> int | None:
+    def key(values: dict[str, int], parts: list[BlockValue]) -> int | None:
         packed = 0
         for part in parts:
             value = part(values, enc)
@@ -51,7 +52,7 @@ def pairs_on_rule(index: RegistryIndex, batch: Batch, rule: Sequence[str]) -> tu
 
     wanted: dict[int, list[int]] = {}
     for i, values in enumerate(batch.rows):
-        if (k := key(values)) is not None:
+        if (k := key(values, record_parts)) is not None:
             wanted.setdefault(k, []).append(i)
     slots = index.live_slots()
     names = list(batch.columns)
@@ -59,11 +60,11 @@ def pairs_on_rule(index: RegistryIndex, batch: Batch, rule: Sequence[str]) -> tu
     rows_out: list[int] = []
     slots_out: list[int] = []
     for slot, row in zip(slots.tolist(), zip(*columns, strict=True), strict=True):
-        k = key(dict(zip(names, row, strict=True)))
+        k = key(dict(zip(names, row, strict=True)), entry_parts)
         if k is not None and (rows := wanted.get(k)):
             rows_out.extend(rows)
             slots_out.extend([slot] * len(rows))
-    return np.array(rows_out, dtype=np.int64), np.array(slots_out, dtype=np.int64)
+    return index.without_self(batch, np.array(rows_out, dtype=np.int64), np.array(slots_out, dtype=np.int64))
 
 
 def _record_share(index: RegistryIndex, batch: Batch, model: Model, iterations: int = 100) -> float:
@@ -106,6 +107,7 @@ def train(index: RegistryIndex, records: Sequence[Mapping[str, Any]], *,
     k = settings.training.random_pairs
     random_rows = rng.integers(0, len(batch), size=k)
     random_slots = live[rng.integers(0, len(live), size=k)]
+    random_rows, random_slots = index.without_self(batch, random_rows, random_slots)
     u = u_from_pairs(pair_levels(index, batch, random_rows, random_slots), n_levels)
 
     rounds: list[dict[str, Any]] = []
