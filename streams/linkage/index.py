@@ -200,7 +200,8 @@ class RegistryIndex:
         live = self.live_slots()
         out = {}
         for lay in self.layouts:
-            column, missing = lay.columns[0], self._missing[lay.columns[0]]
+            column = lay.columns[0]
+            missing = MISSING if lay.field.kind in ("name", "exact") else 0  # what `fields` prepares for no value
             entries = float(np.mean(self._columns[column][live] == missing)) if len(live) else 0.0
             records = float(np.mean(batch.columns[column] == missing)) if len(batch) else 0.0
             out[lay.field.name] = (entries, records)

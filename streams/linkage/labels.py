@@ -41,7 +41,7 @@ def _levels(model: Model, row: Mapping[str, str]) -> list[int | None] | None:
             out.append(c.labels.index(label))
         else:
             return None
-    return out
+    return out if any(level is not None for level in out) else None
 
 
 def _agreement(model: Model, pairs: Sequence[list[int | None]], registry_size: int) -> int:
