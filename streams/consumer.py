@@ -29,6 +29,13 @@ Delivery stays at least once; a rewind only redelivers (the share stage's window
 deliveries keeps replays off the agencies' topics). ``_drain_messages`` is Faust 0.15.3's with the
 changes marked ``# gsp:``; faust-streaming is pinned to that version (pyproject.toml) and
 `tests/streams/test_consumer.py` checks it still is.
+
+Also: Faust creates its aiokafka consumer with ``fetch_max_wait_ms=1500`` written into the call, and
+the embedded broker answers a waiting fetch only when that wait ends, not when data arrives, so every
+hop of an idle-ish pipeline waited up to 1.5 s (p99 of 4-5 s from a source row's commit to the
+agency's sink over three hops, `gsp.tools.bench.latency`). The worker's consumer waits at most
+`FETCH_MAX_WAIT_MS`: under load a fetch returns full long before; idle, it costs a small request
+per 100 ms.
 """
 
 from __future__ import annotations
@@ -44,12 +51,21 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode import Service, ServiceT
 
-__all__ = ["FAUST_VERSION", "HOLE_GRACE_S", "ProgressWatch", "SafeConsumer", "install"]
+__all__ = ["FAUST_VERSION", "FETCH_MAX_WAIT_MS", "HOLE_GRACE_S", "ProgressWatch", "SafeConsumer", "install"]
 
 log = logging.getLogger("streams.consumer")
 
 FAUST_VERSION = "0.15.3"  # the version whose fetch loop and commit rule this module replaces
 HOLE_GRACE_S = 15.0  # a hole at the head of a partition's acked offsets older than this is rewound
+FETCH_MAX_WAIT_MS = 100  # the longest a fetch waits for records (Faust's own: 1,500)
+
+
+class _PromptConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # Private: aiokafka reads it when the consumer starts (its fetcher is made then); Faust offers no setting.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
 
 
 class SafeConsumer(faust_aiokafka.Consumer):
@@ -73,6 +89,9 @@ class SafeConsumer(faust_aiokafka.Consumer):
             self._cleared = self._cleared or any(queue.qsize() for queue in flow_control._queues)
             clear()
         flow_control.clear = clear_and_tell  # type: ignore[method-assign] # Faust clears the agents' buffers on every resume of the flow
+
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return _PromptConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def _bump(self) -> None:
         self._epoch += 1

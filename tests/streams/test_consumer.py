@@ -184,3 +184,18 @@ def test_a_table_recovery_that_reads_nothing_is_told_stuck() -> None:
     assert watch.check() == "table recovery read nothing for 121 s (every input partition paused)"
     recovery.in_recovery = False  # done, nothing waits: not stuck
     assert watch.check() is None
+
+
+def test_the_worker_consumer_waits_briefly_for_records(built: tuple[SafeConsumer, list[str]]) -> None:
+    made, _ = built
+
+    async def create() -> int:  # aiokafka makes its consumer inside a running loop; it is never started here
+        made_here = made._thread._create_worker_consumer(made.app.transport)
+        await made_here.stop()
+        return int(made_here._fetch_max_wait_ms)
+
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(create()) == module.FETCH_MAX_WAIT_MS < 1500
+    finally:
+        loop.close()
