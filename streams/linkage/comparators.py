@@ -19,62 +19,48 @@ declared levels in order (the first that holds wins), then "else". Levels by fie
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler, Levenshtein
+from rapidfuzz.process import cpdist
 
 from streams.linkage.config import Comparison, Level
 from streams.linkage.fields import EXACT_VOCAB, MISSING, NAME_VOCABS, Encoder
 
-__all__ = ["JaroWinklerCache", "compare"]
+__all__ = ["compare", "distance", "similarity"]
 
 _POW10 = 10 ** np.arange(12, dtype=np.int64)
 
 Arrays = Mapping[str, np.ndarray]
 
 
-class JaroWinklerCache:
-    """Jaro-Winkler similarity of folded strings, remembered by code pair (registry codes only)."""
+def similarity(left: np.ndarray, right: np.ndarray, vocab: str, enc: Encoder) -> np.ndarray:
+    """Jaro-Winkler similarity of each pair of codes of `vocab`."""
+    return _pairwise(JaroWinkler.similarity, left, right, lambda code: enc.string(vocab, code), np.float64)
 
-    def __init__(self, limit: int = 2_000_000) -> None:
-        self._known: dict[int, float] = {}
-        self._edits: dict[str, dict[tuple[int, int], float]] = {}
-        self._limit = limit
 
-    def similarity(self, left: np.ndarray, right: np.ndarray, vocab: str, enc: Encoder) -> np.ndarray:
-        keys = (left.astype(np.int64) << 32) | (right.astype(np.int64) & 0xFFFFFFFF)
-        unique, inverse = np.unique(keys, return_inverse=True)
-        if len(self._known) > self._limit:
-            self._known.clear()
-            self._edits.clear()
-        known, out = self._known, np.empty(len(unique), dtype=np.float64)
-        for i, key in enumerate(unique.tolist()):
-            sim = known.get(key)
-            if sim is None:
-                a, b = key >> 32, (key & 0xFFFFFFFF) - ((key & 0x80000000) << 1)
-                sim = JaroWinkler.similarity(enc.string(vocab, a), enc.string(vocab, b))
-                if b >= 0:
-                    known[key] = sim
-            out[i] = sim
-        return out[inverse]
+def distance(level: str, kind: str, left: np.ndarray, right: np.ndarray, enc: Encoder) -> np.ndarray:
+    """Edit distance (`level`: levenshtein or damerau_levenshtein) of each pair's values as text."""
+    measure = Levenshtein.distance if level == "levenshtein" else DamerauLevenshtein.distance
+    return _pairwise(measure, left, right, lambda value: _as_text(kind, value, enc), np.int32)
 
-    def distance(self, level: str, kind: str, left: np.ndarray, right: np.ndarray, enc: Encoder) -> np.ndarray:
-        """Edit distance (`level`: levenshtein or damerau_levenshtein) of each pair's values as text."""
-        measure = Levenshtein.distance if level == "levenshtein" else DamerauLevenshtein.distance
-        if len(left) == 0:
-            return np.zeros(0, dtype=np.float64)
-        pairs, inverse = np.unique(np.stack([left, right], axis=1), axis=0, return_inverse=True)
-        known = self._edits.setdefault(level, {})
-        out = np.empty(len(pairs), dtype=np.float64)
-        for i, (a, b) in enumerate(pairs.tolist()):
-            found = known.get((a, b))
-            if found is None:
-                found = measure(_as_text(kind, a, enc), _as_text(kind, b, enc))
-                if kind != "exact" or b >= 0:  # a batch's own codes mean other strings in the next batch
-                    known[(a, b)] = found
-            out[i] = found
-        return out[inverse.reshape(-1)]
+
+def _pairwise(scorer: Callable[..., float], left: np.ndarray, right: np.ndarray, text: Callable[[int], str],
+              dtype: type) -> np.ndarray:
+    """scorer(text(left[i]), text(right[i])) for every i: each distinct pair once, in rapidfuzz's C loop
+    (`cpdist`), each value's string made once; a million random pairs in well under a second."""
+    if len(left) == 0:
+        return np.zeros(0, dtype=dtype)
+    lvalues, li = np.unique(left, return_inverse=True)
+    rvalues, ri = np.unique(right, return_inverse=True)
+    keys, inverse = np.unique(li.reshape(-1).astype(np.int64) * len(rvalues) + ri.reshape(-1), return_inverse=True)
+    at_left, at_right = np.divmod(keys, len(rvalues))
+    ltext = [text(v) for v in lvalues.tolist()]
+    rtext = [text(v) for v in rvalues.tolist()]
+    scores = cpdist([ltext[i] for i in at_left.tolist()], [rtext[i] for i in at_right.tolist()], scorer=scorer,
+                    dtype=dtype, workers=1)
+    return np.asarray(scores)[inverse.reshape(-1)]
 
 
 def _as_text(kind: str, value: int, enc: Encoder) -> str:
@@ -159,7 +145,7 @@ def _id_levels(c: Comparison, left: np.ndarray, right: np.ndarray) -> tuple[np.n
     return null, preds
 
 
-def compare(c: Comparison, kind: str, lt: Arrays, rt: Arrays, enc: Encoder, jw: JaroWinklerCache) -> np.ndarray:
+def compare(c: Comparison, kind: str, lt: Arrays, rt: Arrays, enc: Encoder) -> np.ndarray:
     """Level index (int8) of comparison `c` for every pair; `lt`/`rt` hold the pairs' columns."""
     field = c.field
     if kind == "name":
@@ -187,11 +173,11 @@ def compare(c: Comparison, kind: str, lt: Arrays, rt: Arrays, enc: Encoder, jw: 
             hit = np.zeros(len(out), dtype=bool)
             if lv.level == "jaro_winkler":
                 col = f"{field}.{c.part}.folded"
-                sim = jw.similarity(lt[col][todo], rt[col][todo], NAME_VOCABS["folded"], enc)
+                sim = similarity(lt[col][todo], rt[col][todo], NAME_VOCABS["folded"], enc)
                 hit[todo[sim >= (lv.threshold or 0.0)]] = True
             else:
                 col = _value_column(kind, field)
-                dist = jw.distance(lv.level, kind, lt[col][todo], rt[col][todo], enc)
+                dist = distance(lv.level, kind, lt[col][todo], rt[col][todo], enc)
                 hit[todo[dist <= (lv.threshold or 0.0)]] = True
         else:
             hit = pred & ~done

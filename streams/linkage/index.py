@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from streams.linkage.comparators import JaroWinklerCache
 from streams.linkage.config import Settings
 from streams.linkage.fields import MISSING, block_value, layouts
 from streams.linkage.vocab import BatchEncoder, Interner, Vocab
@@ -73,7 +72,6 @@ class RegistryIndex:
         tf = {f"{c.field}.{c.part}.exact" if self.kinds[c.field] == "name" else f"{c.field}.code"
               for c in settings.comparisons for lv in c.levels if lv.tf}
         self._counts = {c: np.zeros(capacity, dtype=np.int64) for c in sorted(tf)}
-        self.similarity_cache = JaroWinklerCache()  # keyed by this index's codes
 
     # --- entries ---------------------------------------------------------------------------
 

@@ -83,7 +83,7 @@ def _tf_columns(settings: Settings, kinds: Mapping[str, str]) -> dict[str, str]:
 class TermCounts:
     """How many entries hold each value a comparison adjusts for, by string, and how many entries in all."""
 
-    registry_size: int
+    registry_size: int  # entries counted: a partition's, or the registry's in a total
     values: Mapping[str, Mapping[str, int]]  # term-frequency column -> value -> entries holding it
 
     @classmethod
@@ -132,12 +132,11 @@ class PartitionIndex(RegistryIndex):
     def use_counts(self, counts: TermCounts) -> None:
         """Weigh pairs with the registry's counts (`TermCounts.total` of every partition's) from now on."""
         self.counts = counts
-        self._by_code = {column: self._code_counts(column) for column in self._tf_vocabs}
+        self._by_code = {column: self._code_counts(column, counts) for column in self._tf_vocabs}
 
-    def _code_counts(self, column: str) -> np.ndarray:
-        assert self.counts is not None
+    def _code_counts(self, column: str, counts: TermCounts) -> np.ndarray:
         vocab = self.vocabs.get(self._tf_vocabs[column])
-        table = self.counts.values.get(column, {})
+        table = counts.values.get(column, {})
         strings = vocab.strings if vocab is not None else []
         return np.fromiter((table.get(s, 0) for s in strings), dtype=np.int64, count=len(strings))
 
@@ -147,7 +146,7 @@ class PartitionIndex(RegistryIndex):
             return super().term_frequency(column, codes)
         counts = self._by_code[column]
         if len(codes) and int(codes.max()) >= len(counts):  # strings interned since the counts came
-            counts = self._by_code[column] = self._code_counts(column)
+            counts = self._by_code[column] = self._code_counts(column, self.counts)
         out = np.zeros(len(codes), dtype=np.float64)
         known = codes >= 0
         out[known] = counts[codes[known]] / max(self.counts.registry_size, 1)

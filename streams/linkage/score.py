@@ -83,7 +83,7 @@ def pair_levels(index: RegistryIndex, batch: Batch, rows: np.ndarray, slots: np.
     comparisons = index.settings.comparisons
     out = np.empty((len(rows), len(comparisons)), dtype=np.int8)
     for j, c in enumerate(comparisons):
-        out[:, j] = compare(c, index.kinds[c.field], left, right, batch.encoder, index.similarity_cache)
+        out[:, j] = compare(c, index.kinds[c.field], left, right, batch.encoder)
     return out
 
 
