@@ -23,6 +23,11 @@ def register(commands: Commands) -> None:
                  "gsp bench --soak 30   # 30 minutes of the whole flow under load and kills: memory and counts"])
     bench.add_argument("--records", type=int, default=20_000, help="records per measurement")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    bench.add_argument("--no-splink", action="store_true",
+                       help="leave out matching on FEBRL4 next to Splink (which installs splink and duckdb once, in "
+                            ".venv-bench, never in the platform's environment)")
+    bench.add_argument("--latency-seconds", type=float, default=30.0,
+                       help="how long rows are offered at half the end-to-end maximum for the latency figure")
     bench.add_argument("--soak", type=float, metavar="MINUTES",
                        help="instead: run gsp serve, connectors and a sink under steady load for MINUTES, killing one "
                             "process with SIGKILL every --kill-every seconds; print resident memory per process over "
@@ -54,4 +59,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                     as_json=args.json)
     from gsp.tools.bench.platform import run_bench
 
-    return run_bench(settings, records=args.records, as_json=args.json)
+    return run_bench(settings, records=args.records, as_json=args.json, splink=not args.no_splink,
+                     latency_seconds=args.latency_seconds)

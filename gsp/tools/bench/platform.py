@@ -42,8 +42,14 @@ from gsp.governance.control import ControlPlane
 from gsp.governance.identity import agency_slug
 from gsp.governance.topology import ensure_topics
 from gsp.runtime.embedded import running_broker
+from gsp.tools.bench.capacity import Inputs as CapacityInputs
+from gsp.tools.bench.capacity import model as capacity_model
+from gsp.tools.bench.capacity import render as render_capacity
 from gsp.tools.bench.cleaning import bench_cleaning
 from gsp.tools.bench.faust_agents import measure_all
+from gsp.tools.bench.latency import measure_latency
+from gsp.tools.bench.splink_compare import compare_with_splink
+from gsp.tools.bench.splink_compare import render as render_splink
 from gsp.tools.bench.verification import render as render_verification
 from gsp.tools.bench.verification import run_verification
 from gsp.tools.demo import (
@@ -383,8 +389,9 @@ def _end_to_end(settings: Settings, records: int, workdir: Path, plain_rate: flo
             "differences": s["differences"]}
 
 
-def run_bench(settings: Settings, *, records: int = 20_000, as_json: bool = False,
-              out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_bench(settings: Settings, *, records: int = 20_000, as_json: bool = False, splink: bool = True,
+              latency_seconds: float = 30.0, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Every figure of gsp/tools/bench/README.md; ``splink``: also FEBRL4 against Splink (makes its own venv once)."""
     if records < 100:
         raise UserError("--records must be at least 100")
     say = functools.partial(print, "bench:", file=err, flush=True)
@@ -403,12 +410,22 @@ def run_bench(settings: Settings, *, records: int = 20_000, as_json: bool = Fals
             figures.update(_kafka_figures(settings, bootstrap, synthetic, events, workdir, say))
         say(f"end to end: gsp demo with {records // 2} citizens and {records // 2} subscribers")
         figures["end_to_end"] = _end_to_end(settings, records, workdir, figures["faust_iterate"]["records_per_s"], err)
+        say(f"latency: {latency_seconds:g} s at half of {figures['end_to_end']['records_per_s']:,.0f} records/s")
+        figures["latency"] = measure_latency(replace(settings, kafka_bootstrap=None),
+                                             max_rate=figures["end_to_end"]["records_per_s"], seconds=latency_seconds,
+                                             workdir=workdir / "latency", err=err, citizens=max(100, records // 4))
         # Verifications/s through each path next to the rules alone: its own section, its own unit.
         verification = run_verification(records, say=say, workdir=workdir)
+        versus_splink = compare_with_splink(workdir / "febrl4", err=err) if splink else None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report = {"records": records, "cpus": os.cpu_count(), "python": platform.python_version(),
-              "broker": "embedded Tansu on loopback", "figures": figures, "verification": verification}
+    cpus = os.cpu_count() or 1
+    capacity = capacity_model(CapacityInputs(
+        bytes_per_entry=figures["stage_match_linked"]["registry_bytes_per_citizen"],
+        records_per_core_s=figures["end_to_end"]["records_per_s"] / cpus))
+    report = {"records": records, "cpus": cpus, "python": platform.python_version(),
+              "broker": "embedded Tansu on loopback", "figures": figures, "verification": verification,
+              "capacity": capacity, "matching_vs_splink": versus_splink}
     out.write(json.dumps(report, ensure_ascii=False) + "\n" if as_json else _render(report))
     agreed = all(f.get("agrees_with_rules", True) for f in verification.values())
     return 0 if figures["end_to_end"]["agrees_with_truth"] and agreed else 1
@@ -427,6 +444,15 @@ def _render(report: dict[str, Any]) -> str:
     if linked:
         lines.append(f"  matcher: {linked['searched']} of {linked['records']} subscribers searched; the registry replica takes "
                      f"{linked['registry_bytes_per_citizen']:,} B per citizen in every worker")
+    lat = report["figures"]["latency"]
+    lines.append(f"  latency, source row committed -> agency's table, at {lat['offered_rate']:,.0f} rows/s (half the "
+                 f"end-to-end maximum): p50 {lat['p50_s']} s, p90 {lat['p90_s']} s, p99 {lat['p99_s']} s, max "
+                 f"{lat['max_s']} s; {lat['delivered']} of {lat['offered']} delivered; p99 under 2 s: "
+                 f"{'yes' if lat['p99_under_2s'] else 'NO'}")
     if report.get("verification"):
         lines += ["", render_verification(report["verification"]).rstrip("\n")]
+    lines += ["", render_capacity(report["capacity"]).rstrip("\n"),
+              "    (the inputs: registry_bytes_per_citizen of stage_match_linked; end_to_end records/s / CPUs)"]
+    if report.get("matching_vs_splink"):
+        lines += ["", "  " + render_splink(report["matching_vs_splink"]).replace("\n", "\n  ")]
     return "\n".join(lines) + "\n"
