@@ -10,7 +10,7 @@ the embedded broker Faust's own table recovery stops short (its end offsets are 
 
 A worker therefore holds the whole registry (about 1 kB per citizen, see
 gsp/tools/bench/linkage.py): fine for a ministry or a province, not for 100 million;
-`streams.linkage` describes the partitioned alternative.
+`streams.linkage.partition` is the partitioned index, docs/capacity.md the plan to use it here.
 """
 
 from __future__ import annotations

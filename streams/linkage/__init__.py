@@ -33,6 +33,12 @@ phone, birth date, ...) can hash anywhere. So a probabilistic search needs eithe
 Term frequencies are counts over the whole registry: with a partitioned index each worker
 needs the global counts (a small table of name frequencies, broadcast), or scores drift with
 the partition's own counts.
+
+`streams.linkage.partition` builds a third way, memory per worker = registry / workers: the
+index split by personal-id partition (where the changelog already puts each entry), every
+record scattered to every partition, partials (best candidate, sum of odds, count) merged by
+record id, the counts broadcast; verdicts identical to one whole index. docs/capacity.md has
+its figures and the plan to wire it into the stream workers, which still hold a full replica.
 """
 
 from streams.linkage.config import Comparison, Field, Level, Settings, load_settings
