@@ -51,12 +51,16 @@ class BatchSender:
             parts = self._partitions[topic] = sorted(await self._producer().partitions_for(topic))
         return parts
 
-    async def send(self, outs: Iterable[Out], headers: Sequence[Headers] | None = None) -> Sent:
-        """Queue every (topic, key, value), with ``headers[i]`` on the i-th when given; the futures resolve
-        when the broker acknowledged each batch."""
+    async def send(self, outs: Iterable[Out], headers: Sequence[Headers] | None = None,
+                   partitions: Sequence[int] | None = None) -> Sent:
+        """Queue every (topic, key, value), with ``headers[i]`` on the i-th when given, to ``partitions[i]`` when
+        given (else by its key); the futures resolve when the broker acknowledged each batch."""
         groups: dict[tuple[str, int], list[int]] = defaultdict(list)
         events = list(outs)
         for n, (topic, key, _) in enumerate(events):
+            if partitions is not None:
+                groups[(topic, partitions[n])].append(n)
+                continue
             parts = await self._partitions_of(topic)
             groups[(topic, parts[(murmur2(key) & 0x7FFFFFFF) % len(parts)])].append(n)
         producer = self._producer()
@@ -91,7 +95,8 @@ class Outbox:
         self._errors = errors  # gsp_stage_errors_total: labels stage, dataset
         self._on_failure = on_failure
 
-    async def send(self, stage: str, dataset: str, outs: Iterable[Out], headers: Sequence[Headers] | None = None) -> Sent:
+    async def send(self, stage: str, dataset: str, outs: Iterable[Out], headers: Sequence[Headers] | None = None,
+                   partitions: Sequence[int] | None = None) -> Sent:
         def done(fut: asyncio.Future[Any]) -> None:
             if fut.cancelled() or fut.exception() is not None:
                 self._errors.labels(stage, dataset).inc()
@@ -101,7 +106,7 @@ class Outbox:
                 if self._on_failure is not None:
                     self._on_failure()
 
-        sent = await self._sender.send(outs, headers)
+        sent = await self._sender.send(outs, headers, partitions)
         for fut in sent.futures:
             fut.add_done_callback(done)
         return sent

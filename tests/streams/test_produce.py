@@ -39,3 +39,23 @@ def test_batches_land_on_the_partition_of_their_key(bootstrap: str) -> None:
     landed = {(m.partition, m.offset): (m.key, dict(m.headers)) for m in messages}
     for i, position in enumerate(positions):
         assert landed[position] == (f"key-{i}".encode(), {"gsp-n": str(i).encode()})
+
+
+def test_events_given_a_partition_land_on_it_whatever_their_key(bootstrap: str) -> None:
+    topic = f"test.produce.{uuid.uuid4().hex[:8]}"
+    ensure_topics(bootstrap, {topic: (4, {})})
+    outs = [(topic, f"key-{i}".encode(), f"v{i}".encode()) for i in range(40)]
+    partitions = [(i * 3) % 4 for i in range(len(outs))]
+
+    async def send() -> list[tuple[int, int]]:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            return await (await BatchSender(lambda: producer).send(outs, partitions=partitions)).positions()
+        finally:
+            await producer.stop()
+
+    positions = asyncio.run(send())
+    landed = {m.value: m.partition for m in read_topic(bootstrap, topic)}
+    assert landed == {value: partitions[i] for i, (_, _, value) in enumerate(outs)}
+    assert [partition for partition, _ in positions] == partitions

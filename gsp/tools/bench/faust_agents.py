@@ -2,15 +2,19 @@
 
 Faust wants to own its event loop and signals, so each measurement runs as
 ``python -m gsp.tools.bench.faust_agents '<spec as JSON>'``. The child consumes a pre-filled
-topic with a fresh consumer group, times the first to the N-th event, prints
+topic with a fresh consumer group, times the first to the N-th event (and the
+process's CPU seconds over the same span, ``cpu_s``: far below ``elapsed_s``, the
+child waited for the broker or for a core another process held), prints
 one JSON line and leaves with ``os._exit``: stopping the app from inside an
 agent deadlocks on ``wait_empty``. A timer in the child and a hard timeout in
 the parent make sure it always ends.
 
 Modes (the agents mirror streams/app.py):
 - ``iterate``: ``async for event in stream.events(): pass``, the baseline;
-- ``clean``: CleanStage.process over micro-batches (``take_events``) sent with the batch API, as streams/app.py;
-- ``registry``: RegistryStage.process and a table update per event;
+- ``clean``: CleanStage.process over micro-batches (``take_events``) sent with the batch API and the lineage
+  headers, as streams/app.py;
+- ``registry``: the registry agent's micro-batch (`streams.agents.registry_batch`): RegistryStage.process, then
+  the table and its changelog written once per batch;
 - ``share`` and ``share_ledger``: the share agent's micro-batch (`streams.agents.share_batch`) over match
   results for one subscription, without and with the audit ledger's reports (waiting for the broker's
   acknowledgement of each batch, then one LedgerFact per batch on ``gsp.ledger``).
@@ -67,11 +71,13 @@ def measure_all(common: dict[str, Any], runs: dict[str, dict[str, Any]], *, work
 def _child(spec: dict[str, Any]) -> None:
     import faust
     from faust.worker import Worker
+    from prometheus_client import CollectorRegistry, Counter
 
     from schemas.codec import Codec, contract
     from schemas.datasets import catalog, dataset, registry_dataset
+    from streams import ledger
     from streams.agents import BATCH, BATCH_WITHIN_S
-    from streams.produce import BatchSender
+    from streams.produce import BatchSender, Outbox
     from streams.stages import CleanStage, RegistryStage, Where
 
     mode, wanted = spec["mode"], int(spec["records"])
@@ -94,16 +100,19 @@ def _child(spec: dict[str, Any]) -> None:
     def count() -> None:
         nonlocal seen
         if seen == 0:
-            clock["first"] = time.perf_counter()
+            clock["first"], clock["first_cpu"] = time.perf_counter(), time.process_time()
             clock["join_s"] = time.monotonic() - started
         seen += 1
         if seen == wanted:
             clock["last"] = time.perf_counter()
             finished.set()
 
-    def on_sent(fut: asyncio.Future[Any]) -> None:
+    def refused() -> None:
         nonlocal failed
-        failed += fut.cancelled() or fut.exception() is not None
+        failed += 1
+
+    errors = Counter("bench_errors", "", ["stage", "dataset"], registry=CollectorRegistry())
+    outbox = Outbox(BatchSender(app.producer._ensure_producer), errors, on_failure=refused)  # type: ignore[attr-defined]
 
     if mode == "iterate":
         async def agent(stream: Any) -> None:
@@ -115,8 +124,6 @@ def _child(spec: dict[str, Any]) -> None:
                                        issue_schema_id=ids["issue"])
         renamed = spec["out_topics"]
 
-        sender = BatchSender(app.producer._ensure_producer)  # type: ignore[attr-defined]
-
         async def agent(stream: Any) -> None:
             async for events in stream.take_events(BATCH, within=BATCH_WITHIN_S):
                 outs = []
@@ -124,11 +131,14 @@ def _child(spec: dict[str, Any]) -> None:
                     m = event.message
                     topic, key, value = stage.process(event.key, event.value, Where(m.topic, m.partition, m.offset))
                     outs.append((renamed[topic], key, value))
-                for fut in (await sender.send(outs)).futures:
-                    fut.add_done_callback(on_sent)
+                await outbox.send("clean", stage.dataset, outs, [  # the lineage headers the clean agent sends
+                    ledger.lineage_headers(None, ledger.RAW, ledger.position(e.message.partition, e.message.offset))
+                    for e in events])
                 for _ in events:
                     count()
     elif mode == "registry":
+        from streams.agents import registry_batch
+
         registry = registry_dataset()
         assert registry is not None
         registry_stage = RegistryStage(codec, registry, [d for d in catalog().values() if d.linked])
@@ -136,16 +146,12 @@ def _child(spec: dict[str, Any]) -> None:
         table = app.Table("registry", key_type=str, value_type=None, partitions=spec["partitions"])
 
         async def agent(stream: Any) -> None:
-            async for event in stream.events():
-                change = registry_stage.process(event.value)
-                if change is not None:
-                    table[change[0]] = change[1]
-                count()
+            async for events in stream.take_events(BATCH, within=BATCH_WITHIN_S):
+                await registry_batch(events, stage=registry_stage, table=table, outbox=outbox)
+                for _ in events:
+                    count()
     elif mode in ("share", "share_ledger"):
-        from prometheus_client import CollectorRegistry, Counter
-
         from streams.agents import Ledger, share_batch
-        from streams.produce import Outbox
         from streams.share import Subscription
         from streams.stages import ShareStage
 
@@ -153,8 +159,6 @@ def _child(spec: dict[str, Any]) -> None:
         codec.add(subscription.schema_id, json.loads(spec["subscription"]["schema"]))
         codec.add(int(spec["ledger_schema_id"]), contract("vn.gsp.control.LedgerFact"))
         share_stage = ShareStage(codec, lambda dataset: [subscription])
-        errors = Counter("bench_errors", "", ["stage", "dataset"], registry=CollectorRegistry())
-        outbox = Outbox(BatchSender(app.producer._ensure_producer), errors)  # type: ignore[attr-defined]
         audit = Ledger(encode=lambda fact: codec.encode(int(spec["ledger_schema_id"]), fact), actor="worker:bench") \
             if mode == "share_ledger" else None
 
@@ -182,12 +186,18 @@ def _child(spec: dict[str, Any]) -> None:
         except TimeoutError:
             _leave({"mode": mode, "timed_out": True, "seen": seen, "wanted": wanted}, code=2)
         await app.producer.flush()  # the figure includes delivering what the stage sent
-        elapsed = time.perf_counter() - clock["first"]
+        elapsed, cpu = time.perf_counter() - clock["first"], time.process_time() - clock["first_cpu"]
         _leave({"mode": mode, "timed_out": False, "records": seen, "elapsed_s": round(elapsed, 4),
                 "last_event_s": round(clock["last"] - clock["first"], 4), "join_s": round(clock["join_s"], 2),
-                "records_per_s": round(seen / elapsed, 1), "send_failures": failed}, code=0)
+                "records_per_s": round(seen / elapsed, 1), "cpu_s": round(cpu, 4),
+                "send_failures": failed}, code=0)
 
-    Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
+    worker = Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    # Faust's terminal spinner, kept at WARNING, sets the root logger to DEBUG: every debug call of aiokafka and
+    # Faust (one or two per send) would build a record for nothing. The worker (`gsp serve`, at its default
+    # level, info) runs without it.
+    worker.spinner = None
+    worker.execute_from_commandline()
 
 
 def _leave(result: dict[str, Any], *, code: int) -> None:
