@@ -95,10 +95,21 @@ class WorkerProcess:
         return 0.0 if self._failures < 3 else min(60.0, 5.0 * 2 ** (self._failures - 3))
 
     def restart(self) -> None:
-        """Stop and start the worker (not counted in ``restarts``): its broker was replaced by an empty one, so
-        its group offsets, tables and replicas are gone and it must start over from what the topics hold now."""
-        self.stop()
+        """Kill and start the worker (not counted in ``restarts``): its broker was replaced by an empty one, so
+        its group offsets, tables and replicas are gone and it must start over from what the topics hold now.
+        Killed, not stopped: see `kill`."""
+        self.kill()
         self.start()
+
+    def kill(self) -> None:
+        """SIGKILL, no goodbye, and not started again until `start` or `restart`. For a worker whose broker was
+        lost: a graceful stop commits the consumer positions it had in the old broker into the new, empty one,
+        where the connectors' replays put other records at those offsets, and the next worker starts past them
+        (measured: 192 of 1,905 match results never shared, tests/faults/test_kills.py)."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
 
     def check_alive(self) -> None:
         if self._process is not None and self._process.poll() is not None:
