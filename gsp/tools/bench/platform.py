@@ -356,7 +356,7 @@ def _kafka_figures(settings: Settings, bootstrap: str, synthetic: Synthetic, eve
     results = measure_all(base, runs, workdir=workdir, timeout_s=90 + n / 200, say=say)
     plain = results["iterate"]
     for mode, label in (("clean", "Faust clean agent (stage, batched send)"),
-                        ("registry", "Faust registry agent (stage + table written per batch)")):
+                        ("registry", "Faust registry agent (batched table writes)")):
         r = results[mode]
         figures[f"faust_{mode}"] = _figure(label, r["records"], r["elapsed_s"], "plain Faust iteration, same run",
                                            plain["records"], plain["elapsed_s"], join_s=r["join_s"],
