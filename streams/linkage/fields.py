@@ -26,9 +26,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from streams.linkage import text
-from streams.linkage.config import FORMS, PARTS, Field, Settings, split_key
+from streams.linkage.config import FORMS, PARTS, Comparison, Field, Settings, split_key
 
-__all__ = ["EXACT_VOCAB", "MISSING", "NAME_VOCABS", "BlockValue", "Encoder", "FieldLayout", "block_value", "layouts"]
+__all__ = ["EXACT_VOCAB", "MISSING", "NAME_VOCABS", "BlockValue", "Encoder", "FieldLayout", "block_value", "layouts",
+           "tf_column"]
 
 MISSING = -1
 NAME_VOCABS = {form: f"name.{form}" for form in FORMS}  # shared by every name field
@@ -109,6 +110,11 @@ def _simple_layout(f: Field) -> FieldLayout:
         return FieldLayout(f, (f"{f.name}.value",), (np.int64,), lambda raw, enc: (text.phone_number(raw),))
     return FieldLayout(f, (f"{f.name}.code",), (np.int16,),
                        lambda raw, enc: (text.province_code(raw) if isinstance(raw, str) else 0,))
+
+
+def tf_column(c: Comparison, kind: str) -> tuple[str, str]:
+    """The stored column a term-frequency adjusted comparison counts values of, and that column's vocabulary."""
+    return (f"{c.field}.{c.part}.exact", NAME_VOCABS["exact"]) if kind == "name" else (f"{c.field}.code", EXACT_VOCAB)
 
 
 def layouts(settings: Settings) -> tuple[FieldLayout, ...]:

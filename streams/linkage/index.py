@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from streams.linkage.config import Settings
-from streams.linkage.fields import MISSING, block_value, layouts
+from streams.linkage.fields import MISSING, block_value, layouts, tf_column
 from streams.linkage.vocab import BatchEncoder, Interner, Vocab
 
 __all__ = ["Batch", "RegistryIndex", "column_value"]
@@ -69,9 +69,10 @@ class RegistryIndex:
         self._key_parts = [[block_value(settings, k) for k in rule] for rule in self._rules]
         self._record_key_parts = [[block_value(settings, k, "right") for k in rule] for rule in self._rules]
         self._blocks: list[dict[int, int | list[int]]] = [{} for _ in self._rules]
-        tf = {f"{c.field}.{c.part}.exact" if self.kinds[c.field] == "name" else f"{c.field}.code"
-              for c in settings.comparisons for lv in c.levels if lv.tf}
-        self._counts = {c: np.zeros(capacity, dtype=np.int64) for c in sorted(tf)}
+        # term-frequency column -> its vocabulary, for every comparison with a term-frequency adjusted level
+        self.tf_vocabs = dict(sorted(tf_column(c, self.kinds[c.field]) for c in settings.comparisons
+                                     if any(lv.tf for lv in c.levels)))
+        self._counts = {c: np.zeros(capacity, dtype=np.int64) for c in self.tf_vocabs}
 
     # --- entries ---------------------------------------------------------------------------
 

@@ -37,7 +37,6 @@ import numpy as np
 from schemas.envelope import Verdict
 from streams.linkage.config import Settings
 from streams.linkage.errors import LinkageError
-from streams.linkage.fields import EXACT_VOCAB, NAME_VOCABS
 from streams.linkage.index import RegistryIndex
 from streams.linkage.model import Model
 from streams.linkage.score import Link, best_pairs, level_labels, pair_levels, pair_weights, probability, verdict
@@ -72,13 +71,6 @@ def partition_of(personal_id: str, partitions: int) -> int:
     return (_murmur2(personal_id.encode()) & 0x7FFFFFFF) % partitions
 
 
-def _tf_columns(settings: Settings, kinds: Mapping[str, str]) -> dict[str, str]:
-    """Column -> vocabulary of every value a comparison adjusts for term frequency (as `pair_weights` reads it)."""
-    return {f"{c.field}.{c.part}.exact" if kinds[c.field] == "name" else f"{c.field}.code":
-            NAME_VOCABS["exact"] if kinds[c.field] == "name" else EXACT_VOCAB
-            for c in settings.comparisons for lv in c.levels if lv.tf}
-
-
 @dataclass(frozen=True)
 class TermCounts:
     """How many entries hold each value a comparison adjusts for, by string, and how many entries in all."""
@@ -107,7 +99,6 @@ class PartitionIndex(RegistryIndex):
 
     def __init__(self, settings: Settings, *, capacity: int = 1024) -> None:
         super().__init__(settings, capacity=capacity)
-        self._tf_vocabs = _tf_columns(settings, self.kinds)
         self.counts: TermCounts | None = None
         self._by_code: dict[str, np.ndarray] = {}  # column -> registry-wide count of each local code
 
@@ -122,7 +113,7 @@ class PartitionIndex(RegistryIndex):
         """This index's share of the registry's counts, by string (codes mean nothing elsewhere)."""
         live = self.live_slots()
         values: dict[str, dict[str, int]] = {}
-        for column, vocab in self._tf_vocabs.items():
+        for column, vocab in self.tf_vocabs.items():
             codes = self.column(column)[live]
             found = np.bincount(codes[codes >= 0])
             strings = self.vocabs[vocab].strings if len(found) else []
@@ -132,10 +123,10 @@ class PartitionIndex(RegistryIndex):
     def use_counts(self, counts: TermCounts) -> None:
         """Weigh pairs with the registry's counts (`TermCounts.total` of every partition's) from now on."""
         self.counts = counts
-        self._by_code = {column: self._code_counts(column, counts) for column in self._tf_vocabs}
+        self._by_code = {column: self._code_counts(column, counts) for column in self.tf_vocabs}
 
     def _code_counts(self, column: str, counts: TermCounts) -> np.ndarray:
-        vocab = self.vocabs.get(self._tf_vocabs[column])
+        vocab = self.vocabs.get(self.tf_vocabs[column])
         table = counts.values.get(column, {})
         strings = vocab.strings if vocab is not None else []
         return np.fromiter((table.get(s, 0) for s in strings), dtype=np.int64, count=len(strings))

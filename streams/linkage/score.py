@@ -24,6 +24,7 @@ import numpy as np
 
 from schemas.envelope import Verdict
 from streams.linkage.comparators import compare
+from streams.linkage.fields import tf_column
 from streams.linkage.index import Batch, RegistryIndex
 from streams.linkage.model import Model
 
@@ -99,7 +100,7 @@ def pair_weights(index: RegistryIndex, model: Model, levels: np.ndarray, slots: 
             at = np.flatnonzero(levels[:, j] == i)
             if len(at) == 0:
                 continue
-            column = f"{c.field}.{c.part}.exact" if index.kinds[c.field] == "name" else f"{c.field}.code"
+            column = tf_column(c, index.kinds[c.field])[0]
             freq = index.term_frequency(column, index.column(column)[slots[at]])
             total[at] += np.log2(model.u[j][i]) - np.log2(np.maximum(freq, settings.tf_minimum))
     return total
